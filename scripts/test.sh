@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs everything into .venv and runs the whole test suite: lint, types, tests.
+# This is the README's test command and the whole of CI (.ci/run calls it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+
+echo "== ruff"
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
+echo "== mypy"
+.venv/bin/mypy
+echo "== pytest"
+# -p no:cacheprovider keeps a clean clone clean; pytest exits 5 when it collected nothing,
+# so a run with no tests fails too.
+.venv/bin/python -m pytest -p no:cacheprovider -q "$@"

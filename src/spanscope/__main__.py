@@ -1,0 +1,3 @@
+from spanscope.cli import app
+
+app()

@@ -1,0 +1,32 @@
+"""Server settings: flags override environment variables (``SPANSCOPE_*``), which override
+the defaults a Jaeger or OpenTelemetry user expects (4317, 4318, 9411, 16686 on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spanscope.ingest.limits import Limits
+
+DEFAULT_API_PORT = 16686
+DEFAULT_OTLP_GRPC_PORT = 4317
+DEFAULT_OTLP_HTTP_PORT = 4318
+DEFAULT_ZIPKIN_PORT = 9411
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_API_PORT}"
+
+
+@dataclass(slots=True)
+class Settings:
+    data_dir: Path = Path("spanscope-data")
+    host: str = "127.0.0.1"
+    api_port: int = DEFAULT_API_PORT
+    otlp_grpc_port: int = DEFAULT_OTLP_GRPC_PORT
+    otlp_http_port: int = DEFAULT_OTLP_HTTP_PORT
+    zipkin_port: int = DEFAULT_ZIPKIN_PORT
+    limits: Limits = field(default_factory=Limits)
+    max_pending_spans: int = 200_000
+    """Spans acknowledged but not yet in the store; above this, receivers answer 429/503
+    with a retry hint instead of queueing without bound."""
+    flush_interval_s: float = 0.25
+    """How long the store writer waits to gather a batch (ack -> queryable is ~ this)."""

@@ -1,0 +1,55 @@
+"""What a receiver accepts, and what every decoder returns.
+
+Every input is untrusted. Limits cap what one request or one span may cost; a span over a
+cap is kept with the excess dropped and a warning on the span (``Span.warnings``) and the
+OTLP ``dropped_*_count`` raised, as the OpenTelemetry SDK itself does. A span that cannot
+be made valid (bad ids, end before start, a time centuries away) is rejected and counted,
+and the first reason goes back to the client in OTLP's ``partial_success``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from spanscope.model import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = 16 * 1024 * 1024
+    """Largest request body as sent (compressed or not): 413 above it."""
+    max_decompressed_bytes: int = 64 * 1024 * 1024
+    """Largest body after gunzip (a gzip bomb stops here): 413 above it."""
+    max_attributes: int = 128
+    """Attributes kept per span, event, link or resource (OTel SDK default: 128)."""
+    max_attribute_value_bytes: int = 64 * 1024
+    """A longer string/bytes value is cut to this many bytes (UTF-8 safe)."""
+    max_events: int = 128
+    max_links: int = 128
+    max_name_bytes: int = 1024
+    """Span, event and service names longer than this are cut."""
+    min_time_ns: int = 946_684_800 * 1_000_000_000
+    """Spans starting before 2000-01-01 are rejected (a clock or unit bug)."""
+    max_future_ns: int = 24 * 3600 * 1_000_000_000
+    """Spans starting more than a day after receipt are rejected."""
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class DecodeError(ValueError):
+    """The body as a whole cannot be decoded (-> HTTP 400 / gRPC INVALID_ARGUMENT)."""
+
+
+@dataclass(slots=True)
+class DecodeResult:
+    spans: list[Span] = field(default_factory=list)
+    rejected: int = 0
+    """Spans refused individually (they go back as OTLP partial_success.rejected_spans)."""
+    first_error: str | None = None
+    """The first reason a span was refused, naming the span."""
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        if self.first_error is None:
+            self.first_error = reason
