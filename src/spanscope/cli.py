@@ -30,7 +30,9 @@ app = typer.Typer(
 @app.command()
 def serve(
     data_dir: Path = typer.Option(
-        Path("spanscope-data"), envvar="SPANSCOPE_DATA_DIR", help="Where the DuckDB file and WAL live."
+        Path("spanscope-data"),
+        envvar="SPANSCOPE_DATA_DIR",
+        help="Where the DuckDB file and WAL live.",
     ),
     host: str = typer.Option("127.0.0.1", envvar="SPANSCOPE_HOST", help="Address to bind."),
     port: int = typer.Option(
