@@ -7,7 +7,9 @@ http://127.0.0.1:16686), and every one of them takes ``--json`` to print what th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -15,6 +17,7 @@ from spanscope.config import (
     DEFAULT_API_PORT,
     DEFAULT_OTLP_GRPC_PORT,
     DEFAULT_OTLP_HTTP_PORT,
+    DEFAULT_URL,
     DEFAULT_ZIPKIN_PORT,
     Settings,
 )
@@ -60,6 +63,138 @@ def serve(
         zipkin_port=zipkin_port,
     )
     run_server(settings)
+
+
+# --- clients of the query API: logic in cli_client.py, rendering in cli_render.py ---
+
+URL_OPTION = typer.Option(DEFAULT_URL, "--url", envvar="SPANSCOPE_URL", help="Query API URL.")
+JSON_OPTION = typer.Option(False, "--json", help="Print the API's JSON answer, nothing else.")
+
+
+def _fetch(url: str, call: Callable[[Any], Any]) -> Any:
+    """Run one API call; any failure is one line on stderr and exit status 1."""
+    from spanscope.cli_client import ApiClient, ApiError
+
+    try:
+        with ApiClient(url) as api:
+            return call(api)
+    except ApiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _console(width: int | None = None) -> Any:
+    from rich.console import Console
+
+    return Console(width=width, highlight=False)
+
+
+@app.command()
+def services(url: str = URL_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """List the services that sent spans."""
+    from spanscope import cli_render
+
+    payload = _fetch(url, lambda api: api.services())
+    console = _console()
+    if as_json:
+        cli_render.print_json(console, payload)
+    else:
+        console.print(cli_render.services_table(payload))
+
+
+@app.command()
+def operations(
+    service: str = typer.Argument(..., help="Service whose operations (span names) to list."),
+    span_kind: str | None = typer.Option(
+        None, "--span-kind", help="Only this kind: server, client, internal, producer, consumer."
+    ),
+    url: str = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List a service's operations (span names) and their span kinds."""
+    from spanscope import cli_render
+
+    payload = _fetch(url, lambda api: api.operations(service, span_kind))
+    console = _console()
+    if as_json:
+        cli_render.print_json(console, payload)
+    else:
+        console.print(cli_render.operations_table(payload))
+
+
+@app.command()
+def search(
+    service: str | None = typer.Option(None, "--service", help="A span of this service."),
+    operation: str | None = typer.Option(None, "--operation", help="A span with this name."),
+    tag: list[str] = typer.Option(
+        [], "--tag", help="Attribute condition key<op>value (= != > >= < <=), repeatable."
+    ),
+    min_duration: str | None = typer.Option(None, "--min-duration", help="e.g. 250ms, 1.5s."),
+    max_duration: str | None = typer.Option(None, "--max-duration", help="e.g. 2s."),
+    status: str | None = typer.Option(None, "--status", help="error, ok or unset."),
+    since: str | None = typer.Option(
+        None, "--since", help="Look back this far from --end or now: 15m, 1h (default), 2d."
+    ),
+    start: str | None = typer.Option(None, "--start", help="RFC 3339 or unix timestamp."),
+    end: str | None = typer.Option(None, "--end", help="RFC 3339 or unix timestamp."),
+    limit: int | None = typer.Option(None, "--limit", help="Traces to list (API default 20)."),
+    slowest: bool = typer.Option(False, "--slowest", help="Slowest traces first, not newest."),
+    url: str = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Find traces; all filters must hold on one span (as in Jaeger).
+
+    Example: spanscope search --service checkout --min-duration 1s
+    --tag http.status_code=500 --slowest
+    """
+    from spanscope import cli_render
+    from spanscope.cli_client import SearchParams
+
+    if since and start:
+        raise typer.BadParameter(
+            f"--since {since} and --start {start} both set the window start; give one of them",
+            param_hint="--since",
+        )
+    params = SearchParams(
+        service=service,
+        operation=operation,
+        tags=list(tag),
+        min_duration=min_duration,
+        max_duration=max_duration,
+        status=status,
+        start=start,
+        end=end,
+        lookback=since,
+        limit=limit,
+        order="slowest" if slowest else None,
+    )
+    payload = _fetch(url, lambda api: api.search(params))
+    console = _console()
+    if as_json:
+        cli_render.print_json(console, payload)
+    elif not payload.get("traces"):
+        typer.echo("no traces match; widen the window (--since 1d) or loosen the filters")
+    else:
+        console.print(cli_render.search_table(payload))
+
+
+@app.command()
+def trace(
+    trace_id: str = typer.Argument(..., help="Trace id, hex."),
+    attributes: bool = typer.Option(False, "--attributes", help="Show span attributes."),
+    width: int | None = typer.Option(None, "--width", help="Columns (default: the terminal's)."),
+    url: str = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show a trace as a waterfall: the span tree with time bars to scale."""
+    from spanscope import cli_render
+
+    payload = _fetch(url, lambda api: api.trace(trace_id))
+    console = _console(width)
+    if as_json:
+        cli_render.print_json(console, payload)
+    else:
+        console.print(cli_render.render_trace(payload, console.width, attributes), crop=False)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,157 @@
+"""The CLI's HTTP client for the native query API (docs/api.md).
+
+Each method makes one request and returns the API's JSON exactly as received, so
+``spanscope ... --json`` can print it unchanged and the tables render the same data::
+
+    with ApiClient("http://127.0.0.1:16686") as api:
+        api.services()                       # {"services": ["checkout", "orders"]}
+        api.search(SearchParams(service="checkout", min_duration="1s", order="slowest"))
+        api.trace("4bf92f3577b34da6a3ce929d0e0e4736")
+
+Every failure becomes one :class:`ApiError` whose message a person can act on: a server
+that is not running names the URL and suggests ``spanscope serve``; a 4xx carries the
+API's own message (which names the offending value and the fix).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_TIMEOUT_S = 30.0
+"""Generous: a search over a day of spans may take seconds on a busy machine."""
+
+
+class ApiError(Exception):
+    """A request to the query API failed; ``str(error)`` is the one line to show."""
+
+
+@dataclass(slots=True)
+class SearchParams:
+    """The CLI's search flags, named as the API's query parameters (docs/api.md)."""
+
+    service: str | None = None
+    operation: str | None = None
+    tags: list[str] = field(default_factory=list)
+    min_duration: str | None = None
+    max_duration: str | None = None
+    status: str | None = None
+    start: str | None = None
+    end: str | None = None
+    lookback: str | None = None
+    limit: int | None = None
+    order: str | None = None
+
+    def query(self) -> list[tuple[str, str]]:
+        """Query-string pairs, ``tag`` repeated; unset flags are left to the API's defaults."""
+        pairs: list[tuple[str, str]] = [("tag", tag) for tag in self.tags]
+        for name in (
+            "service",
+            "operation",
+            "min_duration",
+            "max_duration",
+            "status",
+            "start",
+            "end",
+            "lookback",
+            "limit",
+            "order",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                pairs.append((name, str(value)))
+        return pairs
+
+
+class ApiClient:
+    """A synchronous client of one Spanscope server's ``/api/v1``."""
+
+    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def services(self) -> Any:
+        return self._get("/api/v1/services")
+
+    def operations(self, service: str, span_kind: str | None = None) -> Any:
+        params = {"span_kind": span_kind} if span_kind else {}
+        return self._get(f"/api/v1/services/{quote(service, safe='')}/operations", params)
+
+    def search(self, params: SearchParams) -> Any:
+        return self._get("/api/v1/traces", params.query())
+
+    def trace(self, trace_id: str) -> Any:
+        return self._get(f"/api/v1/traces/{quote(trace_id.strip(), safe='')}")
+
+    def _get(self, path: str, params: Any = None) -> Any:
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.ConnectError:
+            raise ApiError(
+                f"cannot connect to the Spanscope API at {self.url}: is the server running? "
+                "Start one with `spanscope serve`, or point --url (SPANSCOPE_URL) at it"
+            ) from None
+        except httpx.TimeoutException:
+            raise ApiError(
+                f"the Spanscope API at {self.url} did not answer {path} in time; "
+                "narrow the search (--since, --service) or retry"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ApiError(f"request to {self.url}{path} failed: {exc}") from None
+        if response.status_code >= 400:
+            raise ApiError(_error_message(response))
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                f"{self.url}{path} answered {response.status_code} with non-JSON content; "
+                "is --url pointing at a Spanscope server?"
+            ) from None
+
+
+def _error_message(response: httpx.Response) -> str:
+    """The API's own error message ({"error": {"message"}}), or the status and body start."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str) and error:
+            return error
+        detail = body.get("detail")
+        if isinstance(detail, list) and detail:  # FastAPI's own parameter validation
+            return "; ".join(_validation_text(d) for d in detail)
+        if detail:
+            return str(detail)
+    text = response.text.strip().replace("\n", " ")[:200]
+    return f"{response.request.url} answered {response.status_code} {response.reason_phrase}" + (
+        f": {text}" if text else ""
+    )
+
+
+def _validation_text(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    where = ".".join(str(p) for p in item.get("loc", [])[1:])
+    return f"{where}: {item.get('msg', '')}" if where else str(item.get("msg", ""))
