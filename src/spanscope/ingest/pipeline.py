@@ -1,0 +1,302 @@
+"""From an accepted request to stored spans: admit → WAL → queue → store writer thread.
+
+Every receiver (OTLP/HTTP, OTLP/gRPC, Zipkin) decodes a request, then hands the decoded
+spans and the raw payload to :class:`IngestPipeline`:
+
+1. **admit** — if more than ``settings.max_pending_spans`` spans are acknowledged but not
+   yet stored, the receiver answers 429 / RESOURCE_EXHAUSTED with a retry hint instead of
+   queueing: memory stays bounded under any offered load.
+2. **WAL** — the payload is appended to the write-ahead log and the receiver waits for
+   the group-committed fsync (``await pipeline.accept(...)`` in asyncio, or
+   ``accept_blocking`` on a gRPC worker thread). Only then does it answer OK.
+3. **queue → writer** — one thread gathers batches for up to ``settings.flush_interval_s``
+   or ~20k spans and calls ``store.write(spans, wal_position=p)``, where ``p`` is the
+   highest WAL position whose predecessors are all stored; after a commit, WAL segments
+   wholly below ``p`` are deleted.
+4. **checkpoint** — a second thread runs ``store.checkpoint()`` (DuckDB's CHECKPOINT)
+   every ``checkpoint_interval_s``, so the insert path never stalls on it.
+
+On start, :meth:`IngestPipeline.replay` decodes every WAL record after
+``store.wal_position()`` with the same decoders and writes it again (writes are
+idempotent). :meth:`IngestPipeline.stop` drains the queue into the store and checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from spanscope.config import Settings
+from spanscope.ingest.limits import DecodeResult, Limits
+from spanscope.ingest.wal import WriteAheadLog
+from spanscope.model import Span
+from spanscope.store.base import Store
+
+log = logging.getLogger(__name__)
+
+BATCH_SPANS = 20_000
+"""Spans per store write when the queue is full: DuckDB inserts best in ~10k+ batches."""
+
+Decoder = Callable[[bytes, Limits], DecodeResult]
+
+
+class OverloadedError(RuntimeError):
+    """Too many spans are waiting for the store; the client should retry later."""
+
+    def __init__(self, pending: int, limit: int, retry_after_s: int) -> None:
+        super().__init__(
+            f"{pending} spans are waiting to be stored (limit {limit}); "
+            f"retry after {retry_after_s} s"
+        )
+        self.retry_after_s = retry_after_s
+
+
+def default_decoders() -> dict[str, Decoder]:
+    """The decoder for each WAL format tag (imported late: they are other modules)."""
+    from spanscope.ingest.otlp import decode_otlp_json, decode_otlp_protobuf
+    from spanscope.ingest.zipkin import decode_zipkin_json
+
+    return {
+        "otlp-proto": decode_otlp_protobuf,
+        "otlp-json": decode_otlp_json,
+        "zipkin-json": decode_zipkin_json,
+    }
+
+
+@dataclass(slots=True)
+class _Item:
+    position: int
+    spans: list[Span]
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        store: Store,
+        wal: WriteAheadLog,
+        settings: Settings,
+        *,
+        decoders: dict[str, Decoder] | None = None,
+        checkpoint_interval_s: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.wal = wal
+        self.settings = settings
+        self._decoders = decoders
+        self._checkpoint_interval_s = checkpoint_interval_s
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        # Positions acknowledged to clients but not yet stored, so the checkpoint never
+        # passes a record whose spans are still in flight.
+        self._done: set[int] = set()
+        self._watermark = store.wal_position() or 0
+        self._stopping = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._checkpointer: threading.Thread | None = None
+        self.stored_batches = 0
+
+    # -- admission -----------------------------------------------------------------
+
+    @property
+    def pending_spans(self) -> int:
+        """Spans acknowledged (or being acknowledged) but not yet written to the store."""
+        return self._pending
+
+    def admit(self, span_count: int) -> None:
+        """Reserve room for ``span_count`` spans or raise OverloadedError. A request is
+        always admitted into an empty pipeline, so one big request cannot wedge it."""
+        limit = self.settings.max_pending_spans
+        with self._pending_lock:
+            if self._pending and self._pending + span_count > limit:
+                retry = max(1, round(self.settings.flush_interval_s * 4))
+                raise OverloadedError(self._pending, limit, retry)
+            self._pending += span_count
+
+    def _release(self, span_count: int) -> None:
+        with self._pending_lock:
+            self._pending -= span_count
+
+    # -- accepting -------------------------------------------------------------------
+
+    async def accept(self, fmt: str, payload: bytes, spans: list[Span]) -> None:
+        """Admit, log durably (awaiting the group fsync without blocking the loop), and
+        queue. Returning means the client may be told OK; raising means it must not."""
+        if not spans:
+            return
+        self.admit(len(spans))
+        try:
+            position, durable = self.wal.append(fmt, payload)
+        except BaseException:
+            self._release(len(spans))
+            raise
+        try:
+            await asyncio.wrap_future(durable)
+        except BaseException:
+            self._abandon(position, len(spans))
+            raise
+        self._queue.put(_Item(position, spans))
+
+    def accept_blocking(self, fmt: str, payload: bytes, spans: list[Span]) -> None:
+        """:meth:`accept` for threads (the gRPC worker pool)."""
+        if not spans:
+            return
+        self.admit(len(spans))
+        try:
+            position, durable = self.wal.append(fmt, payload)
+        except BaseException:
+            self._release(len(spans))
+            raise
+        try:
+            durable.result()
+        except BaseException:
+            self._abandon(position, len(spans))
+            raise
+        self._queue.put(_Item(position, spans))
+
+    def _abandon(self, position: int, span_count: int) -> None:
+        # The fsync failed: the client hears an error and retries, so this position is
+        # skipped rather than left as a gap that would freeze the checkpoint.
+        self._release(span_count)
+        self._queue.put(_Item(position, []))
+
+    # -- replay ----------------------------------------------------------------------
+
+    def replay(self) -> int:
+        """Write every WAL record after the store's checkpoint; return spans replayed."""
+        decoders = self._decoders_()
+        after = self.store.wal_position() or 0
+        batch: list[Span] = []
+        last = after
+        replayed = 0
+        for record in self.wal.records(after=after):
+            try:
+                result = decoders[record.format](record.payload, self.settings.limits)
+            except Exception as exc:  # decoded fine before the ack; keep going if not now
+                log.warning(
+                    "WAL record %d (%s) no longer decodes: %s", record.position, record.format, exc
+                )
+                result = DecodeResult()
+            batch.extend(result.spans)
+            last = record.position
+            if len(batch) >= BATCH_SPANS:
+                replayed += self.store.write(batch, wal_position=last)
+                batch = []
+        if last > after:
+            replayed += self.store.write(batch, wal_position=last)
+        self._watermark = max(self._watermark, last)
+        self.wal.release(self._watermark)
+        if last > after:
+            log.info(
+                "replayed WAL positions %d..%d: %d spans newly stored", after + 1, last, replayed
+            )
+        return replayed
+
+    def _decoders_(self) -> dict[str, Decoder]:
+        if self._decoders is None:
+            self._decoders = default_decoders()
+        return self._decoders
+
+    # -- writer and checkpointer -----------------------------------------------------
+
+    def start(self) -> None:
+        """Start the store writer and checkpointer threads."""
+        self._writer = threading.Thread(target=self._write_loop, name="store-writer")
+        self._writer.start()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="store-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def stop(self) -> None:
+        """Write everything queued, checkpoint the store, and stop the threads. Call
+        after the receivers stopped accepting."""
+        self._queue.put(None)
+        if self._writer is not None:
+            self._writer.join()
+        self._stopping.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
+        self._checkpoint()
+
+    def _write_loop(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            items = [first]
+            count = len(first.spans)
+            deadline = time.monotonic() + self.settings.flush_interval_s
+            while count < BATCH_SPANS:
+                remaining = deadline - time.monotonic()
+                try:
+                    item = (
+                        self._queue.get(timeout=max(remaining, 0))
+                        if remaining > 0
+                        else (self._queue.get_nowait())
+                    )
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True  # drain: write what we hold, then whatever is left
+                    break
+                items.append(item)
+                count += len(item.spans)
+            self._write(items)
+        # Anything queued after the stop marker (a request finishing its fsync late).
+        leftovers: list[_Item] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                leftovers.append(item)
+        if leftovers:
+            self._write(leftovers)
+
+    def _write(self, items: list[_Item]) -> None:
+        spans = [s for item in items for s in item.spans]
+        for item in items:
+            self._done.add(item.position)
+        while self._watermark + 1 in self._done:
+            self._watermark += 1
+            self._done.discard(self._watermark)
+        delay = 0.5
+        while True:
+            try:
+                self.store.write(spans, wal_position=self._watermark)
+                break
+            except Exception:
+                # The spans are safe in the WAL; keep trying (clients see 429 meanwhile).
+                log.exception(
+                    "store write of %d spans failed; retrying in %.1f s", len(spans), delay
+                )
+                if self._stopping.wait(delay):
+                    return
+                delay = min(delay * 2, 10.0)
+        self.stored_batches += 1
+        self._release(len(spans))
+        try:
+            self.wal.release(self._watermark)
+        except OSError:
+            log.exception("could not delete WAL segments below %d", self._watermark)
+
+    def _checkpoint_loop(self) -> None:
+        while not self._stopping.wait(self._checkpoint_interval_s):
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        checkpoint = getattr(self.store, "checkpoint", None)
+        if checkpoint is None:
+            return
+        try:
+            checkpoint()
+        except Exception:
+            log.exception("store checkpoint failed (will try again)")
