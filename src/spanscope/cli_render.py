@@ -305,17 +305,17 @@ def _header(
     orphans = sum(1 for r in rows if r.orphan)
     head = Text("Trace ", style="bold")
     head.append(str(payload.get("trace_id", "")), style="bold")
-    head.append("  root ")
-    if root is None:
-        head.append("(missing)", style="dim")
-    else:
-        head.append(f"{root.get('service', '')} · {root.get('name', '')}", style="bold")
     head.append(f"  {format_duration(total_ns)}  {len(spans)} spans")
     if errors:
         head.append(f"  {errors} error{'s' if errors != 1 else ''}", style=_ERROR_STYLE)
     if orphans:
         head.append(f"  {orphans} orphan{'s' if orphans != 1 else ''}", style="yellow")
-    head.append(f"  {len(styles)} service{'s' if len(styles) != 1 else ''}: ")
+    head.append("\nroot: ")
+    if root is None:
+        head.append("(missing)", style="dim")
+    else:
+        head.append(f"{root.get('service', '')} · {root.get('name', '')}", style="bold")
+    head.append(f"\n{len(styles)} service{'s' if len(styles) != 1 else ''}: ")
     for i, (name, style) in enumerate(styles.items()):
         head.append(", " if i else "")
         head.append(name, style=style)
@@ -326,7 +326,7 @@ def _axis(total_ns: int, width: int) -> str:
     """Tick labels at 0, ¼, ½, ¾ and the end of the time axis."""
     axis = [" "] * width
     for quarter in range(5):
-        text = format_duration(total_ns * quarter // 4)
+        text = format_duration(total_ns * quarter // 4) if quarter else "0"
         at = min(width * quarter // 4, width - len(text)) if quarter else 0
         if quarter and at < 0:
             continue
