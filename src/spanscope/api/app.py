@@ -1,0 +1,89 @@
+"""The query API as one ASGI app: native ``/api/v1``, Jaeger ``/api`` and ``/api/v3``.
+
+Run it over any Store::
+
+    from spanscope.api.app import create_app
+    app = create_app(DuckDBStore("spanscope-data/spans.duckdb"))
+    uvicorn.run(app, host="127.0.0.1", port=16686)
+
+What it serves:
+
+- ``GET /healthz``: ``200 {"status": "ok"}`` once ``ready()`` says so (503 before), for
+  load balancers and ``spanscope serve``'s own start-up wait;
+- ``/api/v1/...``: the native API (docs/api.md), described at ``/openapi.json`` and
+  browsable at ``/docs``;
+- ``/api/...`` and ``/api/v3/...``: the Jaeger query APIs, for Grafana's Jaeger data
+  source and the Jaeger UI (docs/jaeger.md).
+
+Errors, including FastAPI's own validation errors (which would be 422) and unknown paths,
+answer in the shape of the API the request was for; see :mod:`spanscope.api.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+import spanscope
+from spanscope.api import jaeger, jaeger_v3, native
+from spanscope.api.errors import ApiError, OrjsonResponse, error_response
+from spanscope.store.base import Store
+
+
+def create_app(store: Store, ready: Callable[[], bool] | None = None) -> FastAPI:
+    """Build the API over ``store``; ``ready`` (if given) gates ``/healthz``."""
+    app = FastAPI(
+        title="Spanscope query API",
+        version=_version(),
+        description="Search traces, fetch them whole, list services, operations and "
+        "dependencies. The Jaeger-compatible endpoints live under /api and /api/v3.",
+        default_response_class=OrjsonResponse,
+    )
+    app.state.store = store
+
+    @app.get("/healthz", tags=["health"], summary="200 once the server accepts and answers")
+    def healthz() -> Response:
+        if ready is None or ready():
+            return OrjsonResponse({"status": "ok"})
+        return OrjsonResponse({"status": "starting"}, status_code=503)
+
+    app.include_router(native.router)
+    app.include_router(jaeger_v3.router)
+    app.include_router(jaeger.router)
+
+    @app.exception_handler(ApiError)
+    async def on_api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(request.url.path, exc.status, exc.message, exc.trace_id)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI says 422 with a list of dicts; our clients expect one readable 400.
+        return error_response(request.url.path, 400, _validation_message(request, exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
+        return error_response(request.url.path, exc.status_code, message)
+
+    return app
+
+
+def _validation_message(request: Request, exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")]
+        name = ".".join(loc) or "request"
+        given = request.query_params.get(name, request.path_params.get(name))
+        shown = f"={given!r}" if given is not None else ""
+        parts.append(f"parameter {name}{shown}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def _version() -> str:
+    return str(getattr(spanscope, "__version__", "0.0.0"))

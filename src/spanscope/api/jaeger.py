@@ -1,0 +1,239 @@
+"""Jaeger's v1 query API under ``/api``: what Grafana's Jaeger data source calls.
+
+Point Grafana's Jaeger data source at ``http://127.0.0.1:16686`` and it works unchanged
+(docs/jaeger.md). Every answer is Jaeger's wrapper::
+
+    {"data": ..., "total": 0, "limit": 0, "offset": 0, "errors": null}
+
+with ``total`` set for services and operations only, and errors as
+``"errors": [{"code": 400, "msg": "..."}]`` (plus ``traceID`` when about one trace).
+
+Endpoints: ``/api/services``, ``/api/services/{service}/operations``,
+``/api/operations?service=&spanKind=``, ``/api/traces`` (search: whole traces),
+``/api/traces/{traceID}``, ``/api/dependencies?endTs=&lookback=`` (milliseconds).
+
+Search parameters follow Jaeger's: ``start``/``end`` in unix microseconds (default the
+last 48 hours), ``minDuration``/``maxDuration`` as Go durations, ``tags`` as a JSON map
+(Grafana's form) or repeated ``tag=key:value``, ``limit`` (default 20), repeated
+``traceID`` to fetch given traces. Jaeger's synthetic tags ``error=true`` and
+``otel.status_code=ERROR|OK`` search by span status, since that is where they came from.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query
+
+from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
+from spanscope.api.native import StoreDep, param
+from spanscope.api.serialize import trace_to_jaeger
+from spanscope.model import SpanKind, parse_trace_id
+from spanscope.query.model import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Condition,
+    SearchQuery,
+    now_ns,
+    parse_duration,
+    parse_value,
+)
+
+router = APIRouter(prefix="/api", tags=["jaeger"], default_response_class=OrjsonResponse)
+
+DEFAULT_SEARCH_LOOKBACK_NS = 48 * 3600 * 1_000_000_000
+DEFAULT_DEPENDENCIES_LOOKBACK_MS = 24 * 3600 * 1000
+
+
+def wrap(data: Any, total: int = 0, errors: list[dict[str, Any]] | None = None) -> Any:
+    return {"data": data, "total": total, "limit": 0, "offset": 0, "errors": errors}
+
+
+def kind_label(kind: SpanKind) -> str:
+    # Jaeger shows an unspecified kind as the empty string, not "unspecified".
+    return "" if kind == SpanKind.UNSPECIFIED else kind.label
+
+
+def _int(name: str, value: str, unit: str) -> int:
+    def parse(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"expected an integer number of {unit}") from None
+
+    return param(name, value, parse)
+
+
+@router.get("/services", summary="Jaeger: service names")
+def services(store: StoreDep) -> Any:
+    names = store.services()
+    return wrap(names, total=len(names))
+
+
+@router.get("/services/{service}/operations", summary="Jaeger: operation names of a service")
+def service_operations(store: StoreDep, service: str) -> Any:
+    names = sorted({op.name for op in store.operations(service)})
+    return wrap(names, total=len(names))
+
+
+@router.get("/operations", summary="Jaeger: operations of a service with span kinds")
+def operations(
+    store: StoreDep,
+    service: str = "",
+    span_kind: Annotated[str | None, Query(alias="spanKind")] = None,
+) -> Any:
+    if not service:
+        raise bad_request("parameter service is required (e.g. /api/operations?service=orders)")
+    kind = param("spanKind", span_kind, SpanKind.from_label) if span_kind else None
+    ops = [
+        {"name": op.name, "spanKind": kind_label(op.kind)} for op in store.operations(service, kind)
+    ]
+    return wrap(ops, total=len(ops))
+
+
+def _tag_conditions(tags: str | None, tag: list[str]) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    if tags:
+        try:
+            parsed = orjson.loads(tags)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise bad_request(
+                f"parameter tags={tags!r}: expected a JSON object such as "
+                '{"http.status_code":"500"}'
+            )
+        pairs.extend(
+            (str(k), v if isinstance(v, str) else orjson.dumps(v).decode())
+            for k, v in parsed.items()
+        )
+    for t in tag:
+        key, sep, value = t.partition(":")
+        if not sep or not key.strip():
+            raise bad_request(f"parameter tag={t!r}: expected key:value (e.g. http.method:GET)")
+        pairs.append((key.strip(), value))
+    return pairs
+
+
+def _search_query(
+    service: str,
+    operation: str | None,
+    pairs: list[tuple[str, str]],
+    start: str | None,
+    end: str | None,
+    min_duration: str | None,
+    max_duration: str | None,
+    limit: int,
+) -> SearchQuery:
+    end_ns = _int("end", end, "microseconds") * 1000 if end else now_ns()
+    start_ns = (
+        _int("start", start, "microseconds") * 1000
+        if start
+        else end_ns - DEFAULT_SEARCH_LOOKBACK_NS
+    )
+    conditions: list[Condition] = []
+    status: str | None = None
+    for key, value in pairs:
+        if key == "error" and value.lower() == "true":
+            status = "error"
+        elif key == "otel.status_code" and value.upper() in ("ERROR", "OK"):
+            status = value.lower()
+        else:
+            conditions.append(Condition(key, "=", parse_value(value)))
+    try:
+        return SearchQuery(
+            start_ns=start_ns,
+            end_ns=end_ns,
+            service=service,
+            operation=operation or None,
+            conditions=conditions,
+            min_duration_ns=param("minDuration", min_duration, parse_duration)
+            if min_duration
+            else None,
+            max_duration_ns=param("maxDuration", max_duration, parse_duration)
+            if max_duration
+            else None,
+            status=status,  # type: ignore[arg-type]
+            limit=min(limit, MAX_LIMIT) if limit > 0 else DEFAULT_LIMIT,
+        )
+    except ValueError as e:
+        raise bad_request(str(e)) from None
+
+
+@router.get("/traces", summary="Jaeger: search, answering whole traces")
+def search(
+    store: StoreDep,
+    service: str = "",
+    operation: str | None = None,
+    tags: str | None = None,
+    tag: list[str] = Query([]),  # noqa: B008 - FastAPI's way to declare a repeatable
+    start: str | None = None,
+    end: str | None = None,
+    min_duration: Annotated[str | None, Query(alias="minDuration")] = None,
+    max_duration: Annotated[str | None, Query(alias="maxDuration")] = None,
+    limit: int = DEFAULT_LIMIT,
+    lookback: str | None = None,
+    trace_ids: list[str] = Query([], alias="traceID"),  # noqa: B008
+) -> Any:
+    del lookback  # the Jaeger UI sends it beside start/end, which already say the window
+    if trace_ids:
+        found, errors = [], []
+        for text in trace_ids:
+            tid = param("traceID", text, parse_trace_id)
+            trace = store.trace(tid)
+            if trace is None:
+                errors.append({"code": 404, "msg": "trace not found", "traceID": tid.hex()})
+            else:
+                found.append(trace_to_jaeger(trace))
+        return wrap(found, errors=errors or None)
+    if not service:
+        raise bad_request(
+            "parameter service is required unless traceID is given "
+            "(e.g. /api/traces?service=orders&limit=20)"
+        )
+    pairs = _tag_conditions(tags, tag)
+    query = _search_query(service, operation, pairs, start, end, min_duration, max_duration, limit)
+    traces = []
+    for summary in store.search(query):
+        trace = store.trace(summary.trace_id)
+        if trace is not None:
+            traces.append(trace_to_jaeger(trace))
+    return wrap(traces)
+
+
+@router.get("/traces/{trace_id}", summary="Jaeger: one trace by id")
+def trace(
+    store: StoreDep,
+    trace_id: str,
+    start: str | None = None,
+    end: str | None = None,
+    raw: bool = False,
+    pretty_print: Annotated[bool, Query(alias="prettyPrint")] = False,
+) -> Any:
+    del raw, pretty_print  # no adjusters run yet, and orjson output is compact either way
+    tid = param("traceID", trace_id, parse_trace_id)
+    start_ns = _int("start", start, "microseconds") * 1000 if start else None
+    end_ns = _int("end", end, "microseconds") * 1000 if end else None
+    found = store.trace(tid, start_ns, end_ns)
+    if found is None:
+        raise ApiError(404, "trace not found", trace_id=tid.hex())
+    return wrap([trace_to_jaeger(found)])
+
+
+@router.get("/dependencies", summary="Jaeger: service dependency links")
+def dependencies(
+    store: StoreDep,
+    end_ts: Annotated[str | None, Query(alias="endTs")] = None,
+    lookback: str | None = None,
+    service: str | None = None,
+) -> Any:
+    end_ms = _int("endTs", end_ts, "milliseconds") if end_ts else now_ns() // 1_000_000
+    lookback_ms = (
+        _int("lookback", lookback, "milliseconds") if lookback else DEFAULT_DEPENDENCIES_LOOKBACK_MS
+    )
+    if lookback_ms < 0:
+        raise bad_request(f"parameter lookback={lookback!r}: expected a positive number of ms")
+    end_ns = end_ms * 1_000_000
+    edges = store.dependencies(end_ns - lookback_ms * 1_000_000, end_ns, service or None)
+    return wrap([{"parent": e.parent, "child": e.child, "callCount": e.call_count} for e in edges])

@@ -1,0 +1,175 @@
+"""Jaeger's v3 query API under ``/api/v3``: what the current Jaeger UI calls.
+
+Answers are Jaeger's grpc-gateway JSON: traces as OTLP JSON wrapped in ``{"result": ...}``,
+errors as ``{"error": {"httpCode": 400, "message": "..."}}``. Endpoints::
+
+    GET /api/v3/services                      {"services": [...]}
+    GET /api/v3/operations?service=&spanKind= {"operations": [{"name", "spanKind"}]}
+    GET /api/v3/traces?query.serviceName=...  {"result": {"resourceSpans": [...]}}, 404 if none
+    GET /api/v3/traces/{traceId}              the same for one trace, 404 if unknown
+    GET /api/v3/trace-summaries?query...      {"summaries": [...]} (no spans: fast lists)
+
+Search parameters (camelCase, Jaeger 2.19+; the older snake_case names are accepted too):
+``query.serviceName``, ``query.operationName``, ``query.startTimeMin`` and
+``query.startTimeMax`` (RFC 3339, required), ``query.durationMin``/``query.durationMax``
+(``250ms``), ``query.searchDepth`` (max traces, default 20; ``query.num_traces`` is its old
+name), ``query.attributes`` (a JSON map of attribute equalities), ``query.rawTraces``.
+Unlike Jaeger, the service name is optional: a search may span every service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+
+from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
+from spanscope.api.jaeger import kind_label
+from spanscope.api.native import StoreDep, param
+from spanscope.api.serialize import traces_to_otlp
+from spanscope.model import SpanKind, TraceSummary, parse_trace_id
+from spanscope.query.model import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Condition,
+    SearchQuery,
+    parse_duration,
+    parse_time,
+    parse_value,
+)
+
+router = APIRouter(prefix="/api/v3", tags=["jaeger-v3"], default_response_class=OrjsonResponse)
+
+
+def _get(request: Request, *names: str) -> tuple[str, str | None]:
+    """The first of ``names`` present in the query string, as (name, value)."""
+    for name in names:
+        value = request.query_params.get(name)
+        if value is not None and value != "":
+            return name, value
+    return names[0], None
+
+
+def _count(name: str, text: str) -> int:
+    def parse(t: str) -> int:
+        n = int(t)
+        if n < 0:
+            raise ValueError("expected a positive integer")
+        return n
+
+    try:
+        return parse(text)
+    except ValueError:
+        raise bad_request(f"parameter {name}={text!r}: expected a positive integer") from None
+
+
+def _attributes(name: str, text: str) -> list[Condition]:
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise bad_request(
+            f"parameter {name}={text!r}: expected a JSON object such as "
+            '{"http.status_code":"500"}'
+        )
+    return [
+        Condition(str(k), "=", parse_value(v) if isinstance(v, str) else v)
+        for k, v in parsed.items()
+    ]
+
+
+def search_query(request: Request) -> SearchQuery:
+    """Read Jaeger v3's ``query.*`` parameters into a SearchQuery (400 on a bad one)."""
+    min_name, time_min = _get(request, "query.startTimeMin", "query.start_time_min")
+    max_name, time_max = _get(request, "query.startTimeMax", "query.start_time_max")
+    if time_min is None or time_max is None:
+        raise bad_request(
+            "query.startTimeMin and query.startTimeMax are required "
+            "(RFC 3339, e.g. 2026-11-25T09:00:00Z)"
+        )
+    start_ns = param(min_name, time_min, parse_time)
+    end_ns = param(max_name, time_max, parse_time)
+    _, service = _get(request, "query.serviceName", "query.service_name")
+    _, operation = _get(request, "query.operationName", "query.operation_name")
+    dmin_name, dmin = _get(request, "query.durationMin", "query.duration_min")
+    dmax_name, dmax = _get(request, "query.durationMax", "query.duration_max")
+    depth_name, depth = _get(
+        request, "query.searchDepth", "query.search_depth", "query.num_traces", "query.numTraces"
+    )
+    attr_name, attrs = _get(request, "query.attributes")
+    limit = _count(depth_name, depth) if depth else DEFAULT_LIMIT
+    try:
+        return SearchQuery(
+            start_ns=start_ns,
+            end_ns=end_ns,
+            service=service,
+            operation=operation,
+            conditions=_attributes(attr_name, attrs) if attrs else [],
+            min_duration_ns=param(dmin_name, dmin, parse_duration) if dmin else None,
+            max_duration_ns=param(dmax_name, dmax, parse_duration) if dmax else None,
+            limit=min(limit, MAX_LIMIT) if limit > 0 else DEFAULT_LIMIT,
+        )
+    except ValueError as e:
+        raise bad_request(str(e)) from None
+
+
+@router.get("/services", summary="Jaeger v3: service names")
+def services(store: StoreDep) -> Any:
+    return {"services": store.services()}
+
+
+@router.get("/operations", summary="Jaeger v3: operations of a service with span kinds")
+def operations(store: StoreDep, request: Request, service: str = "") -> Any:
+    if not service:
+        raise bad_request("parameter service is required (e.g. /api/v3/operations?service=orders)")
+    kind_name, kind_text = _get(request, "spanKind", "span_kind")
+    kind = param(kind_name, kind_text, SpanKind.from_label) if kind_text else None
+    ops = store.operations(service, kind)
+    return {"operations": [{"name": op.name, "spanKind": kind_label(op.kind)} for op in ops]}
+
+
+@router.get("/traces", summary="Jaeger v3: search, answering whole traces as OTLP JSON")
+def find_traces(store: StoreDep, request: Request) -> Any:
+    query = search_query(request)
+    traces = [t for s in store.search(query) if (t := store.trace(s.trace_id)) is not None]
+    if not traces:
+        raise ApiError(404, "trace not found: no trace matches the query")
+    return {"result": traces_to_otlp(traces)}
+
+
+@router.get("/traces/{trace_id}", summary="Jaeger v3: one trace as OTLP JSON")
+def get_trace(store: StoreDep, request: Request, trace_id: str) -> Any:
+    tid = param("trace_id", trace_id, parse_trace_id)
+    start_name, start = _get(request, "startTime", "start_time")
+    end_name, end = _get(request, "endTime", "end_time")
+    start_ns = param(start_name, start, parse_time) if start else None
+    end_ns = param(end_name, end, parse_time) if end else None
+    trace = store.trace(tid, start_ns, end_ns)
+    if trace is None:
+        raise ApiError(404, f"trace not found: {tid.hex()}")
+    return {"result": traces_to_otlp([trace])}
+
+
+def summary_to_v3(s: TraceSummary) -> dict[str, Any]:
+    return {
+        "traceId": s.trace_id.hex(),
+        "rootServiceName": s.root_service,
+        "rootOperationName": s.root_operation,
+        # int64 as decimal strings: proto3 JSON for (fixed)int64, as the Jaeger UI parses it
+        "minStartTimeUnixNano": str(s.start_ns),
+        "maxEndTimeUnixNano": str(s.start_ns + s.duration_ns),
+        "spanCount": s.span_count,
+        "errorSpanCount": s.error_count,
+        "orphanSpanCount": s.orphan_count,
+        "services": [
+            {"name": c.name, "spanCount": c.span_count, "errorSpanCount": c.error_count}
+            for c in s.services
+        ],
+    }
+
+
+@router.get("/trace-summaries", summary="Jaeger v3: search, answering one summary per trace")
+def trace_summaries(store: StoreDep, request: Request) -> Any:
+    return {"summaries": [summary_to_v3(s) for s in store.search(search_query(request))]}

@@ -1,0 +1,156 @@
+"""The native query API, ``/api/v1``: what the CLI and the web UI are built on.
+
+docs/api.md is its specification. Every endpoint answers JSON with nanosecond integers and
+hex ids; a search answers trace *summaries* (never whole traces), and a trace is fetched
+whole by id::
+
+    curl -s 'localhost:16686/api/v1/traces?service=orders&tag=http.status_code>=500&lookback=1h'
+    curl -s localhost:16686/api/v1/traces/4bf92f3577b34da6a3ce929d0e0e4736
+
+A bad parameter answers 400 naming the parameter, the value and what was expected; an
+unknown trace answers 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
+from spanscope.api.serialize import summary_to_native, trace_to_native
+from spanscope.model import SpanKind, parse_trace_id
+from spanscope.query.model import (
+    DEFAULT_LIMIT,
+    DEFAULT_LOOKBACK_NS,
+    SearchQuery,
+    parse_condition,
+    parse_duration,
+    time_range,
+)
+from spanscope.store.base import Store
+
+router = APIRouter(prefix="/api/v1", tags=["native"], default_response_class=OrjsonResponse)
+T = TypeVar("T")
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def param(name: str, value: str, parse: Callable[[str], T]) -> T:
+    """Parse one query parameter; a ValueError becomes a 400 that names the parameter."""
+    try:
+        return parse(value)
+    except ValueError as e:
+        raise bad_request(f"parameter {name}={value!r}: {e}") from None
+
+
+def window(
+    start: str | None, end: str | None, lookback: str | None, default_ns: int
+) -> tuple[int, int]:
+    try:
+        return time_range(start, end, lookback, default_ns)
+    except ValueError as e:
+        given = {"start": start, "end": end, "lookback": lookback}
+        shown = ", ".join(f"{k}={v!r}" for k, v in given.items() if v is not None)
+        raise bad_request(f"time parameters ({shown or 'defaults'}): {e}") from None
+
+
+@router.get("/services", summary="Every service name seen, sorted")
+def services(store: StoreDep) -> Any:
+    return {"services": store.services()}
+
+
+@router.get("/services/{service}/operations", summary="Span names of a service with kinds")
+def operations(
+    store: StoreDep,
+    service: str,
+    span_kind: Annotated[
+        str | None, Query(description="server, client, producer, consumer or internal")
+    ] = None,
+) -> Any:
+    kind = param("span_kind", span_kind, SpanKind.from_label) if span_kind else None
+    return {
+        "operations": [
+            {"name": op.name, "span_kind": op.kind.label} for op in store.operations(service, kind)
+        ]
+    }
+
+
+@router.get("/traces", summary="Search: summaries of traces with a span matching every filter")
+def search(
+    store: StoreDep,
+    service: str | None = None,
+    operation: str | None = None,
+    tag: Annotated[
+        list[str],
+        Query(description="attribute condition key<op>value, e.g. http.status_code>=500"),
+    ] = [],  # noqa: B006 - FastAPI copies the default; a list is how it declares a repeatable
+    min_duration: Annotated[str | None, Query(description="e.g. 250ms, 1.5s")] = None,
+    max_duration: Annotated[str | None, Query(description="e.g. 2s")] = None,
+    status: Annotated[str | None, Query(description="error, ok or unset")] = None,
+    start: Annotated[str | None, Query(description="RFC 3339 or unix timestamp")] = None,
+    end: Annotated[str | None, Query(description="RFC 3339 or unix timestamp; default now")] = None,
+    lookback: Annotated[str | None, Query(description="window before end, default 1h")] = None,
+    limit: Annotated[int, Query(description="1..1000")] = DEFAULT_LIMIT,
+    order: Annotated[str, Query(description="newest or slowest")] = "newest",
+) -> Any:
+    start_ns, end_ns = window(start, end, lookback, DEFAULT_LOOKBACK_NS)
+    try:
+        query = SearchQuery(
+            start_ns=start_ns,
+            end_ns=end_ns,
+            service=service or None,
+            operation=operation or None,
+            conditions=[param("tag", t, parse_condition) for t in tag],
+            min_duration_ns=param("min_duration", min_duration, parse_duration)
+            if min_duration
+            else None,
+            max_duration_ns=param("max_duration", max_duration, parse_duration)
+            if max_duration
+            else None,
+            status=status or None,  # type: ignore[arg-type]  # SearchQuery checks the value
+            limit=limit,
+            order=order,  # type: ignore[arg-type]
+        )
+    except ValueError as e:
+        raise bad_request(str(e)) from None
+    return {"traces": [summary_to_native(t) for t in store.search(query)]}
+
+
+@router.get("/traces/{trace_id}", summary="One whole trace, spans ordered by start")
+def trace(store: StoreDep, trace_id: str) -> Any:
+    tid = param("trace_id", trace_id, parse_trace_id)
+    found = store.trace(tid)
+    if found is None:
+        raise ApiError(404, f"trace {tid.hex()} not found")
+    return trace_to_native(found)
+
+
+@router.get("/dependencies", summary="Caller -> callee edges between services")
+def dependencies(
+    store: StoreDep,
+    service: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    lookback: Annotated[str | None, Query(description="window before end, default 1h")] = None,
+) -> Any:
+    start_ns, end_ns = window(start, end, lookback, DEFAULT_LOOKBACK_NS)
+    edges = store.dependencies(start_ns, end_ns, service or None)
+    return {
+        "dependencies": [
+            {
+                "parent": e.parent,
+                "child": e.child,
+                "call_count": e.call_count,
+                "error_count": e.error_count,
+            }
+            for e in edges
+        ]
+    }

@@ -1,0 +1,190 @@
+"""A Store kept in Python lists: the reference semantics of the Store protocol, in a page.
+
+It exists so the API can be tested without a database, and so a backend's answers can be
+checked against the plainest possible reading of ``query/model.py``: a trace matches when
+ONE of its spans started inside the window and matches every filter together::
+
+    store = MemoryStore()
+    store.write([span])
+    store.search(SearchQuery(start_ns=0, end_ns=2**62))   # -> [TraceSummary(...)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from spanscope.model import (
+    DependencyEdge,
+    Operation,
+    ServiceCount,
+    Span,
+    SpanKind,
+    StatusCode,
+    Trace,
+    TraceSummary,
+)
+from spanscope.query.model import Condition, SearchQuery
+
+_STATUS = {"error": StatusCode.ERROR, "ok": StatusCode.OK, "unset": StatusCode.UNSET}
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._spans: dict[bytes, dict[bytes, Span]] = {}
+        self._wal: int | None = None
+
+    def write(self, spans: Sequence[Span], wal_position: int | None = None) -> int:
+        new = 0
+        for s in spans:
+            by_id = self._spans.setdefault(s.trace_id, {})
+            if s.span_id not in by_id:
+                by_id[s.span_id] = s
+                new += 1
+        if wal_position is not None:
+            self._wal = wal_position
+        return new
+
+    def wal_position(self) -> int | None:
+        return self._wal
+
+    def trace(
+        self, trace_id: bytes, start_ns: int | None = None, end_ns: int | None = None
+    ) -> Trace | None:
+        by_id = self._spans.get(trace_id)
+        if not by_id:
+            return None
+        spans = sorted(by_id.values(), key=lambda s: (s.start_ns, s.span_id))
+        if start_ns is not None and max(s.end_ns for s in spans) < start_ns:
+            return None
+        if end_ns is not None and spans[0].start_ns > end_ns:
+            return None
+        return Trace(trace_id=trace_id, spans=spans)
+
+    def search(self, query: SearchQuery) -> list[TraceSummary]:
+        found = [
+            self._summary(tid)
+            for tid, by_id in self._spans.items()
+            if any(_span_matches(s, query) for s in by_id.values())
+        ]
+        if query.order == "slowest":
+            found.sort(key=lambda t: (-t.duration_ns, t.trace_id))
+        else:
+            found.sort(key=lambda t: (-t.start_ns, t.trace_id))
+        return found[: query.limit]
+
+    def _summary(self, trace_id: bytes) -> TraceSummary:
+        trace = self.trace(trace_id)
+        assert trace is not None
+        root = trace.root()
+        ids = {s.span_id for s in trace.spans}
+        per_service: dict[str, list[int]] = {}
+        for s in trace.spans:
+            counts = per_service.setdefault(s.service, [0, 0])
+            counts[0] += 1
+            counts[1] += s.is_error
+        return TraceSummary(
+            trace_id=trace_id,
+            root_service=root.service if root else "",
+            root_operation=root.name if root else "",
+            start_ns=trace.start_ns,
+            duration_ns=trace.duration_ns,
+            span_count=len(trace.spans),
+            error_count=sum(s.is_error for s in trace.spans),
+            services=[ServiceCount(n, c[0], c[1]) for n, c in sorted(per_service.items())],
+            orphan_count=sum(
+                1 for s in trace.spans if s.parent_span_id and s.parent_span_id not in ids
+            ),
+        )
+
+    def services(self) -> list[str]:
+        return sorted({s.service for by_id in self._spans.values() for s in by_id.values()})
+
+    def operations(self, service: str, kind: SpanKind | None = None) -> list[Operation]:
+        ops = {
+            Operation(s.name, s.kind)
+            for by_id in self._spans.values()
+            for s in by_id.values()
+            if s.service == service and (kind is None or s.kind == kind)
+        }
+        return sorted(ops, key=lambda o: (o.name, o.kind))
+
+    def dependencies(
+        self, start_ns: int, end_ns: int, service: str | None = None
+    ) -> list[DependencyEdge]:
+        edges: dict[tuple[str, str], list[int]] = {}
+        for by_id in self._spans.values():
+            for child in by_id.values():
+                parent = by_id.get(child.parent_span_id) if child.parent_span_id else None
+                if parent is None or parent.service == child.service:
+                    continue
+                if not start_ns <= child.start_ns <= end_ns:
+                    continue
+                if service is not None and service not in (parent.service, child.service):
+                    continue
+                counts = edges.setdefault((parent.service, child.service), [0, 0])
+                counts[0] += 1
+                counts[1] += child.is_error
+        return [DependencyEdge(p, c, n[0], n[1]) for (p, c), n in sorted(edges.items())]
+
+    def span_count(self) -> int:
+        return sum(len(by_id) for by_id in self._spans.values())
+
+    def close(self) -> None:
+        pass
+
+
+def _span_matches(s: Span, q: SearchQuery) -> bool:
+    if not q.start_ns <= s.start_ns <= q.end_ns:
+        return False
+    if q.service is not None and s.service != q.service:
+        return False
+    if q.operation is not None and s.name != q.operation:
+        return False
+    if q.min_duration_ns is not None and s.duration_ns < q.min_duration_ns:
+        return False
+    if q.max_duration_ns is not None and s.duration_ns > q.max_duration_ns:
+        return False
+    if q.status is not None and s.status_code != _STATUS[q.status]:
+        return False
+    return all(_condition_matches(s, c) for c in q.conditions)
+
+
+def _condition_matches(s: Span, c: Condition) -> bool:
+    for attrs in (s.attributes, s.resource):
+        if c.key in attrs and _compare(attrs[c.key], c):
+            return True
+    if c.key == "service.name":
+        return _compare(s.service, c)
+    return False
+
+
+def _compare(value: object, c: Condition) -> bool:
+    want = c.value
+    if isinstance(want, bool) or isinstance(value, bool):
+        if not (isinstance(want, bool) and isinstance(value, bool)):
+            return False
+        return (value == want) if c.op == "=" else (value != want if c.op == "!=" else False)
+    if isinstance(want, int | float):
+        if isinstance(value, int | float):
+            have: float | str = value
+        elif isinstance(value, str) and c.op in ("=", "!="):
+            return (value == _number_text(want)) == (c.op == "=")
+        else:
+            return False
+    elif isinstance(value, str):
+        have = value
+    else:
+        return False
+    ops = {
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+    }
+    return bool(ops[c.op](have, want))
+
+
+def _number_text(v: int | float) -> str:
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
