@@ -169,14 +169,13 @@ class IngestPipeline:
 
     def replay(self) -> int:
         """Write every WAL record after the store's checkpoint; return spans replayed."""
-        decoders = self._decoders_()
         after = self.store.wal_position() or 0
         batch: list[Span] = []
         last = after
         replayed = 0
         for record in self.wal.records(after=after):
             try:
-                result = decoders[record.format](record.payload, self.settings.limits)
+                result = self.decoder(record.format)(record.payload, self.settings.limits)
             except Exception as exc:  # decoded fine before the ack; keep going if not now
                 log.warning(
                     "WAL record %d (%s) no longer decodes: %s", record.position, record.format, exc
@@ -197,10 +196,11 @@ class IngestPipeline:
             )
         return replayed
 
-    def _decoders_(self) -> dict[str, Decoder]:
+    def decoder(self, fmt: str) -> Decoder:
+        """The decoder for a WAL format tag; receivers and replay share it."""
         if self._decoders is None:
             self._decoders = default_decoders()
-        return self._decoders
+        return self._decoders[fmt]
 
     # -- writer and checkpointer -----------------------------------------------------
 

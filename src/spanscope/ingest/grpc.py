@@ -1,0 +1,121 @@
+"""OTLP/gRPC receiver: ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` on
+port 4317.
+
+Answers as the OTLP specification says for gRPC:
+
+- OK with ``partial_success {rejected_spans, error_message}`` when some spans were refused;
+- INVALID_ARGUMENT with the reason when the request cannot be decoded;
+- RESOURCE_EXHAUSTED under overload (UNAVAILABLE while stopping or on a disk error),
+  with a ``google.rpc.RetryInfo`` in the trailing metadata — both as the rich status
+  (``grpc-status-details-bin``) and as ``google.rpc.retryinfo-bin``, which the
+  OpenTelemetry exporters read to pick their back-off.
+
+gzip-compressed requests are accepted (gRPC inflates them before the servicer runs);
+``max_receive_message_length`` is ``limits.max_decompressed_bytes``. Each Export runs on a
+worker thread of the gRPC pool and waits there for the write-ahead log's group fsync.
+
+Try it with the OpenTelemetry SDK::
+
+    OTLPSpanExporter(endpoint="127.0.0.1:4317", insecure=True)
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+from spanscope.ingest.limits import DecodeError, Limits
+from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
+from spanscope.ingest.wal import WalClosedError
+
+log = logging.getLogger(__name__)
+
+
+class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self, pipeline: IngestPipeline, limits: Limits) -> None:
+        self.pipeline = pipeline
+        self.limits = limits
+
+    def Export(  # noqa: N802 - the name is the gRPC method's
+        self,
+        request: trace_service_pb2.ExportTraceServiceRequest,
+        context: grpc.ServicerContext,
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
+        from spanscope.ingest.otlp import decode_otlp_request
+
+        try:
+            result = decode_otlp_request(request, self.limits)
+        except DecodeError as exc:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode ExportTraceServiceRequest: {exc}"
+            )
+        if result.spans:
+            try:
+                # The request as received is what replay decodes again after a crash.
+                payload = request.SerializeToString()
+                self.pipeline.accept_blocking("otlp-proto", payload, result.spans)
+            except OverloadedError as exc:
+                _abort_with_retry(
+                    context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after_s
+                )
+            except WalClosedError as exc:
+                _abort_with_retry(context, grpc.StatusCode.UNAVAILABLE, str(exc), 1)
+            except OSError as exc:
+                log.exception("write-ahead log fsync failed")
+                _abort_with_retry(
+                    context,
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"could not make the spans durable ({exc}); retry",
+                    5,
+                )
+        response = trace_service_pb2.ExportTraceServiceResponse()
+        if result.rejected:
+            response.partial_success.rejected_spans = result.rejected
+            response.partial_success.error_message = result.first_error or ""
+        return response
+
+
+def _abort_with_retry(
+    context: grpc.ServicerContext, code: grpc.StatusCode, message: str, retry_after_s: int
+) -> None:
+    retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=retry_after_s))
+    detail = any_pb2.Any()
+    detail.Pack(retry)
+    status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
+    context.set_trailing_metadata(
+        (
+            ("grpc-status-details-bin", status.SerializeToString()),
+            ("google.rpc.retryinfo-bin", retry.SerializeToString()),
+        )
+    )
+    context.abort(code, message)
+
+
+def create_grpc_server(
+    pipeline: IngestPipeline, limits: Limits, host: str, port: int, workers: int = 8
+) -> tuple[grpc.Server, int]:
+    """A started-ready (not yet started) gRPC server bound to host:port; returns it and the
+    port actually bound (port 0 picks a free one)."""
+    server = grpc.server(
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
+        options=[
+            ("grpc.max_receive_message_length", limits.max_decompressed_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
+        TraceReceiver(pipeline, limits), server
+    )
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(
+            f"cannot bind OTLP/gRPC to {address}: is the port in use? pick another "
+            "with --otlp-grpc-port"
+        )
+    return server, bound

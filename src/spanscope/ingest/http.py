@@ -1,0 +1,310 @@
+"""HTTP receivers: OTLP/HTTP ``POST /v1/traces`` (port 4318) and Zipkin ``POST /api/v2/spans``
+(port 9411), as small ASGI apps run by uvicorn.
+
+OTLP/HTTP answers as the OTLP specification says
+(https://opentelemetry.io/docs/specs/otlp/#otlphttp-response):
+
+======================================  =================================================
+request                                 answer
+======================================  =================================================
+protobuf or JSON, decodable             200 ``ExportTraceServiceResponse`` in the request's
+                                        encoding; ``partial_success`` names rejected spans
+body that does not decode, or empty     400 ``google.rpc.Status`` with the reason
+body > ``limits.max_body_bytes``,       413 (a gzip bomb is inflated only up to the cap)
+gunzipped > ``max_decompressed_bytes``
+other Content-Type / Content-Encoding   415
+more spans pending than allowed         429 + ``Retry-After`` (seconds)
+server stopping / disk error            503 + ``Retry-After``
+other path / method                     404 / 405
+======================================  =================================================
+
+Zipkin v2 JSON answers 202 Accepted (Zipkin's own answer), 400 with a text reason, and the
+same 413/415/429/503 rules.
+
+Try it::
+
+    curl -si localhost:4318/v1/traces -H 'Content-Type: application/json' -d '{}'
+
+The 200 is sent only after the payload is fsynced in the write-ahead log (see
+``ingest/pipeline.py``). Decoding runs in the event loop for ordinary requests (a 512-span
+request decodes in a few ms, less than a thread hop costs under load) and in a worker
+thread for big ones, so one huge body never stalls the other connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from spanscope.ingest.limits import DecodeError, DecodeResult, Limits
+from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
+from spanscope.ingest.wal import WalClosedError
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+INLINE_DECODE_BYTES = 1024 * 1024
+"""Bodies up to this size decode in the event loop; bigger ones in a worker thread."""
+
+_PROTOBUF = "application/x-protobuf"
+_JSON = "application/json"
+# google.rpc.Code numbers, as gRPC uses them.
+_INVALID_ARGUMENT = 3
+_RESOURCE_EXHAUSTED = 8
+_UNAVAILABLE = 14
+
+
+class HttpError(Exception):
+    """An answer other than success, with the status and the reason for the client."""
+
+    def __init__(self, status: int, message: str, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+# -- request plumbing shared by both receivers ---------------------------------------
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+def media_type(content_type: str) -> str:
+    """``application/json; charset=utf-8`` -> ``application/json``."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+async def read_body(receive: Receive, headers: dict[str, str], max_bytes: int) -> bytes:
+    """The request body, refusing (413) as soon as it grows past ``max_bytes`` — the
+    Content-Length header is checked first but not trusted."""
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise HttpError(413, f"body of {declared} bytes exceeds the limit of {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HttpError(400, "client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise HttpError(413, f"body exceeds the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def gunzip(data: bytes, max_bytes: int) -> bytes:
+    """Inflate a gzip body a slice at a time, stopping (413) once the output would pass
+    ``max_bytes``: a gzip bomb is never fully inflated."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    out: list[bytes] = []
+    size = 0
+    pending = data
+    try:
+        while pending:
+            piece = inflater.decompress(pending, max_bytes - size + 1)
+            size += len(piece)
+            if size > max_bytes:
+                raise HttpError(
+                    413, f"gzip body inflates past the limit of {max_bytes} bytes; send less"
+                )
+            out.append(piece)
+            pending = inflater.unconsumed_tail
+            if inflater.eof:
+                break
+        if not inflater.eof:
+            raise HttpError(400, "gzip body is truncated: the gzip stream does not end")
+        out.append(inflater.flush())
+    except zlib.error as exc:
+        raise HttpError(
+            400, f"body is not valid gzip ({exc}); send Content-Encoding: gzip only with gzip data"
+        ) from None
+    return b"".join(out)
+
+
+def decompress(body: bytes, headers: dict[str, str], limits: Limits) -> bytes:
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        if len(body) > limits.max_decompressed_bytes:
+            raise HttpError(413, f"body exceeds the limit of {limits.max_decompressed_bytes} bytes")
+        return body
+    if encoding == "gzip":
+        return gunzip(body, limits.max_decompressed_bytes)
+    raise HttpError(415, f"Content-Encoding {encoding!r} is not supported: use gzip or identity")
+
+
+async def decode(
+    decoder: Callable[[bytes, Limits], DecodeResult], body: bytes, limits: Limits
+) -> DecodeResult:
+    if len(body) <= INLINE_DECODE_BYTES:
+        return decoder(body, limits)
+    return await asyncio.to_thread(decoder, body, limits)
+
+
+async def accept(pipeline: IngestPipeline, fmt: str, body: bytes, result: DecodeResult) -> None:
+    """Log durably and queue, turning refusals into the HTTP answers clients retry on."""
+    try:
+        await pipeline.accept(fmt, body, result.spans)
+    except OverloadedError as exc:
+        raise HttpError(429, str(exc), exc.retry_after_s) from None
+    except WalClosedError as exc:
+        raise HttpError(503, str(exc), 1) from None
+    except OSError as exc:
+        log.exception("write-ahead log fsync failed")
+        raise HttpError(503, f"could not make the spans durable ({exc}); retry", 5) from None
+
+
+async def respond(
+    send: Send, status: int, body: bytes, content_type: str, extra: list[tuple[bytes, bytes]]
+) -> None:
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers + extra})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _route(scope: Scope, path: str) -> HttpError | None:
+    if scope["path"].rstrip("/") != path:
+        return HttpError(404, f"no such path {scope['path']!r}: POST spans to {path}")
+    if scope["method"] != "POST":
+        return HttpError(405, f"method {scope['method']} not allowed: use POST {path}")
+    return None
+
+
+# -- OTLP/HTTP -----------------------------------------------------------------------
+
+
+class OtlpHttpReceiver:
+    """ASGI app for OTLP/HTTP traces (protobuf and JSON)."""
+
+    path = "/v1/traces"
+
+    def __init__(self, pipeline: IngestPipeline, limits: Limits) -> None:
+        self.pipeline = pipeline
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers = _headers(scope)
+        wire = media_type(headers.get("content-type", ""))
+        as_json = wire == _JSON
+        try:
+            routing = _route(scope, self.path)
+            if routing is not None:
+                raise routing
+            if wire not in (_PROTOBUF, _JSON):
+                raise HttpError(
+                    415,
+                    f"Content-Type {headers.get('content-type', '')!r} is not supported: "
+                    f"use {_PROTOBUF} or {_JSON}",
+                )
+            body = await read_body(receive, headers, self.limits.max_body_bytes)
+            body = decompress(body, headers, self.limits)
+            if not body.strip():
+                raise HttpError(400, "empty request body: expected an ExportTraceServiceRequest")
+            fmt = "otlp-json" if as_json else "otlp-proto"
+            try:
+                result = await decode(self.pipeline.decoder(fmt), body, self.limits)
+            except DecodeError as exc:
+                raise HttpError(400, f"cannot decode the OTLP {wire} body: {exc}") from None
+            await accept(self.pipeline, fmt, body, result)
+        except HttpError as err:
+            await self._error(send, err, as_json)
+            return
+        await self._success(send, result, as_json)
+
+    async def _success(self, send: Send, result: DecodeResult, as_json: bool) -> None:
+        if as_json:
+            answer: dict[str, Any] = {}
+            if result.rejected:
+                answer["partialSuccess"] = {
+                    "rejectedSpans": result.rejected,
+                    "errorMessage": result.first_error or "",
+                }
+            await respond(send, 200, orjson.dumps(answer), _JSON, [])
+            return
+        response = trace_service_pb2.ExportTraceServiceResponse()
+        if result.rejected:
+            response.partial_success.rejected_spans = result.rejected
+            response.partial_success.error_message = result.first_error or ""
+        await respond(send, 200, response.SerializeToString(), _PROTOBUF, [])
+
+    async def _error(self, send: Send, err: HttpError, as_json: bool) -> None:
+        code = {429: _RESOURCE_EXHAUSTED, 503: _UNAVAILABLE}.get(err.status, _INVALID_ARGUMENT)
+        extra: list[tuple[bytes, bytes]] = []
+        if err.retry_after_s is not None:
+            extra.append((b"retry-after", str(err.retry_after_s).encode()))
+        if err.status == 405:
+            extra.append((b"allow", b"POST"))
+        if as_json:
+            body = orjson.dumps({"code": code, "message": err.message})
+            await respond(send, err.status, body, _JSON, extra)
+        else:
+            status = status_pb2.Status(code=code, message=err.message)
+            await respond(send, err.status, status.SerializeToString(), _PROTOBUF, extra)
+
+
+# -- Zipkin v2 -----------------------------------------------------------------------
+
+
+class ZipkinReceiver:
+    """ASGI app for Zipkin v2 JSON spans (``POST /api/v2/spans``)."""
+
+    path = "/api/v2/spans"
+
+    def __init__(self, pipeline: IngestPipeline, limits: Limits) -> None:
+        self.pipeline = pipeline
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers = _headers(scope)
+        try:
+            routing = _route(scope, self.path)
+            if routing is not None:
+                raise routing
+            wire = media_type(headers.get("content-type", _JSON))
+            if wire != _JSON:
+                raise HttpError(
+                    415, f"Content-Type {wire!r} is not supported: Zipkin v2 spans as {_JSON}"
+                )
+            body = await read_body(receive, headers, self.limits.max_body_bytes)
+            body = decompress(body, headers, self.limits)
+            if not body.strip():
+                raise HttpError(400, "empty request body: expected a JSON list of Zipkin v2 spans")
+            try:
+                result = await decode(self.pipeline.decoder("zipkin-json"), body, self.limits)
+            except DecodeError as exc:
+                raise HttpError(400, f"cannot decode the Zipkin v2 JSON body: {exc}") from None
+            if result.rejected and not result.spans:
+                # Zipkin has no partial success: say why when nothing could be kept.
+                raise HttpError(400, f"no span accepted: {result.first_error}")
+            await accept(self.pipeline, "zipkin-json", body, result)
+        except HttpError as err:
+            extra = [(b"retry-after", str(err.retry_after_s).encode())] if err.retry_after_s else []
+            if err.status == 405:
+                extra.append((b"allow", b"POST"))
+            await respond(
+                send, err.status, err.message.encode(), "text/plain; charset=utf-8", extra
+            )
+            return
+        await respond(send, 202, b"", "text/plain; charset=utf-8", [])

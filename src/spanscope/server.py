@@ -1,0 +1,205 @@
+"""``spanscope serve``: receivers, write-ahead log, store and query API in one process.
+
+::
+
+    spanscope serve --data-dir ./spanscope-data
+    # OTLP/gRPC 127.0.0.1:4317 · OTLP/HTTP :4318 · Zipkin :9411 · API + UI :16686
+
+What happens, in order:
+
+1. open the DuckDB store ``<data-dir>/spanscope.duckdb`` (created if missing) and the
+   write-ahead log ``<data-dir>/wal/``; replay every logged request the store has not
+   yet absorbed (after a crash or ``kill -9``);
+2. bind every listener (port 0 = any free port), start the store writer, serve the three
+   HTTP apps with uvicorn in ONE asyncio loop and the gRPC server on its thread pool;
+3. once all answer, print the ports and write ``<data-dir>/ports.json`` atomically:
+   ``{"api": 16686, "otlp_grpc": 4317, "otlp_http": 4318, "zipkin": 9411}``;
+   ``GET /healthz`` on the API port answers 200 from then on;
+4. on Ctrl-C or SIGTERM: stop accepting, finish in-flight requests, drain the queue into
+   the store, checkpoint, exit 0. Everything acknowledged is stored.
+
+Two settings have no flag, for tests and tuning: ``SPANSCOPE_MAX_PENDING_SPANS`` (spans
+acknowledged but not yet stored before receivers answer 429) and
+``SPANSCOPE_FLUSH_INTERVAL_S`` (how long the store writer gathers a batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from spanscope.config import Settings
+from spanscope.ingest.grpc import create_grpc_server
+from spanscope.ingest.http import OtlpHttpReceiver, ZipkinReceiver
+from spanscope.ingest.pipeline import IngestPipeline
+from spanscope.ingest.wal import WriteAheadLog
+from spanscope.store.base import Store
+
+log = logging.getLogger("spanscope.server")
+
+DB_FILE = "spanscope.duckdb"
+PORTS_FILE = "ports.json"
+SHUTDOWN_GRACE_S = 10.0
+
+
+def settings_from_env(settings: Settings) -> Settings:
+    """Apply the flag-less settings from the environment, naming a bad value."""
+    changes: dict[str, Any] = {}
+    for name, field, kind in (
+        ("SPANSCOPE_MAX_PENDING_SPANS", "max_pending_spans", int),
+        ("SPANSCOPE_FLUSH_INTERVAL_S", "flush_interval_s", float),
+    ):
+        text = os.environ.get(name)
+        if text is None:
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            raise SystemExit(f"{name}={text!r}: expected a positive {kind.__name__}") from None
+        if value <= 0:
+            raise SystemExit(f"{name}={text!r}: expected a positive {kind.__name__}")
+        changes[field] = value
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def open_store(data_dir: Path) -> Store:
+    from spanscope.store.duckdb import DuckDBStore
+
+    return DuckDBStore(data_dir / DB_FILE)
+
+
+def bind(host: str, port: int, what: str, flag: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=1024)
+    except OSError as exc:
+        raise SystemExit(
+            f"cannot listen for {what} on {host}:{port} ({exc.strerror}): "
+            f"stop what uses it or pick another port with {flag}"
+        ) from None
+
+
+def write_ports(data_dir: Path, ports: dict[str, int]) -> None:
+    """Write ports.json so readers never see half a file (tmp + fsync + rename)."""
+    tmp = data_dir / (PORTS_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(ports, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, data_dir / PORTS_FILE)
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without its own signal handlers: several servers share one loop and
+    ``serve`` stops them all together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _api_app(store: Store, ready: Callable[[], bool]) -> Any:
+    from spanscope.api.app import create_app
+
+    return create_app(store, ready=ready)
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM; return after a clean shutdown (everything acked stored)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = settings_from_env(settings)
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / PORTS_FILE).unlink(missing_ok=True)  # a stale file would point at nothing
+
+    store = open_store(data_dir)
+    wal = WriteAheadLog(data_dir / "wal", start_after=store.wal_position() or 0)
+    pipeline = IngestPipeline(store, wal, settings)
+    pipeline.replay()
+    pipeline.start()
+    try:
+        asyncio.run(_run(settings, store, pipeline))
+    finally:
+        pipeline.stop()
+        wal.close()
+        store.close()
+        (data_dir / PORTS_FILE).unlink(missing_ok=True)
+    log.info("stopped cleanly: everything acknowledged is stored")
+
+
+async def _run(settings: Settings, store: Store, pipeline: IngestPipeline) -> None:
+    host = settings.host
+    sockets = {
+        "api": bind(host, settings.api_port, "the query API", "--port"),
+        "otlp_http": bind(host, settings.otlp_http_port, "OTLP/HTTP", "--otlp-http-port"),
+        "zipkin": bind(host, settings.zipkin_port, "Zipkin", "--zipkin-port"),
+    }
+    grpc_server, grpc_port = create_grpc_server(
+        pipeline, settings.limits, host, settings.otlp_grpc_port
+    )
+    ready = False
+    apps = {
+        "api": _api_app(store, lambda: ready),
+        "otlp_http": OtlpHttpReceiver(pipeline, settings.limits),
+        "zipkin": ZipkinReceiver(pipeline, settings.limits),
+    }
+    servers = {
+        name: _Uvicorn(
+            uvicorn.Config(
+                apps[name],
+                lifespan="auto" if name == "api" else "off",
+                log_level="warning",
+                access_log=False,
+                timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
+            )
+        )
+        for name in sockets
+    }
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    grpc_server.start()
+    tasks = [asyncio.create_task(servers[n].serve(sockets=[sockets[n]])) for n in sockets]
+    while not all(s.started for s in servers.values()):
+        if any(t.done() for t in tasks):  # a server failed to start: surface its error
+            for t in tasks:
+                if t.done():
+                    t.result()
+            raise SystemExit("a listener stopped during start-up")
+        await asyncio.sleep(0.01)
+
+    ports = {name: sock.getsockname()[1] for name, sock in sockets.items()}
+    ports["otlp_grpc"] = grpc_port
+    ports = {k: ports[k] for k in ("api", "otlp_grpc", "otlp_http", "zipkin")}
+    write_ports(Path(settings.data_dir), ports)
+    ready = True
+    print(
+        f"spanscope serving on {host}: API + UI http://{host}:{ports['api']} · "
+        f"OTLP/gRPC {ports['otlp_grpc']} · OTLP/HTTP {ports['otlp_http']} · "
+        f"Zipkin {ports['zipkin']} · data {settings.data_dir}",
+        flush=True,
+    )
+
+    await stop.wait()
+    log.info("stopping: finishing in-flight requests, then draining into the store")
+    ready = False
+    for server in servers.values():
+        server.should_exit = True
+    grpc_done = grpc_server.stop(grace=SHUTDOWN_GRACE_S)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.to_thread(grpc_done.wait)
