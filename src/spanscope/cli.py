@@ -175,7 +175,7 @@ def search(
     elif not payload.get("traces"):
         typer.echo("no traces match; widen the window (--since 1d) or loosen the filters")
     else:
-        console.print(cli_render.search_table(payload))
+        console.print(cli_render.search_table(payload, console.width))
 
 
 @app.command()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
@@ -36,6 +36,7 @@ _PALETTE = ("cyan", "green", "yellow", "blue", "magenta", "bright_cyan", "bright
 _ERROR_STYLE = "bold red"
 _DURATION_WIDTH = 8
 _MIN_BAR_WIDTH = 10
+NARROW_WIDTH = 120
 
 
 def format_duration(ns: int) -> str:
@@ -67,10 +68,13 @@ def _three_digits(value: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def format_local_time(unix_ns: int) -> str:
-    """Unix nanoseconds as local wall time with milliseconds: 2026-11-25 10:00:00.125."""
+def format_local_time(unix_ns: int, today: date | None = None) -> str:
+    """Unix nanoseconds as local wall time: 10:00:00.125 today, 2026-11-24 10:00:00 before
+    (short, because the trace id beside it already takes 32 columns)."""
     moment = datetime.fromtimestamp(unix_ns / 1e9)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    if moment.date() == (today or date.today()):
+        return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def bar_cells(offset_ns: int, duration_ns: int, total_ns: int, width: int) -> tuple[int, int]:
@@ -180,32 +184,42 @@ def operations_table(payload: Mapping[str, Any]) -> Table:
     return table
 
 
-def search_table(payload: Mapping[str, Any]) -> Table:
-    """Search results: one row per trace summary, errors in red when there are any."""
-    table = Table(box=None, header_style="bold")
+def search_table(payload: Mapping[str, Any], width: int = 160) -> Table:
+    """Search results: one row per trace summary, errors in red when there are any.
+
+    Below ``NARROW_WIDTH`` columns the services move under the root in the same cell, so
+    an 80-column terminal still shows whole trace ids and readable roots.
+    """
+    narrow = width < NARROW_WIDTH
+    table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("trace id", no_wrap=True)
     table.add_column("start", no_wrap=True)
-    table.add_column("root")
+    table.add_column("root · services" if narrow else "root", min_width=12)
     table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("spans", justify="right")
-    table.add_column("errors", justify="right")
-    table.add_column("services")
+    table.add_column("spans", justify="right", no_wrap=True)
+    table.add_column("errors", justify="right", no_wrap=True)
+    if not narrow:
+        table.add_column("services", min_width=12)
     for summary in payload.get("traces", []):
         errors = int(summary.get("error_count", 0))
         service, operation = summary.get("root_service", ""), summary.get("root_operation", "")
         root = Text(f"{service} · {operation}") if service or operation else Text("(no root)")
         if not (service or operation):
             root.stylize("dim")
-        names = ", ".join(str(s.get("name", "")) for s in summary.get("services", []))
-        table.add_row(
+        names = Text(", ".join(str(s.get("name", "")) for s in summary.get("services", [])))
+        if narrow:
+            root.append("\n")
+            root.append_text(names.copy())
+            root.stylize("dim", len(root) - len(names))
+        cells: list[Any] = [
             Text(str(summary.get("trace_id", ""))),
             format_local_time(int(summary.get("start_time_unix_nano", 0))),
             root,
             format_duration(int(summary.get("duration_ns", 0))),
             str(summary.get("span_count", 0)),
             Text(str(errors), style=_ERROR_STYLE if errors > 0 else ""),
-            Text(names),
-        )
+        ]
+        table.add_row(*cells, *([] if narrow else [names]))
     return table
 
 
