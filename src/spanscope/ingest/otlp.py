@@ -1,0 +1,392 @@
+"""OTLP protobuf -> spans: how an ``ExportTraceServiceRequest`` becomes ``list[Span]``.
+
+This is the decoder behind OTLP/gRPC (port 4317) and OTLP/HTTP with
+``Content-Type: application/x-protobuf`` (port 4318, ``POST /v1/traces``). OTLP/JSON has
+its own decoder in :mod:`spanscope.ingest.otlp_json` that maps fields the same way.
+
+>>> from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+...     ExportTraceServiceRequest)
+>>> request = ExportTraceServiceRequest()
+>>> rs = request.resource_spans.add()
+>>> kv = rs.resource.attributes.add(key="service.name")
+>>> kv.value.string_value = "checkout"
+>>> pb = rs.scope_spans.add().spans.add(
+...     trace_id=bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736"),
+...     span_id=bytes.fromhex("00f067aa0ba902b7"), name="GET /cart", kind=2,
+...     start_time_unix_nano=1_700_000_000_000_000_000,
+...     end_time_unix_nano=1_700_000_000_004_000_000)
+>>> result = decode_otlp_protobuf(request.SerializeToString())
+>>> span = result.spans[0]
+>>> (span.service, span.name, span.kind.label, span.duration_ns, result.rejected)
+('checkout', 'GET /cart', 'server', 4000000, 0)
+
+Mapping:
+
+* ``service`` is the resource attribute ``service.name`` (a string), else
+  ``"unknown_service"``; all resource attributes stay in ``Span.resource``. Spans of one
+  ``ResourceSpans`` share one resource dict: treat it as read-only.
+* Scope name/version, trace state, flags, kind, status, events, links and the
+  ``dropped_*_count`` fields are kept. Scope attributes and ``schema_url`` are not.
+* ``AnyValue`` becomes a plain Python value (str, bool, int, float, bytes, list, dict);
+  an empty ``AnyValue`` drops its attribute.
+
+What is refused, and how (see :mod:`spanscope.ingest.limits`):
+
+* The whole body (:class:`DecodeError`, HTTP 400): empty, truncated or not protobuf,
+  or invalid UTF-8 in any string field (the protobuf parser refuses the message).
+* One span (``DecodeResult.reject``, OTLP ``partial_success``): trace/span id of the
+  wrong length or all zeros, a parent id of the wrong length, end before start, a start
+  before ``limits.min_time_ns`` or more than ``limits.max_future_ns`` after now.
+* Nothing, but capped with a warning on the span: attribute, event and link counts,
+  long string/bytes values, long names. A link with invalid ids is dropped and counted.
+
+Speed: this runs for every span received, and creating Python objects is its whole cost
+(shared/MEASURED.md), so the walk uses local aliases and ``WhichOneof`` and checks the
+common case first; ``benchmarks/decode.py`` measures it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from spanscope.ingest.attributes import (
+    MAX_VALUE_DEPTH,
+    ZERO_SPAN_ID,
+    ZERO_TRACE_ID,
+    cap_bytes,
+    cap_count,
+    cap_text,
+    check_span,
+    new_span,
+    parent_or_none,
+)
+from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
+from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Link, SpanKind, StatusCode
+
+__all__ = ["decode_otlp_protobuf", "decode_otlp_request", "attributes_from_pb"]
+
+_KINDS = tuple(SpanKind)
+_STATUS_CODES = tuple(StatusCode)
+_SKIP = object()
+"""Returned for an empty AnyValue: the attribute is left out."""
+
+
+def decode_otlp_protobuf(
+    body: bytes, limits: Limits = DEFAULT_LIMITS, now_ns: int | None = None
+) -> DecodeResult:
+    """Decode the bytes of an OTLP ``ExportTraceServiceRequest`` (already un-gzipped).
+
+    Raises :class:`DecodeError` when the body as a whole is not such a message; spans
+    refused one by one are counted in the result instead.
+    """
+    if not body:
+        raise DecodeError(
+            "empty body: expected an OTLP ExportTraceServiceRequest encoded as protobuf"
+        )
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except (ProtobufDecodeError, ValueError, TypeError) as exc:
+        raise DecodeError(_explain_parse_error(body, exc)) from None
+    return decode_otlp_request(request, limits, now_ns)
+
+
+def _explain_parse_error(body: bytes, exc: Exception) -> str:
+    head = bytes(body[:1])
+    if bytes(body[:2]) == b"\x1f\x8b":
+        hint = "it is gzip-compressed: send it with 'Content-Encoding: gzip'"
+    elif head in (b"{", b"["):
+        hint = "it looks like JSON: send OTLP/JSON with 'Content-Type: application/json'"
+    else:
+        hint = "it may be truncated, not OTLP, or hold a string field that is not valid UTF-8"
+    return (
+        f"body ({len(body)} bytes) is not a valid OTLP ExportTraceServiceRequest "
+        f"protobuf ({exc}); {hint}"
+    )
+
+
+def decode_otlp_request(
+    request: ExportTraceServiceRequest,
+    limits: Limits = DEFAULT_LIMITS,
+    now_ns: int | None = None,
+) -> DecodeResult:
+    """Map an already parsed request (the gRPC server has one) to spans."""
+    result = DecodeResult()
+    if now_ns is None:
+        now_ns = time.time_ns()
+    index = 0
+    for resource_spans in request.resource_spans:
+        resource_warnings: list[str] = []
+        resource, _ = attributes_from_pb(
+            resource_spans.resource.attributes, limits, resource_warnings, "resource"
+        )
+        service = resource.get("service.name")
+        if type(service) is not str or not service:
+            service = UNKNOWN_SERVICE
+        else:
+            service = cap_text(service, limits.max_name_bytes, resource_warnings, "service name")
+        for scope_spans in resource_spans.scope_spans:
+            index = _decode_spans(
+                scope_spans,
+                service,
+                resource,
+                resource_warnings,
+                limits,
+                now_ns,
+                result,
+                index,
+            )
+    return result
+
+
+def _decode_spans(
+    scope_spans: Any,
+    service: str,
+    resource: Attributes,
+    resource_warnings: list[str],
+    limits: Limits,
+    now_ns: int,
+    result: DecodeResult,
+    index: int,
+) -> int:
+    """Append the valid spans of one ScopeSpans to ``result``; returns the running index
+    (used to name a span whose own id is unusable)."""
+    scope = scope_spans.scope
+    scope_warnings = list(resource_warnings)
+    max_name = limits.max_name_bytes
+    max_value = limits.max_attribute_value_bytes
+    scope_name = cap_text(scope.name, max_name, scope_warnings, "scope name")
+    scope_version = cap_text(scope.version, max_name, scope_warnings, "scope version")
+    min_time = limits.min_time_ns
+    max_time = now_ns + limits.max_future_ns
+    append = result.spans.append
+    kinds = _KINDS
+    codes = _STATUS_CODES
+    for pb in scope_spans.spans:
+        index += 1
+        trace_id = pb.trace_id
+        span_id = pb.span_id
+        parent = pb.parent_span_id
+        start = pb.start_time_unix_nano
+        end = pb.end_time_unix_nano
+        problem = check_span(trace_id, span_id, parent, start, end, min_time, max_time)
+        if problem is not None:
+            result.reject(f"span {_label(span_id, index)} in {service}: {problem}")
+            continue
+        warnings = list(scope_warnings) if scope_warnings else []
+        name = pb.name
+        if len(name) * 4 > max_name:
+            name = cap_text(name, max_name, warnings, "span name")
+        if pb.attributes:
+            attributes, dropped = attributes_from_pb(pb.attributes, limits, warnings, "span")
+        else:
+            attributes, dropped = {}, 0
+        events: list[Event] = []
+        dropped_events = pb.dropped_events_count
+        if pb.events:
+            events, more = _events_from_pb(pb.events, limits, warnings)
+            dropped_events += more
+        links: list[Link] = []
+        dropped_links = pb.dropped_links_count
+        if pb.links:
+            links, more = _links_from_pb(pb.links, limits, warnings)
+            dropped_links += more
+        kind = pb.kind
+        if 0 <= kind < 6:
+            span_kind = kinds[kind]
+        else:
+            warnings.append(f"unknown span kind {kind}: stored as unspecified")
+            span_kind = SpanKind.UNSPECIFIED
+        status = pb.status
+        code = status.code
+        if 0 <= code < 3:
+            status_code = codes[code]
+        else:
+            warnings.append(f"unknown status code {code}: stored as unset")
+            status_code = StatusCode.UNSET
+        message = status.message
+        if message and len(message) * 4 > max_value:
+            message = cap_text(message, max_value, warnings, "status message")
+        trace_state = pb.trace_state
+        if trace_state and len(trace_state) * 4 > max_value:
+            trace_state = cap_text(trace_state, max_value, warnings, "trace state")
+        append(
+            new_span(
+                trace_id,
+                span_id,
+                name,
+                start,
+                end,
+                service,
+                parent_or_none(parent),
+                span_kind,
+                status_code,
+                message,
+                attributes,
+                resource,
+                scope_name,
+                scope_version,
+                trace_state,
+                pb.flags,
+                events,
+                links,
+                pb.dropped_attributes_count + dropped,
+                dropped_events,
+                dropped_links,
+                warnings,
+            )
+        )
+    return index
+
+
+def _label(span_id: bytes, index: int) -> str:
+    """A rejected span's name in messages: its hex id if it has a usable one."""
+    if len(span_id) == 8 and span_id != ZERO_SPAN_ID:
+        return span_id.hex()
+    return f"#{index}"
+
+
+def attributes_from_pb(
+    key_values: Any, limits: Limits, warnings: list[str], where: str
+) -> tuple[Attributes, int]:
+    """Repeated ``KeyValue`` -> (attributes dict, number dropped by the count limit).
+
+    ``where`` names the owner in warnings ("span", "resource", "event 'exception'").
+    """
+    total = len(key_values)
+    dropped = 0
+    if total > limits.max_attributes:
+        kept = cap_count(total, limits.max_attributes, warnings, f"{where} attributes")
+        dropped = total - kept
+        key_values = key_values[:kept]
+    max_value = limits.max_attribute_value_bytes
+    quick = max_value // 4  # shorter strings cannot exceed the byte limit
+    out: Attributes = {}
+    for kv in key_values:
+        value = kv.value
+        # Most values are non-empty strings; a non-empty string_value settles the oneof
+        # without the WhichOneof call.
+        text = value.string_value
+        if text:
+            if len(text) > quick:
+                text = cap_text(text, max_value, warnings, f"attribute {kv.key!r} value")
+            out[kv.key] = text
+            continue
+        which = value.WhichOneof("value")
+        if which == "int_value":
+            out[kv.key] = value.int_value
+        elif which == "bool_value":
+            out[kv.key] = value.bool_value
+        elif which == "double_value":
+            out[kv.key] = value.double_value
+        elif which == "string_value":
+            out[kv.key] = ""
+        elif which is not None:
+            converted = _complex_value(value, which, limits, warnings, kv.key, 0)
+            if converted is not _SKIP:
+                out[kv.key] = converted
+    return out, dropped
+
+
+def _any_value(value: Any, limits: Limits, warnings: list[str], key: str, depth: int) -> Any:
+    """One AnyValue inside an array or kvlist -> Python value, or _SKIP when empty."""
+    which = value.WhichOneof("value")
+    if which is None:
+        return _SKIP
+    if which == "string_value":
+        return cap_text(
+            value.string_value, limits.max_attribute_value_bytes, warnings, f"attribute {key!r}"
+        )
+    if which in ("int_value", "bool_value", "double_value"):
+        return getattr(value, which)
+    return _complex_value(value, which, limits, warnings, key, depth)
+
+
+def _complex_value(
+    value: Any, which: str, limits: Limits, warnings: list[str], key: str, depth: int
+) -> Any:
+    if which == "bytes_value":
+        return cap_bytes(
+            value.bytes_value,
+            limits.max_attribute_value_bytes,
+            warnings,
+            f"attribute {key!r} value",
+        )
+    if depth >= MAX_VALUE_DEPTH:
+        warnings.append(f"attribute {key!r} dropped: nested deeper than {MAX_VALUE_DEPTH}")
+        return _SKIP
+    if which == "array_value":
+        items = (_any_value(v, limits, warnings, key, depth + 1) for v in value.array_value.values)
+        return [item for item in items if item is not _SKIP]
+    if which == "kvlist_value":
+        out: dict[str, Any] = {}
+        for kv in value.kvlist_value.values:
+            item = _any_value(kv.value, limits, warnings, key, depth + 1)
+            if item is not _SKIP:
+                out[kv.key] = item
+        return out
+    # string_value_strindex points into an OTLP profiles dictionary; traces have none.
+    warnings.append(f"attribute {key!r} dropped: {which} is not meaningful in traces")
+    return _SKIP
+
+
+def _events_from_pb(events_pb: Any, limits: Limits, warnings: list[str]) -> tuple[list[Event], int]:
+    total = len(events_pb)
+    kept = cap_count(total, limits.max_events, warnings, "events")
+    if kept < total:
+        events_pb = events_pb[:kept]
+    max_name = limits.max_name_bytes
+    events = []
+    for ev in events_pb:
+        name = ev.name
+        if len(name) * 4 > max_name:
+            name = cap_text(name, max_name, warnings, "event name")
+        if ev.attributes:
+            attributes, dropped = attributes_from_pb(
+                ev.attributes, limits, warnings, f"event {name!r}"
+            )
+        else:
+            attributes, dropped = {}, 0
+        events.append(
+            Event(ev.time_unix_nano, name, attributes, ev.dropped_attributes_count + dropped)
+        )
+    return events, total - kept
+
+
+def _links_from_pb(links_pb: Any, limits: Limits, warnings: list[str]) -> tuple[list[Link], int]:
+    total = len(links_pb)
+    kept = cap_count(total, limits.max_links, warnings, "links")
+    if kept < total:
+        links_pb = links_pb[:kept]
+    dropped = total - kept
+    links = []
+    for i, pb in enumerate(links_pb):
+        trace_id = pb.trace_id
+        span_id = pb.span_id
+        if (
+            len(trace_id) != 16
+            or trace_id == ZERO_TRACE_ID
+            or len(span_id) != 8
+            or (span_id == ZERO_SPAN_ID)
+        ):
+            warnings.append(
+                f"link #{i} dropped: invalid ids (trace id {trace_id.hex()!r}, "
+                f"span id {span_id.hex()!r})"
+            )
+            dropped += 1
+            continue
+        if pb.attributes:
+            attributes, more = attributes_from_pb(pb.attributes, limits, warnings, f"link #{i}")
+        else:
+            attributes, more = {}, 0
+        trace_state = cap_text(
+            pb.trace_state, limits.max_attribute_value_bytes, warnings, "link trace state"
+        )
+        links.append(
+            Link(trace_id, span_id, trace_state, attributes, pb.dropped_attributes_count + more)
+        )
+    return links, dropped
