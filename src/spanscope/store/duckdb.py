@@ -1,0 +1,371 @@
+"""DuckDBStore: the embedded default store — one DuckDB file, no server to run.
+
+>>> store = DuckDBStore(":memory:")          # or DuckDBStore("spanscope-data/spans.duckdb")
+>>> store.write(spans, wal_position=42)       # doctest: +SKIP
+>>> store.trace(bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736"))   # doctest: +SKIP
+
+How it keeps the Store rules (src/spanscope/store/base.py):
+
+- **Idempotent writes.** A batch is de-duplicated in Python, then anti-joined against the
+  stored spans on (trace_id, span_id) *restricted to the batch's start-time range* — a
+  re-sent span carries its start time, and the range lets DuckDB's zone maps skip every row
+  group outside it, so the look-up reads only recent data.
+- **WAL position in the same transaction** as the insert (table ``wal_checkpoint``).
+- **A per-trace index**, ``trace_fragments``: appended from the rows actually inserted.
+  Trace by id reads the trace's [first start, last end] there, then only the span row
+  groups overlapping it.
+- **Thread safety.** One writer connection guarded by a lock; every reading thread gets its
+  own cursor (DuckDB connections are not thread-safe, its database is — MVCC lets reads
+  proceed while a write is in flight).
+- **Checkpoints off the insert path.** DuckDB's automatic checkpoint stalls the write that
+  triggers it for seconds; ``wal_autocheckpoint`` is raised to 1 GB and the server calls
+  :meth:`DuckDBStore.checkpoint` from a background thread instead.
+
+Only one process may open a file at a time (DuckDB takes a file lock); a second one gets
+DuckDB's lock error naming the holding process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from spanscope.model import (
+    Attributes,
+    DependencyEdge,
+    Operation,
+    ServiceCount,
+    Span,
+    SpanKind,
+    Trace,
+    TraceSummary,
+)
+from spanscope.query.model import SearchQuery
+from spanscope.store.duckdb_schema import (
+    BATCH_TRACE_ID,
+    DDL,
+    READ_COLUMNS,
+    SPAN_COLUMNS,
+    decode_attrs,
+    resource_key,
+    resources_table,
+    row_to_span,
+    spans_table,
+)
+from spanscope.store.duckdb_search import ranked_traces_sql
+
+_SPAN_SELECT = SPAN_COLUMNS.replace("trace_id,", f"{BATCH_TRACE_ID},", 1)
+
+# Rows of the batch that are already stored (b.i lists them); the start range prunes row groups.
+_DUPLICATES_SQL = f"""
+    SELECT b.i FROM batch b JOIN spans s
+      ON s.trace_id = {BATCH_TRACE_ID} AND s.span_id = b.span_id
+    WHERE s.start_ns BETWEEN ? AND ?
+"""
+
+_FRAGMENTS_SQL = f"""
+    INSERT INTO trace_fragments
+    SELECT {BATCH_TRACE_ID} AS tid, b.service,
+           min(b.start_ns), max(b.start_ns + b.duration_ns),
+           count(*), count(*) FILTER (WHERE b.status_code = 2),
+           arg_min(b.name, b.start_ns) FILTER (WHERE b.parent_span_id IS NULL),
+           min(b.start_ns) FILTER (WHERE b.parent_span_id IS NULL),
+           list(b.parent_span_id) FILTER (WHERE b.parent_span_id IS NOT NULL
+                                          AND p.span_id IS NULL)
+    FROM batch b LEFT JOIN batch p
+      ON p.trace_hi = b.trace_hi AND p.trace_lo = b.trace_lo
+     AND p.span_id = b.parent_span_id
+    GROUP BY tid, b.service
+"""
+
+
+class DuckDBStore:
+    """The Store protocol over one DuckDB database file (or ``":memory:"``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = duckdb.connect(self.path, config={"wal_autocheckpoint": "1GB"})
+        self._db.execute(DDL)
+        self._write_lock = threading.Lock()
+        self._cursor_lock = threading.Lock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._writer = self._db.cursor()
+        self._resource_ids: set[int] = {
+            r[0] for r in self._writer.execute("SELECT id FROM resources").fetchall()
+        }
+        self._resource_cache: dict[int, Attributes] = {}
+        self._operations: set[tuple[str, str, int]] = set(
+            self._writer.execute("SELECT service, name, kind FROM operations").fetchall()
+        )
+        self._closed = False
+
+    # --- connections ------------------------------------------------------------------
+
+    def _reader(self) -> duckdb.DuckDBPyConnection:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            with self._cursor_lock:
+                if self._closed:
+                    raise RuntimeError(f"store {self.path!r} is closed: open a new DuckDBStore")
+                cur = self._db.cursor()
+                self._cursors.append(cur)
+            self._local.cursor = cur
+        return cur
+
+    def checkpoint(self) -> None:
+        """Fold DuckDB's WAL into the file (call from a background thread, not the writer)."""
+        self._reader().execute("CHECKPOINT")
+
+    def close(self) -> None:
+        with self._write_lock, self._cursor_lock:
+            if self._closed:
+                return
+            self._closed = True
+            for cur in self._cursors:
+                cur.close()
+            self._writer.close()
+            self._db.close()
+
+    # --- writing ------------------------------------------------------------------------
+
+    def write(self, spans: Sequence[Span], wal_position: int | None = None) -> int:
+        unique = list({(s.trace_id, s.span_id): s for s in reversed(spans)}.values())
+        unique.reverse()  # keep the first copy of each span, in arrival order
+        resource_ids, new_resources = self._resource_ids_for(unique)
+        batch = spans_table(unique, resource_ids) if unique else None
+        with self._write_lock:
+            cur = self._writer
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                inserted, new_ops = self._insert(cur, batch, unique, new_resources)
+                if wal_position is not None:
+                    cur.execute("DELETE FROM wal_checkpoint")
+                    cur.execute("INSERT INTO wal_checkpoint VALUES (1, ?)", [wal_position])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.unregister("batch")
+            # Only after COMMIT: a rolled-back write must not leave these marked as stored.
+            self._resource_ids.update(new_resources)
+            self._operations.update(new_ops)
+        return inserted
+
+    def _resource_ids_for(self, spans: list[Span]) -> tuple[list[int], dict[int, Attributes]]:
+        ids: list[int] = []
+        new: dict[int, Attributes] = {}
+        by_object: dict[int, int] = {}  # receivers share one dict per resource; hash it once
+        for s in spans:
+            rid = by_object.get(id(s.resource))
+            if rid is None:
+                rid, _ = resource_key(s.resource)
+                by_object[id(s.resource)] = rid
+                if rid not in self._resource_ids:
+                    new[rid] = s.resource
+            ids.append(rid)
+        return ids, new
+
+    def _insert(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        batch: pa.Table | None,
+        spans: list[Span],
+        new_resources: dict[int, Attributes],
+    ) -> tuple[int, set[tuple[str, str, int]]]:
+        if batch is None:
+            cur.register("batch", pa.table({"i": pa.array([], pa.int64())}))
+            return 0, set()
+        cur.register("batch", batch)
+        lo = min(s.start_ns for s in spans)
+        hi = max(s.start_ns for s in spans)
+        dups = {r[0] for r in cur.execute(_DUPLICATES_SQL, [lo, hi]).fetchall()}
+        if dups:
+            keep = [i for i in range(len(spans)) if i not in dups]
+            spans = [spans[i] for i in keep]
+            batch = batch.take(pa.array(keep, pa.int64()))
+            cur.unregister("batch")
+            cur.register("batch", batch)
+            if not spans:
+                return 0, set()
+        if new_resources:
+            cur.register("new_resources", resources_table(new_resources))
+            cur.execute("INSERT INTO resources SELECT * FROM new_resources")
+            cur.unregister("new_resources")
+        cur.execute(f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM batch b")
+        cur.execute(_FRAGMENTS_SQL)
+        ops = {(s.service, s.name, int(s.kind)) for s in spans} - self._operations
+        if ops:
+            cur.executemany("INSERT INTO operations VALUES (?, ?, ?)", [list(o) for o in ops])
+        return len(spans), ops
+
+    def wal_position(self) -> int | None:
+        row = self._reader().execute("SELECT max(position) FROM wal_checkpoint").fetchone()
+        return None if row is None else row[0]
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _resources(self, cur: duckdb.DuckDBPyConnection, ids: set[int]) -> dict[int, Attributes]:
+        missing = [i for i in ids if i not in self._resource_cache]
+        if missing:
+            rows = cur.execute(
+                "SELECT id, attr_str, attr_int, attr_dbl, attr_bool, attr_other FROM resources "
+                "WHERE id IN (SELECT unnest(?::UBIGINT[]))",
+                [missing],
+            ).fetchall()
+            for rid, *maps in rows:
+                self._resource_cache[rid] = decode_attrs(*maps)
+        return {i: self._resource_cache.get(i, {}) for i in ids}
+
+    def trace(
+        self, trace_id: bytes, start_ns: int | None = None, end_ns: int | None = None
+    ) -> Trace | None:
+        # The fragments table is small and answers exactly, so the hints are not needed here.
+        del start_ns, end_ns
+        cur = self._reader()
+        tid = int.from_bytes(trace_id, "big")
+        lo, hi = cur.execute(
+            "SELECT min(min_start_ns), max(max_end_ns) FROM trace_fragments "
+            "WHERE trace_id = ?::UHUGEINT",
+            [tid],
+        ).fetchone() or (None, None)
+        if lo is None:
+            return None
+        rows = cur.execute(
+            f"SELECT {READ_COLUMNS} FROM spans "
+            "WHERE start_ns BETWEEN ? AND ? AND trace_id = ?::UHUGEINT "
+            "ORDER BY start_ns, span_id",
+            [lo, hi, tid],
+        ).fetchall()
+        if not rows:
+            return None
+        resources = self._resources(cur, {r[10] for r in rows})
+        return Trace(trace_id=trace_id, spans=[row_to_span(r, resources[r[10]]) for r in rows])
+
+    def search(self, query: SearchQuery) -> list[TraceSummary]:
+        cur = self._reader()
+        sql, params = ranked_traces_sql(query)
+        ranked = cur.execute(sql, params).fetchall()
+        if not ranked:
+            return []
+        return self._summaries(cur, ranked)
+
+    def _summaries(
+        self, cur: duckdb.DuckDBPyConnection, ranked: list[tuple[int, int, int]]
+    ) -> list[TraceSummary]:
+        ids = [r[0] for r in ranked]
+        rows = cur.execute(
+            """
+            SELECT trace_id, service, sum(span_count)::BIGINT, sum(error_count)::BIGINT,
+                   min(root_start_ns), arg_min(root_name, root_start_ns),
+                   flatten(list(ext_parents) FILTER (WHERE ext_parents IS NOT NULL))
+            FROM trace_fragments WHERE trace_id IN (SELECT unnest(?::UHUGEINT[]))
+            GROUP BY trace_id, service ORDER BY trace_id, service
+            """,
+            [ids],
+        ).fetchall()
+        per_trace: dict[int, list[tuple[Any, ...]]] = {}
+        for r in rows:
+            per_trace.setdefault(r[0], []).append(r)
+        known = self._stored_parents(cur, ranked, per_trace)
+        out = []
+        for tid, t_start, t_duration in ranked:
+            frags = per_trace.get(tid, [])
+            roots = [f for f in frags if f[4] is not None]
+            root = min(roots, key=lambda f: (f[4], f[1])) if roots else None
+            orphans = sum(1 for f in frags for p in (f[6] or []) if (tid, p) not in known)
+            services = [ServiceCount(f[1], f[2], f[3]) for f in frags]
+            out.append(
+                TraceSummary(
+                    trace_id=tid.to_bytes(16, "big"),
+                    root_service=root[1] if root else "",
+                    root_operation=root[5] if root else "",
+                    start_ns=t_start,
+                    duration_ns=t_duration,
+                    span_count=sum(s.span_count for s in services),
+                    error_count=sum(s.error_count for s in services),
+                    services=services,
+                    orphan_count=orphans,
+                )
+            )
+        return out
+
+    def _stored_parents(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        ranked: list[tuple[int, int, int]],
+        per_trace: dict[int, list[tuple[Any, ...]]],
+    ) -> set[tuple[int, int]]:
+        """Which parents referenced across fragments are stored spans (the rest are orphans'
+        missing parents). Reads only the span row groups of these traces' time ranges."""
+        wanted = [(tid, p) for tid, frags in per_trace.items() for f in frags for p in f[6] or []]
+        if not wanted:
+            return set()
+        lo = min(r[1] for r in ranked)
+        hi = max(r[1] + r[2] for r in ranked)
+        rows = cur.execute(
+            "SELECT trace_id, span_id FROM spans WHERE start_ns BETWEEN ? AND ? "
+            "AND trace_id IN (SELECT unnest(?::UHUGEINT[])) "
+            "AND span_id IN (SELECT unnest(?::UBIGINT[]))",
+            [lo, hi, list({w[0] for w in wanted}), list({w[1] for w in wanted})],
+        ).fetchall()
+        return set(rows)
+
+    def services(self) -> list[str]:
+        rows = (
+            self._reader()
+            .execute("SELECT DISTINCT service FROM operations ORDER BY service")
+            .fetchall()
+        )
+        return [r[0] for r in rows]
+
+    def operations(self, service: str, kind: SpanKind | None = None) -> list[Operation]:
+        sql = "SELECT DISTINCT name, kind FROM operations WHERE service = ?"
+        params: list[Any] = [service]
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(int(kind))
+        rows = self._reader().execute(sql + " ORDER BY name, kind", params).fetchall()
+        return [Operation(name, SpanKind(k)) for name, k in rows]
+
+    def dependencies(
+        self, start_ns: int, end_ns: int, service: str | None = None
+    ) -> list[DependencyEdge]:
+        cur = self._reader()
+        # Parents may start before the window: bound their scan by the extent of the traces
+        # that have a child in it (from the small fragments table), not by a guess.
+        lo, hi = cur.execute(
+            """
+            SELECT min(min_start_ns), max(max_end_ns) FROM trace_fragments
+            WHERE trace_id IN (SELECT trace_id FROM spans WHERE start_ns BETWEEN ? AND ?
+                               AND parent_span_id IS NOT NULL)
+            """,
+            [start_ns, end_ns],
+        ).fetchone() or (None, None)
+        if lo is None:
+            return []
+        sql = """
+            SELECT p.service, c.service, count(*), count(*) FILTER (WHERE c.status_code = 2)
+            FROM spans c JOIN spans p
+              ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+            WHERE c.start_ns BETWEEN ? AND ? AND p.start_ns BETWEEN ? AND ?
+              AND p.service <> c.service
+        """
+        params: list[Any] = [start_ns, end_ns, lo, hi]
+        if service is not None:
+            sql += " AND (p.service = ? OR c.service = ?)"
+            params += [service, service]
+        rows = cur.execute(sql + " GROUP BY 1, 2 ORDER BY 1, 2", params).fetchall()
+        return [DependencyEdge(p, c, n, e) for p, c, n, e in rows]
+
+    def span_count(self) -> int:
+        row = self._reader().execute("SELECT count(*) FROM spans").fetchone()
+        return int(row[0]) if row else 0

@@ -1,0 +1,371 @@
+"""The DuckDB store's tables, and how a :class:`~spanscope.model.Span` becomes a row and back.
+
+One row per span in ``spans``, with the hot fields as flat columns so DuckDB compresses
+them column by column, and attributes split by OTLP type into four typed maps so that
+``http.status_code >= 500`` compares numbers::
+
+    attr_str  MAP(VARCHAR, VARCHAR)    attr_int  MAP(VARCHAR, BIGINT)
+    attr_dbl  MAP(VARCHAR, DOUBLE)     attr_bool MAP(VARCHAR, BOOLEAN)
+    attr_other VARCHAR                 -- JSON for bytes / arrays / kvlists (rare)
+
+Values that are not plain scalars are kept as *tagged* JSON (``["x", "00ff"]`` for bytes,
+``["a", [...]]`` for arrays, ``["m", {...}]`` for kvlists, ``["i", 1]`` vs ``["d", 1.0]``)
+so they round-trip exactly: a span read back compares equal to the span written.
+
+A resource (the process's attributes) repeats on every span it sent; it is stored once in
+``resources`` under a 64-bit hash of its canonical encoding and referenced by
+``spans.resource_id``, so it costs 8 bytes per span before compression (and ~0 after: the
+same few ids repeat).
+
+``trace_fragments`` is the per-trace index: one row per (trace, service, write batch), made
+from the rows a write actually inserted, so duplicates never count twice. See
+docs/storage.md for the measurements behind these choices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from spanscope.model import Attributes, AttrValue, Event, Link, Span, SpanKind, StatusCode
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS spans (
+    trace_id UHUGEINT NOT NULL,
+    span_id UBIGINT NOT NULL,
+    parent_span_id UBIGINT,
+    start_ns BIGINT NOT NULL,
+    duration_ns BIGINT NOT NULL,
+    service VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    kind UTINYINT NOT NULL,
+    status_code UTINYINT NOT NULL,
+    status_message VARCHAR NOT NULL,
+    resource_id UBIGINT NOT NULL,
+    scope_name VARCHAR NOT NULL,
+    scope_version VARCHAR NOT NULL,
+    trace_state VARCHAR NOT NULL,
+    flags UINTEGER NOT NULL,
+    dropped_attributes_count UINTEGER NOT NULL,
+    dropped_events_count UINTEGER NOT NULL,
+    dropped_links_count UINTEGER NOT NULL,
+    attr_str MAP(VARCHAR, VARCHAR),
+    attr_int MAP(VARCHAR, BIGINT),
+    attr_dbl MAP(VARCHAR, DOUBLE),
+    attr_bool MAP(VARCHAR, BOOLEAN),
+    attr_other VARCHAR,
+    events VARCHAR,
+    links VARCHAR,
+    warnings VARCHAR
+);
+CREATE TABLE IF NOT EXISTS resources (
+    id UBIGINT NOT NULL,
+    attr_str MAP(VARCHAR, VARCHAR),
+    attr_int MAP(VARCHAR, BIGINT),
+    attr_dbl MAP(VARCHAR, DOUBLE),
+    attr_bool MAP(VARCHAR, BOOLEAN),
+    attr_other VARCHAR
+);
+CREATE TABLE IF NOT EXISTS trace_fragments (
+    trace_id UHUGEINT NOT NULL,
+    service VARCHAR NOT NULL,
+    min_start_ns BIGINT NOT NULL,
+    max_end_ns BIGINT NOT NULL,
+    span_count UINTEGER NOT NULL,
+    error_count UINTEGER NOT NULL,
+    root_name VARCHAR,
+    root_start_ns BIGINT,
+    -- parents referenced from this fragment but not inside it: resolved at read time to
+    -- count orphans (spans whose parent is not stored)
+    ext_parents UBIGINT[]
+);
+CREATE TABLE IF NOT EXISTS operations (
+    service VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    kind UTINYINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS wal_checkpoint (id INTEGER NOT NULL, position BIGINT);
+"""
+
+SPAN_COLUMNS = (
+    "trace_id, span_id, parent_span_id, start_ns, duration_ns, service, name, kind, "
+    "status_code, status_message, resource_id, scope_name, scope_version, trace_state, flags, "
+    "dropped_attributes_count, dropped_events_count, dropped_links_count, attr_str, attr_int, "
+    "attr_dbl, attr_bool, attr_other, events, links, warnings"
+)
+
+# The batch arrives as two uint64 halves (Arrow has no 128-bit integer); this joins them.
+BATCH_TRACE_ID = "((b.trace_hi::UHUGEINT << 64) | b.trace_lo::UHUGEINT)"
+
+_MAP_TYPES = {
+    "str": pa.map_(pa.string(), pa.string()),
+    "int": pa.map_(pa.string(), pa.int64()),
+    "dbl": pa.map_(pa.string(), pa.float64()),
+    "bool": pa.map_(pa.string(), pa.bool_()),
+}
+_VALUE_TYPES = {"str": pa.string(), "int": pa.int64(), "dbl": pa.float64(), "bool": pa.bool_()}
+
+
+# --- tagged JSON for values that have no typed column -------------------------------------
+
+
+def tag_value(v: AttrValue) -> list[Any]:
+    """An attribute value as ``[type tag, json value]`` that decodes to an equal value."""
+    if isinstance(v, bool):
+        return ["b", v]
+    if isinstance(v, int):
+        return ["i", v if _INT64_MIN <= v <= _INT64_MAX else str(v)]
+    if isinstance(v, float):
+        return ["d", v if math.isfinite(v) else repr(v)]
+    if isinstance(v, str):
+        return ["s", v]
+    if isinstance(v, bytes | bytearray):
+        return ["x", bytes(v).hex()]
+    if isinstance(v, list | tuple):
+        return ["a", [tag_value(x) for x in v]]
+    if isinstance(v, dict):
+        return ["m", {str(k): tag_value(x) for k, x in v.items()}]
+    raise TypeError(f"attribute value {v!r} of type {type(v).__name__}: expected an OTLP type")
+
+
+def untag_value(t: list[Any]) -> AttrValue:
+    tag, v = t
+    if tag == "s" or tag == "b":
+        return v
+    if tag == "i":
+        return int(v)
+    if tag == "d":
+        return float(v)
+    if tag == "x":
+        return bytes.fromhex(v)
+    if tag == "a":
+        return [untag_value(x) for x in v]
+    if tag == "m":
+        return {k: untag_value(x) for k, x in v.items()}
+    raise ValueError(f"stored attribute tag {tag!r}: unknown (store written by a newer version?)")
+
+
+def tag_attrs(attrs: Attributes) -> dict[str, list[Any]]:
+    return {k: tag_value(v) for k, v in attrs.items()}
+
+
+def untag_attrs(tagged: dict[str, list[Any]]) -> Attributes:
+    return {k: untag_value(v) for k, v in tagged.items()}
+
+
+# --- attributes split by type into the four maps (+ JSON for the rest) ---------------------
+
+
+class _AttrColumns:
+    """Accumulates typed map columns for many attribute dicts, one flat list per map."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, list[str]] = {t: [] for t in _MAP_TYPES}
+        self.values: dict[str, list[Any]] = {t: [] for t in _MAP_TYPES}
+        self.offsets: dict[str, list[int]] = {t: [0] for t in _MAP_TYPES}
+        self.other: list[str | None] = []
+
+    def add(self, attrs: Attributes) -> None:
+        keys, values = self.keys, self.values
+        other: dict[str, list[Any]] | None = None
+        for k, v in attrs.items():
+            t = type(v)
+            if t is str:
+                keys["str"].append(k)
+                values["str"].append(v)
+            elif t is bool:
+                keys["bool"].append(k)
+                values["bool"].append(v)
+            elif t is int and _INT64_MIN <= v <= _INT64_MAX:
+                keys["int"].append(k)
+                values["int"].append(v)
+            elif t is float:
+                keys["dbl"].append(k)
+                values["dbl"].append(v)
+            else:  # bytes, arrays, kvlists, huge ints, subclasses: exact JSON
+                if other is None:
+                    other = {}
+                other[k] = tag_value(v)
+        for name, offs in self.offsets.items():
+            offs.append(len(keys[name]))
+        self.other.append(orjson.dumps(other).decode() if other else None)
+
+    def arrays(self) -> dict[str, pa.Array]:
+        out: dict[str, pa.Array] = {}
+        for t, map_type in _MAP_TYPES.items():
+            out[f"attr_{t}"] = pa.MapArray.from_arrays(
+                pa.array(self.offsets[t], pa.int32()),
+                pa.array(self.keys[t], pa.string()),
+                pa.array(self.values[t], _VALUE_TYPES[t]),
+                type=map_type,
+            )
+        out["attr_other"] = pa.array(self.other, pa.string())
+        return out
+
+
+def decode_attrs(
+    s: dict[str, str] | None,
+    i: dict[str, int] | None,
+    d: dict[str, float] | None,
+    b: dict[str, bool] | None,
+    other: str | None,
+) -> Attributes:
+    attrs: Attributes = {}
+    for m in (s, i, d, b):
+        if m:
+            attrs.update(m)
+    if other:
+        attrs.update(untag_attrs(orjson.loads(other)))
+    return attrs
+
+
+def resource_key(attrs: Attributes) -> tuple[int, bytes]:
+    """(id, canonical encoding) of a resource: the same attributes always give the same id."""
+    canonical = orjson.dumps(tag_attrs(attrs), option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.blake2b(canonical, digest_size=8).digest()
+    return int.from_bytes(digest, "big"), canonical
+
+
+def resources_table(resources: dict[int, Attributes]) -> pa.Table:
+    cols = _AttrColumns()
+    for attrs in resources.values():
+        cols.add(attrs)
+    arrays = {"id": pa.array(list(resources), pa.uint64()), **cols.arrays()}
+    return pa.table(arrays)
+
+
+# --- spans <-> rows -------------------------------------------------------------------------
+
+
+def _events_json(events: list[Event]) -> str | None:
+    if not events:
+        return None
+    return orjson.dumps(
+        [[e.time_ns, e.name, tag_attrs(e.attributes), e.dropped_attributes_count] for e in events]
+    ).decode()
+
+
+def _links_json(links: list[Link]) -> str | None:
+    if not links:
+        return None
+    return orjson.dumps(
+        [
+            [
+                lk.trace_id.hex(),
+                lk.span_id.hex(),
+                lk.trace_state,
+                tag_attrs(lk.attributes),
+                lk.dropped_attributes_count,
+            ]
+            for lk in links
+        ]
+    ).decode()
+
+
+def spans_table(spans: Sequence[Span], resource_ids: Sequence[int]) -> pa.Table:
+    """An Arrow table of the batch, in the ``spans`` column order (trace id in two halves,
+    plus a row number ``i`` used to drop duplicates)."""
+    frombytes = int.from_bytes
+    trace_hi, trace_lo, span_ids, parents = [], [], [], []
+    for s in spans:
+        tid = s.trace_id
+        trace_hi.append(frombytes(tid[:8], "big"))
+        trace_lo.append(frombytes(tid[8:], "big"))
+        span_ids.append(frombytes(s.span_id, "big"))
+        p = s.parent_span_id
+        parents.append(frombytes(p, "big") if p else None)
+    attrs = _AttrColumns()
+    for s in spans:
+        attrs.add(s.attributes)
+    u32 = pa.uint32()
+    return pa.table(
+        {
+            "i": pa.array(range(len(spans)), pa.int64()),
+            "trace_hi": pa.array(trace_hi, pa.uint64()),
+            "trace_lo": pa.array(trace_lo, pa.uint64()),
+            "span_id": pa.array(span_ids, pa.uint64()),
+            "parent_span_id": pa.array(parents, pa.uint64()),
+            "start_ns": pa.array([s.start_ns for s in spans], pa.int64()),
+            "duration_ns": pa.array([s.end_ns - s.start_ns for s in spans], pa.int64()),
+            "service": pa.array([s.service for s in spans], pa.string()),
+            "name": pa.array([s.name for s in spans], pa.string()),
+            "kind": pa.array([int(s.kind) for s in spans], pa.uint8()),
+            "status_code": pa.array([int(s.status_code) for s in spans], pa.uint8()),
+            "status_message": pa.array([s.status_message for s in spans], pa.string()),
+            "resource_id": pa.array(resource_ids, pa.uint64()),
+            "scope_name": pa.array([s.scope_name for s in spans], pa.string()),
+            "scope_version": pa.array([s.scope_version for s in spans], pa.string()),
+            "trace_state": pa.array([s.trace_state for s in spans], pa.string()),
+            "flags": pa.array([s.flags for s in spans], u32),
+            "dropped_attributes_count": pa.array([s.dropped_attributes_count for s in spans], u32),
+            "dropped_events_count": pa.array([s.dropped_events_count for s in spans], u32),
+            "dropped_links_count": pa.array([s.dropped_links_count for s in spans], u32),
+            **attrs.arrays(),
+            "events": pa.array([_events_json(s.events) for s in spans], pa.string()),
+            "links": pa.array([_links_json(s.links) for s in spans], pa.string()),
+            "warnings": pa.array(
+                [orjson.dumps(s.warnings).decode() if s.warnings else None for s in spans],
+                pa.string(),
+            ),
+        }
+    )
+
+
+# The SELECT list that reads a span row back, in the order row_to_span expects.
+READ_COLUMNS = SPAN_COLUMNS
+
+
+def row_to_span(row: tuple[Any, ...], resource: Attributes) -> Span:
+    (
+        trace_id, span_id, parent, start_ns, duration_ns, service, name, kind, status_code,
+        status_message, _resource_id, scope_name, scope_version, trace_state, flags,
+        dropped_attrs, dropped_events, dropped_links, a_str, a_int, a_dbl, a_bool, a_other,
+        events, links, warnings,
+    ) = row  # fmt: skip
+    return Span(
+        trace_id=trace_id.to_bytes(16, "big"),
+        span_id=span_id.to_bytes(8, "big"),
+        name=name,
+        start_ns=start_ns,
+        end_ns=start_ns + duration_ns,
+        service=service,
+        parent_span_id=None if parent is None else parent.to_bytes(8, "big"),
+        kind=SpanKind(kind),
+        status_code=StatusCode(status_code),
+        status_message=status_message,
+        attributes=decode_attrs(a_str, a_int, a_dbl, a_bool, a_other),
+        resource=dict(resource),
+        scope_name=scope_name,
+        scope_version=scope_version,
+        trace_state=trace_state,
+        flags=flags,
+        events=[
+            Event(time_ns=t, name=n, attributes=untag_attrs(a), dropped_attributes_count=d)
+            for t, n, a, d in orjson.loads(events)
+        ]
+        if events
+        else [],
+        links=[
+            Link(
+                trace_id=bytes.fromhex(t),
+                span_id=bytes.fromhex(sp),
+                trace_state=ts,
+                attributes=untag_attrs(a),
+                dropped_attributes_count=d,
+            )
+            for t, sp, ts, a, d in orjson.loads(links)
+        ]
+        if links
+        else [],
+        dropped_attributes_count=dropped_attrs,
+        dropped_events_count=dropped_events,
+        dropped_links_count=dropped_links,
+        warnings=orjson.loads(warnings) if warnings else [],
+    )

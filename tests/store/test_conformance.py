@@ -1,0 +1,289 @@
+"""The Store conformance suite: every backend must pass every test here unchanged."""
+
+from __future__ import annotations
+
+import pytest
+
+from spanscope.model import (
+    DependencyEdge,
+    Event,
+    Link,
+    Operation,
+    ServiceCount,
+    Span,
+    SpanKind,
+    StatusCode,
+)
+from spanscope.query.model import SearchQuery, parse_condition
+from spanscope.store.base import Store
+
+from .conftest import MS, T0, make_span, sid, tid
+
+WINDOW = (T0 - 3600 * 1000 * MS, T0 + 3600 * 1000 * MS)
+
+
+def q(**kw) -> SearchQuery:
+    return SearchQuery(start_ns=kw.pop("start_ns", WINDOW[0]), end_ns=WINDOW[1], **kw)
+
+
+def full_span() -> Span:
+    """A span with every field set and every attribute type, edge cases included."""
+    return Span(
+        trace_id=bytes.fromhex("ffeeddccbbaa99887766554433221100"),
+        span_id=bytes.fromhex("ffffffffffffffff"),
+        parent_span_id=bytes.fromhex("0000000000000001"),
+        name="POST /commande/été ☃",
+        start_ns=T0 + 123,
+        end_ns=T0 + 987_654_321,
+        service="café-service",
+        kind=SpanKind.CONSUMER,
+        status_code=StatusCode.ERROR,
+        status_message="boom: ünïcode",
+        attributes={
+            "s": "text",
+            "empty": "",
+            "i": 1,
+            "f": 1.0,
+            "neg": -(2**63),
+            "big": 2**63 - 1,
+            "huge": 2**70,
+            "t": True,
+            "fl": False,
+            "inf": float("inf"),
+            "bytes": b"\x00\xffraw",
+            "arr": [1, 1.0, "1", True, b"\x01", [2, [3.5]], {"k": "v"}],
+            "empty_arr": [],
+            "kv": {"nested": {"deeper": [False, 0, 0.0]}, "n": None or "x"},
+            "emoji 🚀": "✓",
+        },
+        resource={"service.name": "café-service", "host.name": "h1", "pid": 42, "r": 0.5},
+        scope_name="io.opentelemetry.tests",
+        scope_version="1.2.3",
+        trace_state="ot=th:8;rv:0123456789abcd,vendor=x",
+        flags=0x301,
+        events=[
+            Event(time_ns=T0 + 500, name="exception", attributes={"exception.type": "E", "n": 1}),
+            Event(time_ns=T0 + 600, name="retry", dropped_attributes_count=3),
+        ],
+        links=[
+            Link(
+                trace_id=bytes.fromhex("0102030405060708090a0b0c0d0e0f10"),
+                span_id=bytes.fromhex("1112131415161718"),
+                trace_state="a=b",
+                attributes={"link.kind": "follows", "w": 2.5},
+                dropped_attributes_count=1,
+            )
+        ],
+        dropped_attributes_count=4,
+        dropped_events_count=5,
+        dropped_links_count=6,
+        warnings=["attribute 'x' truncated to 65536 bytes"],
+    )
+
+
+# --- writes ---------------------------------------------------------------------------------
+
+
+def test_every_field_round_trips(store: Store) -> None:
+    span = full_span()
+    minimal = make_span(2, 1, resource={})
+    assert store.write([span, minimal]) == 2
+    got = store.trace(span.trace_id)
+    assert got is not None
+    assert got.spans == [span]
+    (back,) = got.spans
+    assert type(back.attributes["i"]) is int and type(back.attributes["f"]) is float
+    assert type(back.attributes["t"]) is bool and type(back.attributes["bytes"]) is bytes
+    assert store.trace(minimal.trace_id).spans == [minimal]  # type: ignore[union-attr]
+
+
+def test_duplicates_are_stored_once(store: Store) -> None:
+    batch = [make_span(1, 1), make_span(1, 2, 1, service="db"), make_span(2, 1)]
+    assert store.write(batch) == 3
+    assert store.write(batch) == 0
+    assert store.write(batch[1:] + [make_span(3, 1), make_span(3, 1)]) == 1
+    assert store.span_count() == 4
+    trace = store.trace(tid(1))
+    assert trace is not None and len(trace.spans) == 2
+    (summary,) = [s for s in store.search(q()) if s.trace_id == tid(1)]
+    assert summary.span_count == 2
+    assert summary.services == [ServiceCount("db", 1, 0), ServiceCount("frontend", 1, 0)]
+
+
+def test_wal_position_is_recorded(store: Store) -> None:
+    assert store.wal_position() is None
+    store.write([make_span(1, 1)], wal_position=10)
+    assert store.wal_position() == 10
+    store.write([make_span(1, 2, 1)])
+    assert store.wal_position() == 10
+    store.write([make_span(1, 1)], wal_position=25)  # all duplicates: position still moves
+    assert store.wal_position() == 25
+    store.write([], wal_position=30)
+    assert store.wal_position() == 30
+
+
+# --- trace by id ----------------------------------------------------------------------------
+
+
+def test_trace_by_id_returns_every_span_once_in_start_order(store: Store) -> None:
+    store.write([make_span(1, 3, 2, service="db", start_ms=5), make_span(9, 1)])
+    store.write([make_span(1, 1, start_ms=0, duration_ms=100), make_span(1, 2, 1, start_ms=2)])
+    trace = store.trace(tid(1))
+    assert trace is not None
+    assert [s.span_id for s in trace.spans] == [sid(1), sid(2), sid(3)]
+    hinted = store.trace(tid(1), T0 + 50 * MS, T0 + 60 * MS)
+    assert hinted is not None and len(hinted.spans) == 3
+    assert store.trace(tid(404)) is None
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def shop(store: Store) -> Store:
+    """Three traces: a fast OK checkout, a slow failing checkout, a payment-only trace."""
+    store.write(
+        [
+            make_span(1, 1, service="frontend", name="GET /checkout", start_ms=0, duration_ms=50),
+            make_span(1, 2, 1, service="cart", name="get", start_ms=5, duration_ms=10,
+                      kind=SpanKind.CLIENT, attributes={"http.status_code": 200}),
+            make_span(2, 1, service="frontend", name="GET /checkout", start_ms=1000,
+                      duration_ms=900, status=StatusCode.ERROR,
+                      resource={"service.name": "frontend", "host.name": "web-2"}),
+            make_span(2, 2, 1, service="payment", name="charge", start_ms=1010, duration_ms=800,
+                      status=StatusCode.ERROR, attributes={"http.status_code": 503.0,
+                                                           "user.tier": "gold"}),
+            make_span(2, 3, 2, service="db", name="INSERT", start_ms=1020, duration_ms=5,
+                      attributes={"http.status_code": "500", "retry": True}),
+            make_span(3, 1, service="payment", name="charge", start_ms=2000, duration_ms=20,
+                      status=StatusCode.OK, attributes={"http.status_code": 201}),
+        ]
+    )  # fmt: skip
+    return store
+
+
+def ids(summaries) -> list[int]:
+    return [int.from_bytes(s.trace_id, "big") - int.from_bytes(tid(0), "big") for s in summaries]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, [3, 2, 1]),
+        ({"service": "payment"}, [3, 2]),
+        ({"operation": "GET /checkout"}, [2, 1]),
+        ({"service": "frontend", "operation": "charge"}, []),
+        ({"min_duration_ns": 500 * MS}, [2]),
+        ({"max_duration_ns": 10 * MS}, [2, 1]),
+        ({"status": "error"}, [2]),
+        ({"status": "ok"}, [3]),
+        ({"status": "unset"}, [2, 1]),
+        ({"start_ns": T0 + 1500 * MS}, [3]),
+        ({"service": "payment", "min_duration_ns": 100 * MS, "status": "error"}, [2]),
+    ],
+)
+def test_search_filters(shop: Store, filters: dict, expected: list[int]) -> None:
+    assert ids(shop.search(q(**filters))) == expected
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("http.status_code>=500", [2]),  # double 503.0
+        ("http.status_code>=200", [3, 2, 1]),  # ints and the double
+        ("http.status_code=200", [1]),  # int
+        ("http.status_code=500", [2]),  # the string "500" from the db span
+        ("http.status_code<201", [1]),
+        ('http.status_code="500"', [2]),
+        ("http.status_code!=200", [3, 2]),  # exists with another value
+        ("user.tier=gold", [2]),
+        ("user.tier!=gold", []),
+        ("retry=true", [2]),
+        ("retry=false", []),
+        ("host.name=web-2", [2]),  # a resource attribute
+        ("missing=1", []),
+    ],
+)
+def test_search_typed_conditions(shop: Store, condition: str, expected: list[int]) -> None:
+    assert ids(shop.search(q(conditions=[parse_condition(condition)]))) == expected
+
+
+def test_one_span_must_match_every_filter(shop: Store) -> None:
+    # trace 2 has a payment span and a db span with retry=true, but not one span with both
+    query = q(service="payment", conditions=[parse_condition("retry=true")])
+    assert shop.search(query) == []
+    both = q(service="db", conditions=[parse_condition("retry=true"), parse_condition("x!=1")])
+    assert shop.search(both) == []
+
+
+def test_search_order_limit_and_ties(store: Store) -> None:
+    # five traces, same start: newest order must break the tie by trace id, every time
+    store.write([make_span(n, 1, start_ms=0, duration_ms=10 * (n % 3 + 1)) for n in range(1, 6)])
+    newest = store.search(q(limit=3))
+    assert ids(newest) == [1, 2, 3]
+    slowest = store.search(q(order="slowest"))
+    assert ids(slowest) == [2, 5, 1, 4, 3]
+    assert ids(store.search(q(order="slowest", limit=2))) == [2, 5]
+
+
+def test_summary_describes_the_whole_trace(shop: Store) -> None:
+    (summary,) = shop.search(q(service="db"))
+    assert summary.trace_id == tid(2)
+    assert summary.root_service == "frontend"
+    assert summary.root_operation == "GET /checkout"
+    assert summary.start_ns == T0 + 1000 * MS
+    assert summary.duration_ns == 900 * MS
+    assert summary.span_count == 3
+    assert summary.error_count == 2
+    assert summary.orphan_count == 0
+    assert summary.services == [
+        ServiceCount("db", 1, 0),
+        ServiceCount("frontend", 1, 1),
+        ServiceCount("payment", 1, 1),
+    ]
+
+
+def test_missing_root_and_orphans(store: Store) -> None:
+    store.write([make_span(7, 2, 1, service="api", start_ms=5), make_span(7, 3, 2, service="db")])
+    store.write([make_span(7, 4, 99, service="db", start_ms=7)])
+    (summary,) = store.search(q())
+    assert (summary.root_service, summary.root_operation) == ("", "")
+    assert summary.orphan_count == 2  # span 2 (parent 1) and span 4 (parent 99)
+    store.write([make_span(7, 1, service="edge", name="ingress", start_ms=1)])
+    (summary,) = store.search(q())
+    assert (summary.root_service, summary.root_operation) == ("edge", "ingress")
+    assert summary.orphan_count == 1
+    assert summary.span_count == 4
+
+
+# --- services, operations, dependencies -----------------------------------------------------
+
+
+def test_services_and_operations(shop: Store) -> None:
+    assert shop.services() == ["cart", "db", "frontend", "payment"]
+    assert shop.operations("cart") == [Operation("get", SpanKind.CLIENT)]
+    shop.write([make_span(8, 1, service="cart", name="get", kind=SpanKind.SERVER)])
+    assert shop.operations("cart") == [
+        Operation("get", SpanKind.SERVER),
+        Operation("get", SpanKind.CLIENT),
+    ]
+    assert shop.operations("cart", SpanKind.CLIENT) == [Operation("get", SpanKind.CLIENT)]
+    assert shop.operations("nope") == []
+
+
+def test_dependencies(shop: Store) -> None:
+    assert shop.dependencies(*WINDOW) == [
+        DependencyEdge("frontend", "cart", 1, 0),
+        DependencyEdge("frontend", "payment", 1, 1),
+        DependencyEdge("payment", "db", 1, 0),
+    ]
+    assert shop.dependencies(*WINDOW, service="db") == [DependencyEdge("payment", "db", 1, 0)]
+    # only children that started in the window count
+    late = shop.dependencies(T0 + 1015 * MS, WINDOW[1])
+    assert late == [DependencyEdge("payment", "db", 1, 0)]
+
+
+def test_span_count(store: Store) -> None:
+    assert store.span_count() == 0
+    store.write([make_span(1, n) for n in range(1, 11)])
+    assert store.span_count() == 10
