@@ -1,10 +1,15 @@
-"""The CLI clients against a real query API server on a loopback port.
+"""The CLI clients against real query API servers on loopback ports.
 
-The server is the real ASGI app (``spanscope.api.app.create_app``) over the DuckDB store,
-run by uvicorn in a background thread; spans are written straight into the store. Each
-test runs a command through Typer's CliRunner with ``--url`` pointing at it and checks what
-a user sees: names in the tables, the tree's order and indentation, errors, and that
-``--json`` prints exactly what the API answered.
+Every test runs twice, once per server:
+
+- ``api-app``: the ASGI app (``spanscope.api.app.create_app``) over the DuckDB store, run by
+  uvicorn in a background thread, spans written straight into the store;
+- ``spanscope-serve``: the real ``spanscope serve`` process (conftest's
+  ``spanscope_server``), the same spans sent to it as one OTLP/HTTP protobuf request.
+
+Each test runs a command through Typer's CliRunner with ``--url`` pointing at the server and
+checks what a user sees: names in the tables, the tree's order and indentation, errors, and
+that ``--json`` prints exactly what the API answered.
 """
 
 from __future__ import annotations
@@ -130,8 +135,67 @@ def make_store(path: Path) -> Any:
     return DuckDBStore(path)
 
 
-@pytest.fixture(scope="module")
-def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def to_otlp(spans: list[Span]) -> bytes:
+    """The spans as one OTLP ExportTraceServiceRequest, a ResourceSpans per service."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, Status
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span as OtlpSpan
+
+    def value(v: Any) -> AnyValue:
+        return AnyValue(int_value=v) if isinstance(v, int) else AnyValue(string_value=str(v))
+
+    by_service: dict[str, ResourceSpans] = {}
+    for s in spans:
+        rs = by_service.get(s.service)
+        if rs is None:
+            rs = by_service[s.service] = ResourceSpans()
+            rs.resource.attributes.append(KeyValue(key="service.name", value=value(s.service)))
+            rs.scope_spans.add()
+        rs.scope_spans[0].spans.append(
+            OtlpSpan(
+                trace_id=s.trace_id,
+                span_id=s.span_id,
+                parent_span_id=s.parent_span_id or b"",
+                name=s.name,
+                kind=int(s.kind),  # type: ignore[arg-type]
+                start_time_unix_nano=s.start_ns,
+                end_time_unix_nano=s.end_ns,
+                status=Status(code=int(s.status_code), message=s.status_message),  # type: ignore[arg-type]
+                attributes=[KeyValue(key=k, value=value(v)) for k, v in s.attributes.items()],
+            )
+        )
+    return ExportTraceServiceRequest(resource_spans=list(by_service.values())).SerializeToString()
+
+
+def serve_url(request: pytest.FixtureRequest) -> str:
+    """The real ``spanscope serve``, fed the dataset over OTLP/HTTP, once it is queryable."""
+    server = request.getfixturevalue("spanscope_server")
+    sent = httpx.post(
+        server.otlp_http_url + "/v1/traces",
+        content=to_otlp(dataset()),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=60,
+    )
+    assert sent.status_code == 200, sent.text
+    deadline = time.monotonic() + 60
+    while True:
+        found = httpx.get(server.api_url + f"/api/v1/traces/{HUGE}", timeout=30)
+        if found.status_code == 200 and len(found.json()["spans"]) == HUGE_SPANS:
+            return str(server.api_url)
+        assert time.monotonic() < deadline, f"spans not queryable: {found.text[:300]}"
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module", params=["api-app", "spanscope-serve"])
+def api_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "spanscope-serve":
+        yield serve_url(request)
+        return
     from spanscope.api.app import create_app
 
     store = make_store(tmp_path_factory.mktemp("cli") / "x.duckdb")
