@@ -11,7 +11,7 @@ ONE of its spans started inside the window and matches every filter together::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from spanscope.model import (
     DependencyEdge,
@@ -26,6 +26,7 @@ from spanscope.model import (
     TraceSummary,
 )
 from spanscope.query.model import Condition, SearchQuery
+from spanscope.store.base import Store
 
 _STATUS = {"error": StatusCode.ERROR, "ok": StatusCode.OK, "unset": StatusCode.UNSET}
 
@@ -281,3 +282,10 @@ def quick_spans(base_ns: int) -> list[Span]:
             resource={"service.name": "frontend", "host.name": "web-1"},
         )
     ]
+
+
+def store_factories() -> dict[str, Callable[[], Store]]:
+    """The stores the API tests run over: this reference one and every real backend."""
+    from spanscope.store.duckdb import DuckDBStore
+
+    return {"memory": MemoryStore, "duckdb": lambda: DuckDBStore(":memory:")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,23 +17,25 @@ from memory_store import (
     OTHER_TRACE_ID,
     ROOT_ID,
     TRACE_ID,
-    MemoryStore,
     checkout_spans,
     quick_spans,
+    store_factories,
 )
 
 from spanscope.api.app import create_app
 from spanscope.query.model import now_ns
 
+STORES = store_factories()
 BASE = now_ns() - 10 * 60 * 1_000_000_000
 EMPTY_WRAPPER = {"total": 0, "limit": 0, "offset": 0, "errors": None}
 
 
-@pytest.fixture()
-def client() -> TestClient:
-    store = MemoryStore()
+@pytest.fixture(params=sorted(STORES))
+def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    store = STORES[request.param]()
     store.write(checkout_spans(BASE) + quick_spans(BASE))
-    return TestClient(create_app(store))
+    yield TestClient(create_app(store))
+    store.close()
 
 
 def jaeger_ids(resp) -> list[str]:

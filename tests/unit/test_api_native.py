@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,20 +17,23 @@ from memory_store import (
     MemoryStore,
     checkout_spans,
     quick_spans,
+    store_factories,
 )
 
 from spanscope.api.app import create_app
 from spanscope.model import Span
 from spanscope.query.model import now_ns
 
+STORES = store_factories()
 BASE = now_ns() - 10 * 60 * 1_000_000_000  # ten minutes ago: inside every default window
 
 
-@pytest.fixture()
-def client() -> TestClient:
-    store = MemoryStore()
+@pytest.fixture(params=sorted(STORES))
+def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    store = STORES[request.param]()
     store.write(checkout_spans(BASE) + quick_spans(BASE))
-    return TestClient(create_app(store))
+    yield TestClient(create_app(store))
+    store.close()
 
 
 def trace_ids(resp) -> list[str]:
