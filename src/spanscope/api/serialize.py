@@ -51,6 +51,11 @@ def _b64(v: bytes) -> str:
 
 def native_value(v: AttrValue) -> tuple[str, Any]:
     """One attribute value -> (type, JSON value) in the native API's vocabulary."""
+    t = type(v)
+    if t is str:
+        return "string", v
+    if t is int:
+        return "int", v if -JS_SAFE_INT <= v <= JS_SAFE_INT else str(v)
     if isinstance(v, str):
         return "string", v
     if isinstance(v, bool):
@@ -71,6 +76,9 @@ def native_value(v: AttrValue) -> tuple[str, Any]:
 def native_attributes(attrs: Attributes) -> list[Json]:
     out = []
     for k, v in attrs.items():
+        if type(v) is str:  # the common case, without a call
+            out.append({"key": k, "type": "string", "value": v})
+            continue
         t, val = native_value(v)
         out.append({"key": k, "type": t, "value": val})
     return out
@@ -161,6 +169,8 @@ def _plain(v: AttrValue) -> Any:
 def jaeger_tag(key: str, v: AttrValue) -> Json:
     """One attribute as a Jaeger KeyValue; arrays and maps become JSON text, as Jaeger's
     OTLP translator renders them."""
+    if type(v) is str:
+        return {"key": key, "type": "string", "value": v}
     if isinstance(v, str):
         return {"key": key, "type": "string", "value": v}
     if isinstance(v, bool):
@@ -232,9 +242,11 @@ def span_to_jaeger(s: Span, process_id: str) -> Json:
 
 
 def _process_key(s: Span) -> bytes:
-    return (
-        s.service.encode() + b"\0" + orjson.dumps(_plain(s.resource), option=orjson.OPT_SORT_KEYS)
-    )
+    try:
+        resource = orjson.dumps(s.resource, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # bytes somewhere inside: rare, so only then walk the value
+        resource = orjson.dumps(_plain(s.resource), option=orjson.OPT_SORT_KEYS)
+    return s.service.encode() + b"\0" + resource
 
 
 def trace_to_jaeger(t: Trace) -> Json:
@@ -266,6 +278,11 @@ def trace_to_jaeger(t: Trace) -> Json:
 
 def otlp_value(v: AttrValue) -> Json:
     """One attribute value as an OTLP JSON AnyValue."""
+    t = type(v)
+    if t is str:
+        return {"stringValue": v}
+    if t is int:
+        return {"intValue": str(v)}
     if isinstance(v, str):
         return {"stringValue": v}
     if isinstance(v, bool):
