@@ -232,3 +232,23 @@ def test_a_large_trace_comes_back_whole() -> None:
     body = TestClient(create_app(store)).get(f"/api/v1/traces/{TRACE_ID.hex()}").json()
     assert len(body["spans"]) == 10_000
     assert body["spans"][-1]["attributes"][0] == {"key": "i", "type": "int", "value": 9999}
+
+
+class BrokenStore(MemoryStore):
+    def services(self) -> list[str]:
+        raise RuntimeError("database file is locked")
+
+
+@pytest.mark.parametrize(
+    ("path", "message_of"),
+    [
+        ("/api/v1/services", lambda b: b["error"]["message"]),
+        ("/api/services", lambda b: b["errors"][0]["msg"]),
+        ("/api/v3/services", lambda b: b["error"]["message"]),
+    ],
+)
+def test_a_store_failure_is_a_shaped_500(path: str, message_of) -> None:
+    c = TestClient(create_app(BrokenStore()), raise_server_exceptions=False)
+    resp = c.get(path)
+    assert resp.status_code == 500
+    assert "database file is locked" in message_of(resp.json())

@@ -21,6 +21,7 @@ answer in the shape of the API the request was for; see :mod:`spanscope.api.erro
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
@@ -32,6 +33,8 @@ import spanscope
 from spanscope.api import jaeger, jaeger_v3, native
 from spanscope.api.errors import ApiError, OrjsonResponse, error_response
 from spanscope.store.base import Store
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(store: Store, ready: Callable[[], bool] | None = None) -> FastAPI:
@@ -70,6 +73,13 @@ def create_app(store: Store, ready: Callable[[], bool] | None = None) -> FastAPI
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
         return error_response(request.url.path, exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        # Still a bug to fix, but the client gets its own API's shape and a hint, not text.
+        logger.exception("query API: %s %s failed", request.method, request.url.path)
+        message = f"internal error: {type(exc).__name__}: {exc} (see the server log)"
+        return error_response(request.url.path, 500, message)
 
     return app
 
