@@ -287,3 +287,13 @@ def test_span_count(store: Store) -> None:
     assert store.span_count() == 0
     store.write([make_span(1, n) for n in range(1, 11)])
     assert store.span_count() == 10
+
+
+def test_resource_first_seen_on_a_duplicate_span_is_still_stored(store: Store) -> None:
+    store.write([make_span(1, 1, resource={"host.name": "a"})])
+    store.write([make_span(1, 1, resource={"host.name": "b"})])  # duplicate, new resource
+    store.write([make_span(2, 1, resource={"host.name": "b"})])
+    trace = store.trace(tid(2))
+    assert trace is not None and trace.spans[0].resource == {"host.name": "b"}
+    (summary,) = store.search(q(conditions=[parse_condition("host.name=b")]))
+    assert summary.trace_id == tid(2)

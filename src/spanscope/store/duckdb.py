@@ -12,8 +12,8 @@ How it keeps the Store rules (src/spanscope/store/base.py):
   group outside it, so the look-up reads only recent data.
 - **WAL position in the same transaction** as the insert (table ``wal_checkpoint``).
 - **A per-trace index**, ``trace_fragments``: appended from the rows actually inserted.
-  Trace by id reads the trace's [first start, last end] there, then only the span row
-  groups overlapping it.
+  One row per (trace, write batch). Trace by id reads the trace's [first start, last end]
+  there, then only the span row groups overlapping it.
 - **Thread safety.** One writer connection guarded by a lock; every reading thread gets its
   own cursor (DuckDB connections are not thread-safe, its database is — MVCC lets reads
   proceed while a write is in flight).
@@ -68,19 +68,27 @@ _DUPLICATES_SQL = f"""
     WHERE s.start_ns BETWEEN ? AND ?
 """
 
-_FRAGMENTS_SQL = f"""
+_FRAGMENTS_SQL = """
     INSERT INTO trace_fragments
-    SELECT {BATCH_TRACE_ID} AS tid, b.service,
-           min(b.start_ns), max(b.start_ns + b.duration_ns),
-           count(*), count(*) FILTER (WHERE b.status_code = 2),
-           arg_min(b.name, b.start_ns) FILTER (WHERE b.parent_span_id IS NULL),
-           min(b.start_ns) FILTER (WHERE b.parent_span_id IS NULL),
-           list(b.parent_span_id) FILTER (WHERE b.parent_span_id IS NOT NULL
-                                          AND p.span_id IS NULL)
-    FROM batch b LEFT JOIN batch p
-      ON p.trace_hi = b.trace_hi AND p.trace_lo = b.trace_lo
-     AND p.span_id = b.parent_span_id
-    GROUP BY tid, b.service
+    SELECT (trace_hi::UHUGEINT << 64) | trace_lo::UHUGEINT, min(first), max(last),
+           list(struct_pack(name := service, span_count := n::UINTEGER,
+                            error_count := e::UINTEGER) ORDER BY service),
+           arg_min(service, root_start), arg_min(root_name, root_start), min(root_start),
+           flatten(list(ext) FILTER (WHERE ext IS NOT NULL))
+    FROM (
+        SELECT b.trace_hi, b.trace_lo, b.service,
+               min(b.start_ns) AS first, max(b.start_ns + b.duration_ns) AS last,
+               count(*) AS n, count(*) FILTER (WHERE b.status_code = 2) AS e,
+               min(b.start_ns) FILTER (WHERE b.parent_span_id IS NULL) AS root_start,
+               arg_min(b.name, b.start_ns) FILTER (WHERE b.parent_span_id IS NULL) AS root_name,
+               list(b.parent_span_id) FILTER (WHERE b.parent_span_id IS NOT NULL
+                                              AND p.span_id IS NULL) AS ext
+        FROM batch b LEFT JOIN batch p
+          ON p.trace_hi = b.trace_hi AND p.trace_lo = b.trace_lo
+         AND p.span_id = b.parent_span_id
+        GROUP BY b.trace_hi, b.trace_lo, b.service
+    )
+    GROUP BY trace_hi, trace_lo
 """
 
 
@@ -98,9 +106,10 @@ class DuckDBStore:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._writer = self._db.cursor()
-        self._resource_ids: set[int] = {
-            r[0] for r in self._writer.execute("SELECT id FROM resources").fetchall()
-        }
+        # resource hash -> small sequential id (small ids bit-pack; random hashes did not)
+        self._resource_ids: dict[int, int] = dict(
+            self._writer.execute("SELECT hash, id FROM resources").fetchall()
+        )
         self._resource_cache: dict[int, Attributes] = {}
         self._operations: set[tuple[str, str, int]] = set(
             self._writer.execute("SELECT service, name, kind FROM operations").fetchall()
@@ -139,9 +148,9 @@ class DuckDBStore:
     def write(self, spans: Sequence[Span], wal_position: int | None = None) -> int:
         unique = list({(s.trace_id, s.span_id): s for s in reversed(spans)}.values())
         unique.reverse()  # keep the first copy of each span, in arrival order
-        resource_ids, new_resources = self._resource_ids_for(unique)
-        batch = spans_table(unique, resource_ids) if unique else None
         with self._write_lock:
+            resource_ids, new_resources = self._resource_ids_for(unique)
+            batch = spans_table(unique, resource_ids) if unique else None
             cur = self._writer
             cur.execute("BEGIN TRANSACTION")
             try:
@@ -156,21 +165,29 @@ class DuckDBStore:
             finally:
                 cur.unregister("batch")
             # Only after COMMIT: a rolled-back write must not leave these marked as stored.
-            self._resource_ids.update(new_resources)
+            self._resource_ids.update({h: v[0] for h, v in new_resources.items()})
             self._operations.update(new_ops)
         return inserted
 
-    def _resource_ids_for(self, spans: list[Span]) -> tuple[list[int], dict[int, Attributes]]:
+    def _resource_ids_for(
+        self, spans: list[Span]
+    ) -> tuple[list[int], dict[int, tuple[int, Attributes]]]:
+        """Each span's resource id, and the resources not stored yet as {hash: (id, attrs)}."""
         ids: list[int] = []
-        new: dict[int, Attributes] = {}
+        new: dict[int, tuple[int, Attributes]] = {}
+        next_id = len(self._resource_ids) + 1
         by_object: dict[int, int] = {}  # receivers share one dict per resource; hash it once
         for s in spans:
             rid = by_object.get(id(s.resource))
             if rid is None:
-                rid, _ = resource_key(s.resource)
+                h, _ = resource_key(s.resource)
+                rid = self._resource_ids.get(h)
+                if rid is None:
+                    if h not in new:
+                        new[h] = (next_id, s.resource)
+                        next_id += 1
+                    rid = new[h][0]
                 by_object[id(s.resource)] = rid
-                if rid not in self._resource_ids:
-                    new[rid] = s.resource
             ids.append(rid)
         return ids, new
 
@@ -179,11 +196,15 @@ class DuckDBStore:
         cur: duckdb.DuckDBPyConnection,
         batch: pa.Table | None,
         spans: list[Span],
-        new_resources: dict[int, Attributes],
+        new_resources: dict[int, tuple[int, Attributes]],
     ) -> tuple[int, set[tuple[str, str, int]]]:
         if batch is None:
             cur.register("batch", pa.table({"i": pa.array([], pa.int64())}))
             return 0, set()
+        if new_resources:  # even if every span turns out a duplicate: the ids are now taken
+            cur.register("new_resources", resources_table(new_resources))
+            cur.execute("INSERT INTO resources SELECT * FROM new_resources")
+            cur.unregister("new_resources")
         cur.register("batch", batch)
         lo = min(s.start_ns for s in spans)
         hi = max(s.start_ns for s in spans)
@@ -196,10 +217,6 @@ class DuckDBStore:
             cur.register("batch", batch)
             if not spans:
                 return 0, set()
-        if new_resources:
-            cur.register("new_resources", resources_table(new_resources))
-            cur.execute("INSERT INTO resources SELECT * FROM new_resources")
-            cur.unregister("new_resources")
         cur.execute(f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM batch b")
         cur.execute(_FRAGMENTS_SQL)
         ops = {(s.service, s.name, int(s.kind)) for s in spans} - self._operations
@@ -261,16 +278,10 @@ class DuckDBStore:
     def _summaries(
         self, cur: duckdb.DuckDBPyConnection, ranked: list[tuple[int, int, int]]
     ) -> list[TraceSummary]:
-        ids = [r[0] for r in ranked]
         rows = cur.execute(
-            """
-            SELECT trace_id, service, sum(span_count)::BIGINT, sum(error_count)::BIGINT,
-                   min(root_start_ns), arg_min(root_name, root_start_ns),
-                   flatten(list(ext_parents) FILTER (WHERE ext_parents IS NOT NULL))
-            FROM trace_fragments WHERE trace_id IN (SELECT unnest(?::UHUGEINT[]))
-            GROUP BY trace_id, service ORDER BY trace_id, service
-            """,
-            [ids],
+            "SELECT trace_id, services, root_start_ns, root_service, root_name, ext_parents "
+            "FROM trace_fragments WHERE trace_id IN (SELECT unnest(?::UHUGEINT[]))",
+            [[r[0] for r in ranked]],
         ).fetchall()
         per_trace: dict[int, list[tuple[Any, ...]]] = {}
         for r in rows:
@@ -279,15 +290,21 @@ class DuckDBStore:
         out = []
         for tid, t_start, t_duration in ranked:
             frags = per_trace.get(tid, [])
-            roots = [f for f in frags if f[4] is not None]
-            root = min(roots, key=lambda f: (f[4], f[1])) if roots else None
-            orphans = sum(1 for f in frags for p in (f[6] or []) if (tid, p) not in known)
-            services = [ServiceCount(f[1], f[2], f[3]) for f in frags]
+            counts: dict[str, list[int]] = {}
+            for f in frags:
+                for svc in f[1]:
+                    c = counts.setdefault(svc["name"], [0, 0])
+                    c[0] += svc["span_count"]
+                    c[1] += svc["error_count"]
+            services = [ServiceCount(name, n, e) for name, (n, e) in sorted(counts.items())]
+            roots = [f for f in frags if f[2] is not None]
+            root = min(roots, key=lambda f: (f[2], f[3])) if roots else None
+            orphans = sum(1 for f in frags for p in (f[5] or []) if (tid, p) not in known)
             out.append(
                 TraceSummary(
                     trace_id=tid.to_bytes(16, "big"),
-                    root_service=root[1] if root else "",
-                    root_operation=root[5] if root else "",
+                    root_service=root[3] if root else "",
+                    root_operation=root[4] if root else "",
                     start_ns=t_start,
                     duration_ns=t_duration,
                     span_count=sum(s.span_count for s in services),
@@ -306,7 +323,7 @@ class DuckDBStore:
     ) -> set[tuple[int, int]]:
         """Which parents referenced across fragments are stored spans (the rest are orphans'
         missing parents). Reads only the span row groups of these traces' time ranges."""
-        wanted = [(tid, p) for tid, frags in per_trace.items() for f in frags for p in f[6] or []]
+        wanted = [(tid, p) for tid, frags in per_trace.items() for f in frags for p in f[5] or []]
         if not wanted:
             return set()
         lo = min(r[1] for r in ranked)

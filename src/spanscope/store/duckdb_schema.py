@@ -13,12 +13,15 @@ Values that are not plain scalars are kept as *tagged* JSON (``["x", "00ff"]`` f
 so they round-trip exactly: a span read back compares equal to the span written.
 
 A resource (the process's attributes) repeats on every span it sent; it is stored once in
-``resources`` under a 64-bit hash of its canonical encoding and referenced by
-``spans.resource_id``, so it costs 8 bytes per span before compression (and ~0 after: the
+``resources`` (found by a 64-bit hash of its canonical encoding) and referenced by a small
+sequential ``spans.resource_id``, so it costs a few bits per span after compression (a random
+64-bit hash as the id did not compress at all: 8 bytes/span; measured). the
 same few ids repeat).
 
-``trace_fragments`` is the per-trace index: one row per (trace, service, write batch), made
-from the rows a write actually inserted, so duplicates never count twice. See
+``trace_fragments`` is the per-trace index: one row per (trace, write batch) with per-service
+span and error counts in a list, made from the rows a write actually inserted, so duplicates
+never count twice. One row per trace rather than per (trace, service) matters: its 16-byte
+trace id does not compress, and ten services per trace made the index 14 bytes/span. See
 docs/storage.md for the measurements behind these choices.
 """
 
@@ -48,7 +51,7 @@ CREATE TABLE IF NOT EXISTS spans (
     kind UTINYINT NOT NULL,
     status_code UTINYINT NOT NULL,
     status_message VARCHAR NOT NULL,
-    resource_id UBIGINT NOT NULL,
+    resource_id UINTEGER NOT NULL,
     scope_name VARCHAR NOT NULL,
     scope_version VARCHAR NOT NULL,
     trace_state VARCHAR NOT NULL,
@@ -66,7 +69,8 @@ CREATE TABLE IF NOT EXISTS spans (
     warnings VARCHAR
 );
 CREATE TABLE IF NOT EXISTS resources (
-    id UBIGINT NOT NULL,
+    id UINTEGER NOT NULL,
+    hash UBIGINT NOT NULL,
     attr_str MAP(VARCHAR, VARCHAR),
     attr_int MAP(VARCHAR, BIGINT),
     attr_dbl MAP(VARCHAR, DOUBLE),
@@ -75,11 +79,10 @@ CREATE TABLE IF NOT EXISTS resources (
 );
 CREATE TABLE IF NOT EXISTS trace_fragments (
     trace_id UHUGEINT NOT NULL,
-    service VARCHAR NOT NULL,
     min_start_ns BIGINT NOT NULL,
     max_end_ns BIGINT NOT NULL,
-    span_count UINTEGER NOT NULL,
-    error_count UINTEGER NOT NULL,
+    services STRUCT(name VARCHAR, span_count UINTEGER, error_count UINTEGER)[] NOT NULL,
+    root_service VARCHAR,
     root_name VARCHAR,
     root_start_ns BIGINT,
     -- parents referenced from this fragment but not inside it: resolved at read time to
@@ -233,11 +236,16 @@ def resource_key(attrs: Attributes) -> tuple[int, bytes]:
     return int.from_bytes(digest, "big"), canonical
 
 
-def resources_table(resources: dict[int, Attributes]) -> pa.Table:
+def resources_table(resources: dict[int, tuple[int, Attributes]]) -> pa.Table:
+    """Rows for ``resources`` from {hash: (id, attributes)}."""
     cols = _AttrColumns()
-    for attrs in resources.values():
+    for _, attrs in resources.values():
         cols.add(attrs)
-    arrays = {"id": pa.array(list(resources), pa.uint64()), **cols.arrays()}
+    arrays = {
+        "id": pa.array([v[0] for v in resources.values()], pa.uint32()),
+        "hash": pa.array(list(resources), pa.uint64()),
+        **cols.arrays(),
+    }
     return pa.table(arrays)
 
 
@@ -299,7 +307,7 @@ def spans_table(spans: Sequence[Span], resource_ids: Sequence[int]) -> pa.Table:
             "kind": pa.array([int(s.kind) for s in spans], pa.uint8()),
             "status_code": pa.array([int(s.status_code) for s in spans], pa.uint8()),
             "status_message": pa.array([s.status_message for s in spans], pa.string()),
-            "resource_id": pa.array(resource_ids, pa.uint64()),
+            "resource_id": pa.array(resource_ids, pa.uint32()),
             "scope_name": pa.array([s.scope_name for s in spans], pa.string()),
             "scope_version": pa.array([s.scope_version for s in spans], pa.string()),
             "trace_state": pa.array([s.trace_state for s in spans], pa.string()),
