@@ -28,10 +28,13 @@ Field by field:
 * ``localEndpoint.serviceName`` -> ``service`` and resource ``service.name``; its
   ``ipv4``/``ipv6``/``port`` -> ``network.local.address``/``network.local.port``.
   ``remoteEndpoint`` -> ``peer.service``, ``network.peer.address``, ``network.peer.port``.
-* ``tags`` -> attributes, kept as strings, except the tags the OTel exporter writes for
-  OTLP fields: ``otel.status_code`` and ``error`` (-> status; ``error``'s value is the
-  status message), ``otel.scope.name``/``otel.library.name`` and their ``.version``
-  (-> scope), ``otel.dropped_*_count`` (-> the dropped counts).
+* ``tags`` -> attributes, kept as strings. Tags in namespaces OTel reserves for
+  resources (``service.*``, ``host.*``, ``process.*``, ``telemetry.sdk.*``, ``k8s.*``,
+  ...) go to ``Span.resource``, where the OTel exporter took them from. The tags that
+  exporter writes for OTLP fields go back to those fields: ``otel.status_code`` and
+  ``error`` (-> status; ``error``'s value is the status message),
+  ``otel.scope.name``/``otel.library.name`` and their ``.version`` (-> scope),
+  ``otel.dropped_*_count`` (-> the dropped counts).
 * ``annotations`` -> events (``timestamp`` µs, ``value`` -> name). The OTel exporter
   writes an event as ``{"<name>": {<attributes>}}`` in ``value``; that is unpacked.
 * ``debug: true`` -> trace flags "sampled" (0x01).
@@ -78,6 +81,20 @@ _DROPPED_TAGS = (
     "otel.dropped_events_count",
     "otel.dropped_links_count",
 )
+# Attribute namespaces that OTel semantic conventions define for resources only: the OTel
+# exporter flattens resource attributes into tags, and these are put back.
+_RESOURCE_PREFIXES = (
+    "service.",
+    "telemetry.sdk.",
+    "telemetry.distro.",
+    "host.",
+    "os.",
+    "process.",
+    "container.",
+    "k8s.",
+    "cloud.",
+    "deployment.",
+)
 _CONSUMED_TAGS = frozenset(
     ("otel.status_code", "otel.status_description", "error")
     + _SCOPE_NAME_TAGS
@@ -118,7 +135,7 @@ def decode_zipkin_json(
     if now_ns is None:
         now_ns = time.time_ns()
     max_time = now_ns + limits.max_future_ns
-    resources: dict[str, Attributes] = {}
+    resources: dict[Any, Attributes] = {}
     # (trace id, shared span id, service) -> the server half's new id
     renamed: dict[tuple[bytes, bytes, str], bytes] = {}
     for index, raw in enumerate(document, start=1):
@@ -190,7 +207,7 @@ def _micros(value: Any, what: str) -> int:
 def _span(
     raw: dict[str, Any],
     service: str,
-    resources: dict[str, Attributes],
+    resources: dict[Any, Attributes],
     limits: Limits,
     max_time: int,
 ) -> tuple[Span, bytes | None]:
@@ -239,9 +256,7 @@ def _span(
         shared_id = span_id
         parent = span_id
         span_id = shared_server_span_id(trace_id, span_id)
-    resource = resources.get(service)
-    if resource is None:
-        resource = resources[service] = {"service.name": service}
+    resource = _resource(service, tags, resources)
     span = new_span(
         trace_id,
         span_id,
@@ -287,7 +302,7 @@ def _attributes(
             out[f"network.{prefix}.address"] = address
         if type(endpoint.get("port")) is int:
             out[f"network.{prefix}.port"] = endpoint["port"]
-    keys = [k for k in tags if k not in _CONSUMED_TAGS]
+    keys = [k for k in tags if k not in _CONSUMED_TAGS and not k.startswith(_RESOURCE_PREFIXES)]
     total = len(keys) + len(out)
     kept = cap_count(total, limits.max_attributes, warnings, "span attributes")
     max_value = limits.max_attribute_value_bytes
@@ -298,6 +313,22 @@ def _attributes(
             value = orjson.dumps(value).decode()
         out[key] = cap_text(value, max_value, warnings, f"attribute {key!r} value")
     return out, total - kept
+
+
+def _resource(service: str, tags: dict[str, Any], resources: dict[Any, Attributes]) -> Attributes:
+    """The span's resource, shared by spans that have the same one (read-only)."""
+    found = [(k, v) for k, v in tags.items() if k.startswith(_RESOURCE_PREFIXES)]
+    key: Any = (service, tuple(found)) if found else service
+    try:
+        resource = resources.get(key)
+    except TypeError:  # a non-string tag value that cannot be hashed
+        resource, key = None, None
+    if resource is None:
+        resource = {k: v if type(v) is str else orjson.dumps(v).decode() for k, v in found}
+        resource["service.name"] = service
+        if key is not None:
+            resources[key] = resource
+    return resource
 
 
 def _status(tags: dict[str, Any], limits: Limits, warnings: list[str]) -> tuple[StatusCode, str]:
