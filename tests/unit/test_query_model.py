@@ -44,7 +44,8 @@ def test_parse_condition(text: str, expected: Condition) -> None:
         ("http.status_code", "expected key<op>value"),
         (">=500", "missing attribute name"),
         ("http.status_code>=", "missing value"),
-        ("flag>true", "needs a number or a string"),
+        ("flag>true", "expected a number after '>'"),
+        ("http.status_code>=abc", "expected a number after '>='"),
     ],
 )
 def test_parse_condition_errors_name_the_problem(text: str, message: str) -> None:

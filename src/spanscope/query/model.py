@@ -108,8 +108,10 @@ def parse_condition(text: str) -> Condition:
             if raw.strip() == "":
                 raise ValueError(f"condition {text!r}: missing value after {op!r}")
             value = parse_value(raw)
-            if op in (">", ">=", "<", "<=") and isinstance(value, bool):
-                raise ValueError(f"condition {text!r}: {op!r} needs a number or a string")
+            if op in (">", ">=", "<", "<=") and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ValueError(f"tag filter {text!r}: expected a number after {op!r}")
             return Condition(key, op, value)  # type: ignore[arg-type]
     raise ValueError(
         f"condition {text!r}: expected key<op>value with op one of = != > >= < <= "

@@ -1,0 +1,318 @@
+"""Ingest benchmark: realistic OTLP/HTTP protobuf load against a real `spanscope serve`.
+
+    .venv/bin/python benchmarks/ingest.py                 # 20 s at full load, 10 s at half
+    .venv/bin/python benchmarks/ingest.py --duration 60 --clients 8
+
+What it prints (and what the core issue targets on a 2-core machine):
+
+- accepted spans/s at full load, p50/p99 ack latency, 429/503 answers;
+- "acknowledged AND queryable" spans/s: spans sent / seconds until the last one is
+  queryable by trace id (target >= 50,000);
+- ack -> queryable latency at half the measured load (target <= 2 s);
+- server RSS sampled through the run (target: flat under sustained load);
+- bytes on disk per span after a clean shutdown (target <= 70);
+- the decode floor: the single-core rate at which Python merely parses and walks the same
+  requests with Spanscope's own decoder, and the ratio of the served rate to it.
+
+The load: 512-span requests, ~10 services, ~8 attributes per span, 10 % of spans with an
+event (benchmarks/workload.py). Every request gets fresh trace ids so nothing is
+deduplicated away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from workload import make_request  # noqa: E402
+
+from spanscope.ingest.otlp import decode_otlp_protobuf  # noqa: E402
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+class Bodies:
+    """Serialized requests with fresh trace ids on every call (bytes.replace on the ids)."""
+
+    def __init__(self, n_base: int, spans: int) -> None:
+        self.base: list[tuple[bytes, list[bytes]]] = []
+        for seed in range(n_base):
+            req = make_request(n_spans=spans, seed=seed)
+            tids = sorted(
+                {s.trace_id for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans}
+            )
+            self.base.append((req.SerializeToString(), tids))
+        self.spans = spans
+        self.rng = random.Random(7)
+
+    def next(self) -> tuple[bytes, bytes]:
+        body, tids = self.base[self.rng.randrange(len(self.base))]
+        first = b""
+        for tid in tids:
+            new = self.rng.randbytes(16)
+            body = body.replace(tid, new)
+            first = first or new
+        return body, first
+
+    def stream(self) -> Iterator[tuple[bytes, bytes]]:
+        while True:
+            yield self.next()
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], dict[str, int]]:
+    ports_file = data_dir / "ports.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spanscope", "serve", "--data-dir", str(data_dir)]
+        + ["--port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0", "--zipkin-port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(data_dir.parent / "server.log", "wb"),  # noqa: SIM115
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if ports_file.exists():
+            try:
+                ports = json.loads(ports_file.read_text())
+                if httpx.get(f"http://127.0.0.1:{ports['api']}/healthz").status_code == 200:
+                    return proc, ports
+            except (ValueError, httpx.HTTPError):
+                pass
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}; see server.log")
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not become healthy within 60 s")
+
+
+async def load(
+    url: str, bodies: Bodies, seconds: float, clients: int, rate: float | None
+) -> dict[str, object]:
+    """Send for `seconds` from `clients` concurrent senders (at most `rate` spans/s)."""
+    latencies: list[float] = []
+    rejected = 0
+    sent_spans = 0
+    last_tids: list[bytes] = []
+    stop = time.monotonic() + seconds
+    interval = (bodies.spans / rate) * clients if rate else 0.0
+    headers = {"Content-Type": "application/x-protobuf"}
+
+    async def sender(client: httpx.AsyncClient) -> None:
+        nonlocal rejected, sent_spans
+        next_at = time.monotonic()
+        while time.monotonic() < stop:
+            body, tid = bodies.next()
+            t0 = time.monotonic()
+            r = await client.post(url, content=body, headers=headers)
+            if r.status_code == 200:
+                latencies.append(time.monotonic() - t0)
+                sent_spans += bodies.spans
+                last_tids.append(tid)
+            elif r.status_code in (429, 503):
+                rejected += 1
+                await asyncio.sleep(float(r.headers.get("Retry-After", "0.1") or 0.1))
+            else:
+                raise SystemExit(f"unexpected answer {r.status_code}: {r.text[:200]}")
+            if interval:
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    limits = httpx.Limits(max_connections=clients)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        t0 = time.monotonic()
+        await asyncio.gather(*(sender(client) for _ in range(clients)))
+        elapsed = time.monotonic() - t0
+    return {
+        "elapsed": elapsed,
+        "spans": sent_spans,
+        "latencies": latencies,
+        "rejected": rejected,
+        "last_tids": last_tids[-clients * 2 :],
+    }
+
+
+def queryable(api: str, tid: bytes) -> bool:
+    return httpx.get(f"{api}/api/v1/traces/{tid.hex()}", timeout=30).status_code == 200
+
+
+async def ack_to_queryable(
+    otlp_url: str, api: str, bodies: Bodies, seconds: float, rate: float
+) -> list[float]:
+    """At `rate` spans/s, probe one request in ten: seconds from its ack until queryable."""
+    lags: list[float] = []
+    headers = {"Content-Type": "application/x-protobuf"}
+    stop = time.monotonic() + seconds
+    n = 0
+    async with httpx.AsyncClient(timeout=60) as client:
+        next_at = time.monotonic()
+        probes: list[asyncio.Task[None]] = []
+
+        async def probe(tid: bytes, acked: float) -> None:
+            while True:
+                r = await client.get(f"{api}/api/v1/traces/{tid.hex()}")
+                if r.status_code == 200:
+                    lags.append(time.monotonic() - acked)
+                    return
+                if time.monotonic() - acked > 30:
+                    lags.append(float("inf"))
+                    return
+                await asyncio.sleep(0.02)
+
+        while time.monotonic() < stop:
+            body, tid = bodies.next()
+            r = await client.post(otlp_url, content=body, headers=headers)
+            if r.status_code == 200 and n % 10 == 0:
+                probes.append(asyncio.create_task(probe(tid, time.monotonic())))
+            n += 1
+            next_at += bodies.spans / rate
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        await asyncio.gather(*probes)
+    return lags
+
+
+def decode_floor(bodies: Bodies, seconds: float = 3.0) -> float:
+    """Single-core spans/s of decode_otlp_protobuf on the same requests."""
+    raw = [b for b, _ in bodies.base]
+    now = time.time_ns()
+    spans = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for body in raw:
+            spans += len(decode_otlp_protobuf(body, now_ns=now).spans)
+    return spans / (time.perf_counter() - t0)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds at full load")
+    ap.add_argument("--half-duration", type=float, default=10.0, help="seconds at half load")
+    ap.add_argument("--clients", type=int, default=6, help="concurrent senders")
+    ap.add_argument("--spans-per-request", type=int, default=512)
+    ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="spanscope-bench-"))
+    data_dir = work / "data"
+    print(f"building requests ({args.spans_per_request} spans each)…", flush=True)
+    bodies = Bodies(n_base=16, spans=args.spans_per_request)
+    floor = decode_floor(bodies)
+
+    proc, ports = start_server(data_dir)
+    api = f"http://127.0.0.1:{ports['api']}"
+    otlp = f"http://127.0.0.1:{ports['otlp_http']}/v1/traces"
+    rss: list[tuple[float, float]] = []
+    stop_sampling = False
+
+    async def sample_rss() -> None:
+        t0 = time.monotonic()
+        while not stop_sampling:
+            rss.append((time.monotonic() - t0, rss_mib(proc.pid)))
+            await asyncio.sleep(0.5)
+
+    async def full_load() -> dict[str, object]:
+        nonlocal stop_sampling
+        sampler = asyncio.create_task(sample_rss())
+        result = await load(otlp, bodies, args.duration, args.clients, None)
+        t_acked = time.monotonic()
+        for tid in result["last_tids"]:  # type: ignore[attr-defined]
+            while not queryable(api, tid):
+                await asyncio.sleep(0.02)
+        result["drain"] = time.monotonic() - t_acked
+        stop_sampling = True
+        await sampler
+        return result
+
+    try:
+        print(f"full load: {args.clients} clients for {args.duration:.0f} s…", flush=True)
+        full = asyncio.run(full_load())
+        elapsed = float(full["elapsed"])  # type: ignore[arg-type]
+        spans = int(full["spans"])  # type: ignore[call-overload]
+        lat: list[float] = full["latencies"]  # type: ignore[assignment]
+        acked_rate = spans / elapsed
+        queryable_rate = spans / (elapsed + float(full["drain"]))  # type: ignore[arg-type]
+
+        half = acked_rate / 2
+        print(f"half load: {half:,.0f} spans/s for {args.half_duration:.0f} s…", flush=True)
+        lags = asyncio.run(ack_to_queryable(otlp, api, bodies, args.half_duration, half))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    from spanscope.store.duckdb import DuckDBStore
+
+    store = DuckDBStore(data_dir / "spanscope.duckdb")
+    stored = store.span_count()
+    store.close()
+    disk = dir_bytes(data_dir)
+
+    rss_values = [r for _, r in rss]
+    third = max(1, len(rss_values) // 3)
+    print()
+    print("Spanscope ingest — OTLP/HTTP protobuf, 512-span requests")
+    print(f"  clients                         {args.clients}")
+    print(f"  accepted (acked) spans/s        {acked_rate:,.0f}")
+    print(f"  acked AND queryable spans/s     {queryable_rate:,.0f}   (target ≥ 50,000)")
+    print(f"  drain after load stopped        {float(full['drain']):.2f} s")  # type: ignore[arg-type]
+    print(
+        f"  ack latency p50 / p99           {pct(lat, 0.5) * 1e3:.1f} / "
+        f"{pct(lat, 0.99) * 1e3:.1f} ms"
+    )
+    print(f"  429/503 answers                 {full['rejected']}")
+    print(
+        f"  ack→queryable at half load      p50 {pct(lags, 0.5):.2f} s, "
+        f"p99 {pct(lags, 0.99):.2f} s,"
+        f" max {max(lags) if lags else float('nan'):.2f} s   (target ≤ 2 s)"
+    )
+    print(
+        f"  server RSS MiB first/mid/last   {statistics.mean(rss_values[:third]):.0f} / "
+        f"{statistics.mean(rss_values[third:-third] or rss_values):.0f} / "
+        f"{statistics.mean(rss_values[-third:]):.0f}   (max {max(rss_values):.0f})"
+    )
+    print(f"  spans stored                    {stored:,}")
+    print(f"  bytes on disk per span          {disk / max(stored, 1):.1f}   (target ≤ 70)")
+    print(f"  decode floor (1 core)           {floor:,.0f} spans/s")
+    print(f"  served rate / decode floor      {queryable_rate / floor:.2f}")
+    if args.keep:
+        print(f"  data kept in {data_dir}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
