@@ -171,14 +171,14 @@ def print_json(console: Console, payload: Any) -> None:
 
 
 def services_table(payload: Mapping[str, Any]) -> Table:
-    table = Table("service", box=None, header_style="bold")
+    table = Table("service", box=None, header_style="bold", pad_edge=False)
     for name in payload.get("services", []):
         table.add_row(Text(str(name)))
     return table
 
 
 def operations_table(payload: Mapping[str, Any]) -> Table:
-    table = Table("operation", "span kind", box=None, header_style="bold")
+    table = Table("operation", "span kind", box=None, header_style="bold", pad_edge=False)
     for op in payload.get("operations", []):
         table.add_row(Text(str(op.get("name", ""))), Text(str(op.get("span_kind", ""))))
     return table
@@ -187,39 +187,45 @@ def operations_table(payload: Mapping[str, Any]) -> Table:
 def search_table(payload: Mapping[str, Any], width: int = 160) -> Table:
     """Search results: one row per trace summary, errors in red when there are any.
 
-    Below ``NARROW_WIDTH`` columns the services move under the root in the same cell, so
-    an 80-column terminal still shows whole trace ids and readable roots.
+    Below ``NARROW_WIDTH`` columns the start, counts and services move under the root in
+    the same cell, so an 80-column terminal still shows whole trace ids (which
+    ``spanscope trace`` takes) and readable roots.
     """
     narrow = width < NARROW_WIDTH
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("trace id", no_wrap=True)
-    table.add_column("start", no_wrap=True)
-    table.add_column("root · services" if narrow else "root", min_width=12)
-    table.add_column("duration", justify="right", no_wrap=True)
-    table.add_column("spans", justify="right", no_wrap=True)
-    table.add_column("errors", justify="right", no_wrap=True)
-    if not narrow:
-        table.add_column("services", min_width=12)
+    if narrow:
+        table.add_column("root\nspans · errors · start\nservices", min_width=16)
+        table.add_column("duration", justify="right", no_wrap=True)
+    else:
+        for name in ("start", "root", "duration", "spans", "errors", "services"):
+            right = name in ("duration", "spans", "errors")
+            table.add_column(
+                name,
+                justify="right" if right else "left",
+                no_wrap=name not in ("root", "services"),
+                min_width=12 if name in ("root", "services") else None,
+            )
     for summary in payload.get("traces", []):
         errors = int(summary.get("error_count", 0))
+        error_text = Text(str(errors), style=_ERROR_STYLE if errors > 0 else "")
         service, operation = summary.get("root_service", ""), summary.get("root_operation", "")
         root = Text(f"{service} · {operation}") if service or operation else Text("(no root)")
         if not (service or operation):
             root.stylize("dim")
-        names = Text(", ".join(str(s.get("name", "")) for s in summary.get("services", [])))
+        start = format_local_time(int(summary.get("start_time_unix_nano", 0)))
+        names = ", ".join(str(s.get("name", "")) for s in summary.get("services", []))
+        spans = str(summary.get("span_count", 0))
+        trace_id = Text(str(summary.get("trace_id", "")))
+        duration = format_duration(int(summary.get("duration_ns", 0)))
         if narrow:
-            root.append("\n")
-            root.append_text(names.copy())
-            root.stylize("dim", len(root) - len(names))
-        cells: list[Any] = [
-            Text(str(summary.get("trace_id", ""))),
-            format_local_time(int(summary.get("start_time_unix_nano", 0))),
-            root,
-            format_duration(int(summary.get("duration_ns", 0))),
-            str(summary.get("span_count", 0)),
-            Text(str(errors), style=_ERROR_STYLE if errors > 0 else ""),
-        ]
-        table.add_row(*cells, *([] if narrow else [names]))
+            root.append(f"\n{spans} spans · ", style="dim")
+            error_text.append(" errors" if errors != 1 else " error")
+            root.append_text(error_text)
+            root.append(f" · {start}\n{names}", style="dim")
+            table.add_row(trace_id, root, duration)
+        else:
+            table.add_row(trace_id, start, root, duration, spans, error_text, Text(names))
     return table
 
 

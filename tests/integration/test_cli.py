@@ -291,6 +291,14 @@ def test_search_from_the_issue_finds_the_slow_failed_checkout(api_url: str) -> N
     assert "checkout, payments, postgres" in row
 
 
+def test_search_on_an_80_column_terminal(api_url: str) -> None:
+    result = cli("search", "--service", "checkout", "--url", api_url, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert f"{SLOW_ERROR}  checkout · POST /checkout" in result.output
+    assert "4 spans · 1 error" in result.output
+    assert all(len(line) <= 80 for line in result.output.splitlines())
+
+
 def test_search_slowest_orders_by_duration(api_url: str) -> None:
     result = cli("search", "--service", "checkout", "--slowest", "--url", api_url)
     assert result.exit_code == 0, result.output

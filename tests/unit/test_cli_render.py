@@ -170,28 +170,40 @@ def test_attribute_values_render_by_type() -> None:
     assert format_attribute_value(kv) == "{k: 0.5}"
 
 
+SEARCH_ANSWER = {
+    "traces": [
+        {
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "root_service": "checkout",
+            "root_operation": "POST /pay",
+            "start_time_unix_nano": T0,
+            "duration_ns": 1_250 * MS,
+            "span_count": 42,
+            "error_count": 3,
+            "orphan_count": 0,
+            "services": [
+                {"name": "checkout", "span_count": 40, "error_count": 3},
+                {"name": "payments", "span_count": 2, "error_count": 0},
+            ],
+        }
+    ]
+}
+
+
 def test_search_table_lists_root_duration_and_services() -> None:
-    payload = {
-        "traces": [
-            {
-                "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
-                "root_service": "checkout",
-                "root_operation": "POST /pay",
-                "start_time_unix_nano": T0,
-                "duration_ns": 1_250 * MS,
-                "span_count": 42,
-                "error_count": 3,
-                "orphan_count": 0,
-                "services": [
-                    {"name": "checkout", "span_count": 40, "error_count": 3},
-                    {"name": "payments", "span_count": 2, "error_count": 0},
-                ],
-            }
-        ]
-    }
+    payload = SEARCH_ANSWER
     console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(search_table(payload))
     row = console.export_text().splitlines()[1]
     for shown in ("4bf92f3577b34da6a3ce929d0e0e4736", "checkout · POST /pay", "1.25s", "42"):
         assert shown in row
     assert "checkout, payments" in row
+
+
+def test_search_table_on_80_columns_keeps_whole_trace_ids_and_stacks_the_rest() -> None:
+    console = Console(width=80, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(search_table(SEARCH_ANSWER, width=80))
+    text = console.export_text()
+    assert "4bf92f3577b34da6a3ce929d0e0e4736  checkout · POST /pay" in text
+    assert "42 spans · 3 errors" in text and "checkout, payments" in text
+    assert all(len(line) <= 80 for line in text.splitlines())
