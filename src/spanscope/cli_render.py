@@ -235,7 +235,8 @@ def render_trace(payload: Mapping[str, Any], width: int, attributes: bool = Fals
     A header names the trace, its root, duration, span and error counts and services; then
     one line per span in tree order: indented service and span name, duration, and a bar
     placed on a shared time axis. Error spans are red with their status message beneath;
-    orphans are marked; ``attributes`` lists each span's attributes under it.
+    orphans are marked; span warnings (e.g. a clock-skew adjustment) follow in yellow;
+    ``attributes`` lists each span's attributes under it.
     """
     spans: Sequence[JsonSpan] = payload.get("spans", [])
     rows = build_tree(spans)
@@ -243,9 +244,11 @@ def render_trace(payload: Mapping[str, Any], width: int, attributes: bool = Fals
     total_ns = int(payload.get("duration_ns") or _max_end(spans) - trace_start)
     styles = service_styles(str(s.get("service", "")) for s in spans)
 
-    labels = [_label(row, styles) for row in rows]
+    max_label_w = (width - _DURATION_WIDTH - 2) * 2 // 5
+    max_indent = max(2, max_label_w // 4)  # indentation takes at most half the label
+    labels = [_label(row, styles, max_indent) for row in rows]
     longest = max((label.cell_len for label in labels), default=10)
-    label_w = max(10, min(longest, (width - _DURATION_WIDTH - 2) * 2 // 5))
+    label_w = max(10, min(longest, max_label_w))
     bar_w = max(_MIN_BAR_WIDTH, width - label_w - _DURATION_WIDTH - 2)
 
     out = Text()
@@ -268,7 +271,10 @@ def render_trace(payload: Mapping[str, Any], width: int, attributes: bool = Fals
         bar_style = _ERROR_STYLE if error else styles.get(str(span.get("service", "")), "")
         out.append(" " * start)
         out.append("█" * length, style=bar_style)
-        pad = "  " * min(row.depth, label_w // 4) + "   "
+        pad = "  " * min(row.depth, max_indent) + "   "
+        for warning in span.get("warnings", []) or []:
+            out.append("\n" + pad)
+            out.append(f"⚠ {warning}", style="yellow")
         if error:
             message = str(span.get("status", {}).get("message") or "error")
             out.append("\n" + pad)
@@ -301,10 +307,16 @@ def _is_error(span: JsonSpan) -> bool:
     return bool(status.get("code") == "error")
 
 
-def _label(row: WaterfallRow, styles: Mapping[str, str]) -> Text:
+def _label(row: WaterfallRow, styles: Mapping[str, str], max_indent: int) -> Text:
     span = row.span
     service = str(span.get("service", ""))
-    label = Text("  " * row.depth)
+    # Past max_indent levels the depth is written, not drawn: a 10,000-deep chain would
+    # otherwise cost O(n^2) characters and push every name off the screen.
+    if row.depth > max_indent:
+        label = Text("  " * max_indent)
+        label.append(f"↳{row.depth} ", style="dim")
+    else:
+        label = Text("  " * row.depth)
     if row.orphan:
         label.append("⚠ orphan ", style="yellow")
     label.append(service, style=styles.get(service, ""))

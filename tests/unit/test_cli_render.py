@@ -207,3 +207,18 @@ def test_search_table_on_80_columns_keeps_whole_trace_ids_and_stacks_the_rest() 
     assert "4bf92f3577b34da6a3ce929d0e0e4736  checkout · POST /pay" in text
     assert "42 spans · 3 errors" in text and "checkout, payments" in text
     assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def test_a_very_deep_chain_writes_its_depth_instead_of_indenting_off_screen() -> None:
+    chain = [span(f"{i:x}", f"{i - 1:x}" if i else None, i, 1, f"hop{i}") for i in range(3000)]
+    rows = [line for line in text_of({"trace_id": "ab", "spans": chain}, 120) if "█" in line]
+    assert len(rows) == 3000
+    assert "↳2999 svc hop2999" in rows[-1]
+    assert rows[-1].index("↳") < 60
+
+
+def test_span_warnings_are_shown_under_the_span() -> None:
+    skewed = span("b", "a", -5, 3, "child")
+    skewed["warnings"] = ["clock skew: started 5ms before its parent, shown adjusted"]
+    lines = text_of({"trace_id": "ab", "spans": [span("a", None, 0, 10, "root"), skewed]})
+    assert any("⚠ clock skew: started 5ms before its parent" in line for line in lines)
