@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import DecodeError as DecodeProtoError
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
@@ -37,6 +38,12 @@ log = logging.getLogger(__name__)
 
 
 class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
+    """The TraceService servicer. ``create_grpc_server`` registers :meth:`export_bytes`
+    (the request as received, so a body that does not parse is INVALID_ARGUMENT rather than
+    gRPC's INTERNAL, and the WAL stores the bytes without re-serializing); ``Export`` is the
+    standard entry point for anyone registering it with ``add_TraceServiceServicer_to_server``.
+    """
+
     def __init__(self, pipeline: IngestPipeline, limits: Limits) -> None:
         self.pipeline = pipeline
         self.limits = limits
@@ -44,6 +51,26 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(  # noqa: N802 - the name is the gRPC method's
         self,
         request: trace_service_pb2.ExportTraceServiceRequest,
+        context: grpc.ServicerContext,
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
+        return self._export(request, request.SerializeToString(), context)
+
+    def export_bytes(
+        self, body: bytes, context: grpc.ServicerContext
+    ) -> trace_service_pb2.ExportTraceServiceResponse:
+        try:
+            request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+        except DecodeProtoError as exc:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"request is not an ExportTraceServiceRequest ({exc}); {len(body)} bytes",
+            )
+        return self._export(request, body, context)
+
+    def _export(
+        self,
+        request: trace_service_pb2.ExportTraceServiceRequest,
+        payload: bytes,
         context: grpc.ServicerContext,
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         from spanscope.ingest.otlp import decode_otlp_request
@@ -56,8 +83,6 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
             )
         if result.spans:
             try:
-                # The request as received is what replay decodes again after a crash.
-                payload = request.SerializeToString()
                 self.pipeline.accept_blocking("otlp-proto", payload, result.spans)
             except OverloadedError as exc:
                 _abort_with_retry(
@@ -108,9 +133,18 @@ def create_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
-        TraceReceiver(pipeline, limits), server
+    receiver = TraceReceiver(pipeline, limits)
+    handler = grpc.method_handlers_generic_handler(
+        "opentelemetry.proto.collector.trace.v1.TraceService",
+        {
+            "Export": grpc.unary_unary_rpc_method_handler(
+                receiver.export_bytes,
+                request_deserializer=None,  # the raw bytes: export_bytes parses them
+                response_serializer=trace_service_pb2.ExportTraceServiceResponse.SerializeToString,
+            )
+        },
     )
+    server.add_generic_rpc_handlers((handler,))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(address)
     if bound == 0:

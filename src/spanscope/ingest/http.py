@@ -87,12 +87,18 @@ def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
 
+DRAIN_BYTES = 64 * 1024 * 1024
+"""An oversized body is read and discarded up to this much more, so the client (still
+sending) gets to read its 413 instead of a broken pipe; beyond it the connection is cut."""
+
+
 async def read_body(receive: Receive, headers: dict[str, str], max_bytes: int) -> bytes:
-    """The request body, refusing (413) as soon as it grows past ``max_bytes`` — the
-    Content-Length header is checked first but not trusted."""
+    """The request body, refusing (413) once it grows past ``max_bytes``: Content-Length is
+    not trusted, and the excess is discarded, never held."""
     declared = headers.get("content-length")
+    too_big: str | None = None
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise HttpError(413, f"body of {declared} bytes exceeds the limit of {max_bytes} bytes")
+        too_big = f"body of {declared} bytes exceeds the limit of {max_bytes} bytes"
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -101,11 +107,17 @@ async def read_body(receive: Receive, headers: dict[str, str], max_bytes: int) -
             raise HttpError(400, "client disconnected before sending the whole body")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > max_bytes:
-            raise HttpError(413, f"body exceeds the limit of {max_bytes} bytes")
-        chunks.append(chunk)
+        if too_big is None and size > max_bytes:
+            too_big = f"body exceeds the limit of {max_bytes} bytes"
+        if too_big is None:
+            chunks.append(chunk)
+        elif size > max_bytes + DRAIN_BYTES:
+            break
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            break
+    if too_big is not None:
+        raise HttpError(413, too_big + "; send smaller batches")
+    return b"".join(chunks)
 
 
 def gunzip(data: bytes, max_bytes: int) -> bytes:
@@ -137,15 +149,23 @@ def gunzip(data: bytes, max_bytes: int) -> bytes:
     return b"".join(out)
 
 
-def decompress(body: bytes, headers: dict[str, str], limits: Limits) -> bytes:
+async def decompress(body: bytes, headers: dict[str, str], limits: Limits) -> bytes:
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         if len(body) > limits.max_decompressed_bytes:
             raise HttpError(413, f"body exceeds the limit of {limits.max_decompressed_bytes} bytes")
         return body
     if encoding == "gzip":
-        return gunzip(body, limits.max_decompressed_bytes)
+        return await gunzip_off_loop(body, limits.max_decompressed_bytes)
     raise HttpError(415, f"Content-Encoding {encoding!r} is not supported: use gzip or identity")
+
+
+async def gunzip_off_loop(data: bytes, max_bytes: int) -> bytes:
+    # Small bodies inflate faster than a thread hop; a big one (or a bomb) must not
+    # stall every other connection while it inflates.
+    if len(data) <= 64 * 1024:
+        return gunzip(data, max_bytes)
+    return await asyncio.to_thread(gunzip, data, max_bytes)
 
 
 async def decode(
@@ -205,7 +225,7 @@ class OtlpHttpReceiver:
             return
         headers = _headers(scope)
         wire = media_type(headers.get("content-type", ""))
-        as_json = wire == _JSON
+        as_json = wire != _PROTOBUF  # errors for unknown types are JSON: readable
         try:
             routing = _route(scope, self.path)
             if routing is not None:
@@ -217,7 +237,7 @@ class OtlpHttpReceiver:
                     f"use {_PROTOBUF} or {_JSON}",
                 )
             body = await read_body(receive, headers, self.limits.max_body_bytes)
-            body = decompress(body, headers, self.limits)
+            body = await decompress(body, headers, self.limits)
             if not body.strip():
                 raise HttpError(400, "empty request body: expected an ExportTraceServiceRequest")
             fmt = "otlp-json" if as_json else "otlp-proto"
@@ -288,7 +308,7 @@ class ZipkinReceiver:
                     415, f"Content-Type {wire!r} is not supported: Zipkin v2 spans as {_JSON}"
                 )
             body = await read_body(receive, headers, self.limits.max_body_bytes)
-            body = decompress(body, headers, self.limits)
+            body = await decompress(body, headers, self.limits)
             if not body.strip():
                 raise HttpError(400, "empty request body: expected a JSON list of Zipkin v2 spans")
             try:

@@ -24,6 +24,7 @@ idempotent). :meth:`IngestPipeline.stop` drains the queue into the store and che
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import queue
 import threading
@@ -56,16 +57,24 @@ class OverloadedError(RuntimeError):
         self.retry_after_s = retry_after_s
 
 
-def default_decoders() -> dict[str, Decoder]:
-    """The decoder for each WAL format tag (imported late: they are other modules)."""
-    from spanscope.ingest.otlp import decode_otlp_json, decode_otlp_protobuf
-    from spanscope.ingest.zipkin import decode_zipkin_json
+_DECODERS = {
+    "otlp-proto": (("spanscope.ingest.otlp",), "decode_otlp_protobuf"),
+    "otlp-json": (("spanscope.ingest.otlp_json", "spanscope.ingest.otlp"), "decode_otlp_json"),
+    "zipkin-json": (("spanscope.ingest.zipkin",), "decode_zipkin_json"),
+}
+"""The decoder for each WAL format tag: (modules that may define it, function name)."""
 
-    return {
-        "otlp-proto": decode_otlp_protobuf,
-        "otlp-json": decode_otlp_json,
-        "zipkin-json": decode_zipkin_json,
-    }
+
+def load_decoder(fmt: str) -> Decoder:
+    """Import the decoder for a format tag (late, so each receiver only needs its own)."""
+    modules, name = _DECODERS[fmt]
+    for module in modules:
+        try:
+            decoder: Decoder = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+        return decoder
+    raise ImportError(f"no decoder {name} for WAL format {fmt!r} in {', '.join(modules)}")
 
 
 @dataclass(slots=True)
@@ -87,7 +96,7 @@ class IngestPipeline:
         self.store = store
         self.wal = wal
         self.settings = settings
-        self._decoders = decoders
+        self._decoders = dict(decoders or {})
         self._checkpoint_interval_s = checkpoint_interval_s
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._pending = 0
@@ -198,8 +207,8 @@ class IngestPipeline:
 
     def decoder(self, fmt: str) -> Decoder:
         """The decoder for a WAL format tag; receivers and replay share it."""
-        if self._decoders is None:
-            self._decoders = default_decoders()
+        if fmt not in self._decoders:
+            self._decoders[fmt] = load_decoder(fmt)
         return self._decoders[fmt]
 
     # -- writer and checkpointer -----------------------------------------------------

@@ -1,0 +1,155 @@
+"""Run the real ``spanscope serve`` in a subprocess for integration tests.
+
+Fixtures (use them by name; nothing to import):
+
+``spanscope_server``
+    One server per test module on a fresh data dir, every port picked free (port 0).
+    A :class:`RunningServer` with ``api_url``, ``otlp_http_url``, ``zipkin_url``,
+    ``otlp_grpc_endpoint`` ("127.0.0.1:<port>"), ``ports`` and ``data_dir``.
+
+``start_spanscope``
+    A factory for tests that need their own server (a custom environment, a restart on the
+    same data dir, a SIGKILL)::
+
+        def test_x(start_spanscope, tmp_path):
+            server = start_spanscope(tmp_path / "data", env={"SPANSCOPE_MAX_PENDING_SPANS": "1"})
+            ...
+            server.kill()                               # SIGKILL, as a crash
+            again = start_spanscope(tmp_path / "data")  # same data dir: WAL replay
+
+    Every server it started is stopped (by its PID) when the test ends.
+
+The server is ready when ``<data-dir>/ports.json`` exists and ``GET /healthz`` answers 200;
+its stdout/stderr go to ``<data-dir>/../serve-<n>.log``, printed if it fails to start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+
+
+@dataclass
+class RunningServer:
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    ports: dict[str, int]
+    log_path: Path
+    stopped: bool = field(default=False)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['api']}"
+
+    @property
+    def otlp_http_url(self) -> str:
+        """Base URL; POST traces to ``otlp_http_url + "/v1/traces"``."""
+        return f"http://127.0.0.1:{self.ports['otlp_http']}"
+
+    @property
+    def zipkin_url(self) -> str:
+        """Base URL; POST spans to ``zipkin_url + "/api/v2/spans"``."""
+        return f"http://127.0.0.1:{self.ports['zipkin']}"
+
+    @property
+    def otlp_grpc_endpoint(self) -> str:
+        return f"127.0.0.1:{self.ports['otlp_grpc']}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """SIGTERM (a clean shutdown) and wait; returns the exit code."""
+        if not self.stopped:
+            self.stopped = True
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: the crash the write-ahead log exists for."""
+        if not self.stopped:
+            self.stopped = True
+            self.process.kill()
+            self.process.wait(STOP_TIMEOUT_S)
+
+
+def launch(
+    data_dir: Path, env: dict[str, str] | None = None, log_name: str = "serve"
+) -> RunningServer:
+    """Start ``python -m spanscope serve`` on ``data_dir`` with free ports; wait until ready."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    n = len(list(data_dir.parent.glob(f"{log_name}-*.log")))
+    log_path = data_dir.parent / f"{log_name}-{n}.log"
+    command = [
+        sys.executable, "-m", "spanscope", "serve", "--data-dir", str(data_dir),
+        "--host", "127.0.0.1", "--port", "0", "--otlp-grpc-port", "0",
+        "--otlp-http-port", "0", "--zipkin-port", "0",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    server = RunningServer(data_dir, process, {}, log_path)
+    ports_file = data_dir / "ports.json"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"spanscope serve exited with {process.returncode}:\n{server.log()}")
+        if ports_file.exists():
+            server.ports = json.loads(ports_file.read_text())
+            try:
+                if httpx.get(server.api_url + "/healthz", timeout=2).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.05)
+    server.kill()
+    raise RuntimeError(f"spanscope serve not ready after {START_TIMEOUT_S} s:\n{server.log()}")
+
+
+@pytest.fixture
+def start_spanscope() -> Iterator[Callable[..., RunningServer]]:
+    started: list[RunningServer] = []
+
+    def start(data_dir: Path, env: dict[str, str] | None = None) -> RunningServer:
+        server = launch(data_dir, env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def spanscope_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = launch(tmp_path_factory.mktemp("spanscope") / "data")
+    yield server
+    code = server.stop()
+    assert code == 0, f"spanscope serve exited with {code} on SIGTERM:\n{server.log()}"
