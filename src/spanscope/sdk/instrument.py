@@ -1,0 +1,116 @@
+"""Automatic instrumentation of the libraries this process has installed.
+
+Every installed OpenTelemetry instrumentation package (``opentelemetry-instrumentation-
+requests``, ``-httpx``, ``-fastapi``, ``-flask``, ``-sqlalchemy``, ``-redis``, … — the
+``spanscope[sdk]`` extra brings the common ones) registers an ``opentelemetry_instrumentor``
+entry point. :func:`instrument_installed` activates each one whose library is installed in
+a compatible version, exactly as ``opentelemetry-instrument`` would, and skips the rest
+quietly. ``sqlite3`` is covered through the DB-API instrumentation when its own package is
+absent, so a SQLite-backed service gets ``db.*`` spans with only the base extra.
+
+Skip some with ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=redis,httpx`` (the standard variable).
+The ``logging`` instrumentation is always skipped: :mod:`spanscope.sdk.logs` does the log
+correlation, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+_log = logging.getLogger(__name__)
+
+ALWAYS_SKIPPED = {"logging"}
+
+
+@dataclass
+class Instrumented:
+    """What :func:`instrument_installed` switched on, so it can be switched off again."""
+
+    names: list[str] = field(default_factory=list)
+    instrumentors: list[Any] = field(default_factory=list)
+    sqlite3: bool = False
+
+    def uninstrument(self) -> None:
+        for instrumentor in reversed(self.instrumentors):
+            try:
+                instrumentor.uninstrument()
+            except Exception:  # uninstrumenting is best effort at shutdown
+                _log.debug("uninstrumenting %r failed", instrumentor, exc_info=True)
+        if self.sqlite3:
+            import sqlite3
+
+            from opentelemetry.instrumentation.dbapi import unwrap_connect
+
+            unwrap_connect(sqlite3, "connect")  # type: ignore[arg-type]
+        self.instrumentors.clear()
+        self.names.clear()
+        self.sqlite3 = False
+
+
+def disabled_instrumentations() -> set[str]:
+    raw = os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "")
+    return {name.strip() for name in raw.split(",") if name.strip()} | ALWAYS_SKIPPED
+
+
+def instrument_installed(**kwargs: Any) -> Instrumented:
+    """Instrument every installed, compatible library; ``kwargs`` go to each ``instrument()``
+    (``tracer_provider=``, ``meter_provider=``)."""
+    try:
+        from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+    except ImportError:
+        _log.warning(
+            "configure(instrument=True) needs opentelemetry-instrumentation; "
+            "pip install 'spanscope[sdk]' or pass instrument=False"
+        )
+        return Instrumented()
+    done = Instrumented()
+    skip = disabled_instrumentations()
+    for entry_point in entry_points(group="opentelemetry_instrumentor"):
+        if entry_point.name in skip or "*" in skip:
+            continue
+        try:
+            dist = getattr(entry_point, "dist", None)
+            if dist is not None and get_dist_dependency_conflicts(dist) is not None:
+                continue  # the library is missing or of a version the package does not know
+            instrumentor = entry_point.load()()
+            if getattr(instrumentor, "is_instrumented_by_opentelemetry", False):
+                continue  # someone (opentelemetry-instrument, an earlier configure) did it
+            instrumentor.instrument(skip_dep_check=True, **kwargs)
+        except Exception as e:  # one broken instrumentation must not stop the app
+            # A library that is simply absent (or of the wrong version) is not news.
+            absent = isinstance(e, ImportError) or type(e).__name__ == "DependencyConflictError"
+            (_log.debug if absent else _log.warning)(
+                "instrumenting %s failed, skipped: %s", entry_point.name, e
+            )
+            continue
+        done.names.append(entry_point.name)
+        done.instrumentors.append(instrumentor)
+    if "sqlite3" not in done.names and "sqlite3" not in skip:
+        done.sqlite3 = _instrument_sqlite3(kwargs.get("tracer_provider"))
+        if done.sqlite3:
+            done.names.append("sqlite3")
+    return done
+
+
+def _instrument_sqlite3(tracer_provider: Any) -> bool:
+    try:
+        import sqlite3
+
+        from opentelemetry.instrumentation.dbapi import trace_integration
+    except ImportError:
+        return False
+    if getattr(sqlite3.connect, "__wrapped__", None) is not None:
+        return False  # already wrapped by someone else
+    trace_integration(
+        sqlite3,  # type: ignore[arg-type]
+        "connect",
+        "sqlite",
+        tracer_provider=tracer_provider,
+        # The C connection class cannot take attributes, so the DB-API proxy wraps it.
+        capture_parameters=False,
+    )
+    return True
