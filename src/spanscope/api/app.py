@@ -13,7 +13,9 @@ What it serves:
 - ``/api/v1/...``: the native API (docs/api.md), described at ``/openapi.json`` and
   browsable at ``/docs``;
 - ``/api/...`` and ``/api/v3/...``: the Jaeger query APIs, for Grafana's Jaeger data
-  source and the Jaeger UI (docs/jaeger.md).
+  source and the Jaeger UI (docs/jaeger.md);
+- ``/``, ``/search``, ``/trace/{id}``, ``/compare``, ``/map``, ``/services/{name}``: the web
+  UI's single-page shell, its assets under ``/ui/`` (:mod:`spanscope.ui`, docs/ui.md).
 
 Errors, including FastAPI's own validation errors (which would be 422) and unknown paths,
 answer in the shape of the API the request was for; see :mod:`spanscope.api.errors`.
@@ -33,6 +35,7 @@ import spanscope
 from spanscope.api import jaeger, jaeger_v3, native
 from spanscope.api.errors import ApiError, OrjsonResponse, error_response
 from spanscope.store.base import Store
+from spanscope.ui import mount_ui
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,8 @@ def create_app(store: Store, ready: Callable[[], bool] | None = None) -> FastAPI
     app.include_router(native.router)
     app.include_router(jaeger_v3.router)
     app.include_router(jaeger.router)
+    # The web UI's shell and assets; after the API routers so nothing shadows /api/...
+    mount_ui(app, _version())
 
     @app.exception_handler(ApiError)
     async def on_api_error(request: Request, exc: ApiError) -> Response:

@@ -1,0 +1,85 @@
+// The UI's only way to the server: the public JSON API (docs/api.md, docs/analysis.md).
+// Each function returns the parsed JSON; a failure throws ApiError carrying the API's own
+// message ("parameter min_duration='fast': ..."), which views show as-is.
+
+export class ApiError extends Error {
+  constructor(status, message, url) {
+    super(message);
+    this.status = status;
+    this.url = url;
+    // The app answers unknown paths with "no such endpoint": the feature is not on this server.
+    this.missingEndpoint = status === 404 && /^no such endpoint/.test(message);
+  }
+}
+
+/** GET a JSON document; params is a URLSearchParams or a plain object (arrays repeat). */
+export async function getJSON(path, params) {
+  const query = toQuery(params);
+  const url = query ? `${path}?${query}` : path;
+  let response;
+  try {
+    response = await fetch(url, { headers: { Accept: "application/json" } });
+  } catch (e) {
+    throw new ApiError(0, `cannot reach the server (${e.message}); is spanscope serve running?`, url);
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    if (!response.ok) throw new ApiError(response.status, `${response.status} ${response.statusText}`, url);
+    throw new ApiError(response.status, `the server answered ${url} with something that is not JSON`, url);
+  }
+  if (!response.ok) {
+    const err = body && body.error;
+    const message = (err && err.message) || `${response.status} ${response.statusText}`;
+    throw new ApiError(response.status, message, url);
+  }
+  return body;
+}
+
+export function toQuery(params) {
+  if (!params) return "";
+  if (params instanceof URLSearchParams) return params.toString();
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null || value === "") continue;
+    if (Array.isArray(value)) value.forEach((v) => q.append(key, v));
+    else q.append(key, value);
+  }
+  return q.toString();
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  services: () => getJSON("/api/v1/services"),
+  operations: (service) => getJSON(`/api/v1/services/${enc(service)}/operations`),
+  search: (params) => getJSON("/api/v1/traces", params),
+  trace: (traceId) => getJSON(`/api/v1/traces/${enc(traceId)}`),
+  dependencies: (params) => getJSON("/api/v1/dependencies", params),
+};
+
+/** The JSON twin of a search page: the same query against the API. */
+export function searchApiUrl(params) {
+  const q = toQuery(params);
+  return q ? `/api/v1/traces?${q}` : "/api/v1/traces";
+}
+
+// Analysis (docs/analysis.md). A server without them answers "no such endpoint"
+// (ApiError.missingEndpoint), which the views say plainly instead of guessing.
+export const analysis = {
+  criticalPath: (traceId) => getJSON(`/api/v1/traces/${enc(traceId)}/critical-path`),
+  breakdown: (traceId) => getJSON(`/api/v1/traces/${enc(traceId)}/breakdown`),
+  smells: (traceId) => getJSON(`/api/v1/traces/${enc(traceId)}/smells`),
+  diff: (a, b) => getJSON("/api/v1/diff", { a, b }),
+  compare: (params) => getJSON("/api/v1/compare", params),
+  serviceMap: (params) => getJSON("/api/v1/service-map", params),
+  red: (params) => getJSON("/api/v1/red", params),
+};
+
+/** The sentence a view shows when an analysis endpoint is not on this server. */
+export function missingText(error, what) {
+  return error && error.missingEndpoint
+    ? `${what} is not available: this server does not answer ${new URL(error.url, location.href).pathname} yet (docs/analysis.md).`
+    : `${what} failed: ${error && error.message}`;
+}
