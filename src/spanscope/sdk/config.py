@@ -137,9 +137,7 @@ def configure(
         )
     resource = build_resource(name, service_version, environment, resource_attributes)
 
-    provider = TracerProvider(
-        resource=resource, sampler=sampler if sampler is not None else _get_from_env_or_default()
-    )
+    provider = TracerProvider(resource=resource, sampler=sampler or sampler_from_env())
     if span_exporter is None and not span_processors:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -176,6 +174,22 @@ def configure(
     _current = handle
     atexit.register(handle.shutdown)
     return handle
+
+
+def sampler_from_env() -> Sampler:
+    """``OTEL_TRACES_SAMPLER``/``_ARG`` as the OTel SDK reads them, entry points included
+    (``spanscope_priority``); parent-based always-on when unset or unusable."""
+    name = os.environ.get("OTEL_TRACES_SAMPLER", "").strip()
+    if name:
+        try:
+            from opentelemetry.sdk._configuration import _import_sampler
+
+            found = _import_sampler(name)  # warns and returns None on a bad name or argument
+            if found is not None:
+                return found
+        except ImportError:
+            pass
+    return _get_from_env_or_default()
 
 
 def current() -> Handle | None:
