@@ -73,10 +73,10 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         payload: bytes,
         context: grpc.ServicerContext,
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        from spanscope.ingest.otlp import decode_otlp_request
+        from spanscope.ingest.otlp_columns import decode_otlp_request_columns
 
         try:
-            result = decode_otlp_request(request, self.limits)
+            result = decode_otlp_request_columns(request, self.limits)
         except DecodeError as exc:
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode ExportTraceServiceRequest: {exc}"

@@ -44,7 +44,8 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from spanscope.ingest.limits import DecodeError, DecodeResult, Limits
-from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
+from spanscope.ingest.otlp_columns import ColumnarResult
+from spanscope.ingest.pipeline import Decoder, IngestPipeline, OverloadedError
 from spanscope.ingest.wal import WalClosedError
 
 log = logging.getLogger(__name__)
@@ -168,15 +169,16 @@ async def gunzip_off_loop(data: bytes, max_bytes: int) -> bytes:
     return await asyncio.to_thread(gunzip, data, max_bytes)
 
 
-async def decode(
-    decoder: Callable[[bytes, Limits], DecodeResult], body: bytes, limits: Limits
-) -> DecodeResult:
+Result = DecodeResult | ColumnarResult
+
+
+async def decode(decoder: Decoder, body: bytes, limits: Limits) -> Result:
     if len(body) <= INLINE_DECODE_BYTES:
         return decoder(body, limits)
     return await asyncio.to_thread(decoder, body, limits)
 
 
-async def accept(pipeline: IngestPipeline, fmt: str, body: bytes, result: DecodeResult) -> None:
+async def accept(pipeline: IngestPipeline, fmt: str, body: bytes, result: Result) -> None:
     """Log durably and queue, turning refusals into the HTTP answers clients retry on."""
     try:
         await pipeline.accept(fmt, body, result.spans)
@@ -251,7 +253,7 @@ class OtlpHttpReceiver:
             return
         await self._success(send, result, as_json)
 
-    async def _success(self, send: Send, result: DecodeResult, as_json: bool) -> None:
+    async def _success(self, send: Send, result: Result, as_json: bool) -> None:
         if as_json:
             answer: dict[str, Any] = {}
             if result.rejected:

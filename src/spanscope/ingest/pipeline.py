@@ -32,8 +32,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from spanscope.columnar import SpanColumns
 from spanscope.config import Settings
 from spanscope.ingest.limits import DecodeResult, Limits
+from spanscope.ingest.otlp_columns import ColumnarResult
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.model import Span
 from spanscope.store.base import Store
@@ -43,7 +45,9 @@ log = logging.getLogger(__name__)
 BATCH_SPANS = 20_000
 """Spans per store write when the queue is full: DuckDB inserts best in ~10k+ batches."""
 
-Decoder = Callable[[bytes, Limits], DecodeResult]
+Decoder = Callable[[bytes, Limits], DecodeResult | ColumnarResult]
+Batch = list[Span] | SpanColumns
+"""What a receiver hands over: Span objects, or columns from the OTLP protobuf fast path."""
 
 
 class OverloadedError(RuntimeError):
@@ -58,7 +62,7 @@ class OverloadedError(RuntimeError):
 
 
 _DECODERS = {
-    "otlp-proto": (("spanscope.ingest.otlp",), "decode_otlp_protobuf"),
+    "otlp-proto": (("spanscope.ingest.otlp_columns",), "decode_otlp_columns"),
     "otlp-json": (("spanscope.ingest.otlp_json", "spanscope.ingest.otlp"), "decode_otlp_json"),
     "zipkin-json": (("spanscope.ingest.zipkin",), "decode_zipkin_json"),
 }
@@ -80,7 +84,15 @@ def load_decoder(fmt: str) -> Decoder:
 @dataclass(slots=True)
 class _Item:
     position: int
-    spans: list[Span]
+    spans: Batch
+
+
+def _as_columns(batch: Batch) -> SpanColumns:
+    return batch if isinstance(batch, SpanColumns) else SpanColumns.from_spans(batch)
+
+
+def _as_spans(batch: Batch) -> list[Span]:
+    return batch.to_spans() if isinstance(batch, SpanColumns) else batch
 
 
 class IngestPipeline:
@@ -133,7 +145,7 @@ class IngestPipeline:
 
     # -- accepting -------------------------------------------------------------------
 
-    async def accept(self, fmt: str, payload: bytes, spans: list[Span]) -> None:
+    async def accept(self, fmt: str, payload: bytes, spans: Batch) -> None:
         """Admit, log durably (awaiting the group fsync without blocking the loop), and
         queue. Returning means the client may be told OK; raising means it must not."""
         if not spans:
@@ -151,7 +163,7 @@ class IngestPipeline:
             raise
         self._queue.put(_Item(position, spans))
 
-    def accept_blocking(self, fmt: str, payload: bytes, spans: list[Span]) -> None:
+    def accept_blocking(self, fmt: str, payload: bytes, spans: Batch) -> None:
         """:meth:`accept` for threads (the gRPC worker pool)."""
         if not spans:
             return
@@ -179,7 +191,8 @@ class IngestPipeline:
     def replay(self) -> int:
         """Write every WAL record after the store's checkpoint; return spans replayed."""
         after = self.store.wal_position() or 0
-        batch: list[Span] = []
+        batch: list[Batch] = []
+        size = 0
         last = after
         replayed = 0
         for record in self.wal.records(after=after):
@@ -190,13 +203,14 @@ class IngestPipeline:
                     "WAL record %d (%s) no longer decodes: %s", record.position, record.format, exc
                 )
                 result = DecodeResult()
-            batch.extend(result.spans)
+            batch.append(result.spans)
+            size += len(result.spans)
             last = record.position
-            if len(batch) >= BATCH_SPANS:
-                replayed += self.store.write(batch, wal_position=last)
-                batch = []
+            if size >= BATCH_SPANS:
+                replayed += self._store_write(batch, last)
+                batch, size = [], 0
         if last > after:
-            replayed += self.store.write(batch, wal_position=last)
+            replayed += self._store_write(batch, last)
         self._watermark = max(self._watermark, last)
         self.wal.release(self._watermark)
         if last > after:
@@ -270,8 +284,17 @@ class IngestPipeline:
         if leftovers:
             self._write(leftovers)
 
+    def _store_write(self, batches: list[Batch], wal_position: int) -> int:
+        """One store write of several receivers' batches, as columns if the store takes
+        them (no Span objects on the fast path)."""
+        write_columns = getattr(self.store, "write_columns", None)
+        if write_columns is not None:
+            columns = SpanColumns.concat([_as_columns(b) for b in batches])
+            return int(write_columns(columns, wal_position=wal_position))
+        return self.store.write([s for b in batches for s in _as_spans(b)], wal_position)
+
     def _write(self, items: list[_Item]) -> None:
-        spans = [s for item in items for s in item.spans]
+        span_count = sum(len(item.spans) for item in items)
         for item in items:
             self._done.add(item.position)
         while self._watermark + 1 in self._done:
@@ -280,18 +303,18 @@ class IngestPipeline:
         delay = 0.5
         while True:
             try:
-                self.store.write(spans, wal_position=self._watermark)
+                self._store_write([item.spans for item in items], self._watermark)
                 break
             except Exception:
                 # The spans are safe in the WAL; keep trying (clients see 429 meanwhile).
                 log.exception(
-                    "store write of %d spans failed; retrying in %.1f s", len(spans), delay
+                    "store write of %d spans failed; retrying in %.1f s", span_count, delay
                 )
                 if self._stopping.wait(delay):
                     return
                 delay = min(delay * 2, 10.0)
         self.stored_batches += 1
-        self._release(len(spans))
+        self._release(span_count)
         try:
             self.wal.release(self._watermark)
         except OSError:

@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from spanscope.columnar import SpanColumns
 from spanscope.model import (
     Attributes,
     DependencyEdge,
@@ -51,11 +52,11 @@ from spanscope.store.duckdb_schema import (
     DDL,
     READ_COLUMNS,
     SPAN_COLUMNS,
+    columns_table,
     decode_attrs,
     resource_key,
     resources_table,
     row_to_span,
-    spans_table,
 )
 from spanscope.store.duckdb_search import ranked_traces_sql
 
@@ -90,6 +91,18 @@ _FRAGMENTS_SQL = """
     )
     GROUP BY trace_hi, trace_lo
 """
+
+
+def _first_copies(cols: SpanColumns) -> SpanColumns:
+    """The batch without repeats of a (trace id, span id): the first copy of each stays."""
+    n = len(cols)
+    keys = list(zip(cols.trace_id, cols.span_id, strict=True))
+    if len(set(keys)) == n:
+        return cols
+    rows: dict[tuple[bytes, bytes], int] = {}
+    for i, key in enumerate(keys):
+        rows.setdefault(key, i)
+    return cols.take(sorted(rows.values()))
 
 
 class DuckDBStore:
@@ -146,15 +159,18 @@ class DuckDBStore:
     # --- writing ------------------------------------------------------------------------
 
     def write(self, spans: Sequence[Span], wal_position: int | None = None) -> int:
-        unique = list({(s.trace_id, s.span_id): s for s in reversed(spans)}.values())
-        unique.reverse()  # keep the first copy of each span, in arrival order
+        return self.write_columns(SpanColumns.from_spans(spans), wal_position)
+
+    def write_columns(self, cols: SpanColumns, wal_position: int | None = None) -> int:
+        """:meth:`write` for spans already in columns (the receivers' fast path)."""
+        cols = _first_copies(cols)
         with self._write_lock:
-            resource_ids, new_resources = self._resource_ids_for(unique)
-            batch = spans_table(unique, resource_ids) if unique else None
+            resource_ids, new_resources = self._resource_ids_for(cols.resource)
+            batch = columns_table(cols, resource_ids) if len(cols) else None
             cur = self._writer
             cur.execute("BEGIN TRANSACTION")
             try:
-                inserted, new_ops = self._insert(cur, batch, unique, new_resources)
+                inserted, new_ops = self._insert(cur, batch, cols, new_resources)
                 if wal_position is not None:
                     cur.execute("DELETE FROM wal_checkpoint")
                     cur.execute("INSERT INTO wal_checkpoint VALUES (1, ?)", [wal_position])
@@ -170,24 +186,24 @@ class DuckDBStore:
         return inserted
 
     def _resource_ids_for(
-        self, spans: list[Span]
+        self, resources: list[Attributes]
     ) -> tuple[list[int], dict[int, tuple[int, Attributes]]]:
         """Each span's resource id, and the resources not stored yet as {hash: (id, attrs)}."""
         ids: list[int] = []
         new: dict[int, tuple[int, Attributes]] = {}
         next_id = len(self._resource_ids) + 1
         by_object: dict[int, int] = {}  # receivers share one dict per resource; hash it once
-        for s in spans:
-            rid = by_object.get(id(s.resource))
+        for resource in resources:
+            rid = by_object.get(id(resource))
             if rid is None:
-                h, _ = resource_key(s.resource)
+                h, _ = resource_key(resource)
                 rid = self._resource_ids.get(h)
                 if rid is None:
                     if h not in new:
-                        new[h] = (next_id, s.resource)
+                        new[h] = (next_id, resource)
                         next_id += 1
                     rid = new[h][0]
-                by_object[id(s.resource)] = rid
+                by_object[id(resource)] = rid
             ids.append(rid)
         return ids, new
 
@@ -195,7 +211,7 @@ class DuckDBStore:
         self,
         cur: duckdb.DuckDBPyConnection,
         batch: pa.Table | None,
-        spans: list[Span],
+        cols: SpanColumns,
         new_resources: dict[int, tuple[int, Attributes]],
     ) -> tuple[int, set[tuple[str, str, int]]]:
         if batch is None:
@@ -206,23 +222,23 @@ class DuckDBStore:
             cur.execute("INSERT INTO resources SELECT * FROM new_resources")
             cur.unregister("new_resources")
         cur.register("batch", batch)
-        lo = min(s.start_ns for s in spans)
-        hi = max(s.start_ns for s in spans)
+        lo = min(cols.start_ns)
+        hi = max(cols.start_ns)
         dups = {r[0] for r in cur.execute(_DUPLICATES_SQL, [lo, hi]).fetchall()}
         if dups:
-            keep = [i for i in range(len(spans)) if i not in dups]
-            spans = [spans[i] for i in keep]
+            keep = [i for i in range(len(cols)) if i not in dups]
+            if not keep:
+                return 0, set()
+            cols = cols.take(keep)
             batch = batch.take(pa.array(keep, pa.int64()))
             cur.unregister("batch")
             cur.register("batch", batch)
-            if not spans:
-                return 0, set()
         cur.execute(f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM batch b")
         cur.execute(_FRAGMENTS_SQL)
-        ops = {(s.service, s.name, int(s.kind)) for s in spans} - self._operations
+        ops = set(zip(cols.service, cols.name, cols.kind, strict=True)) - self._operations
         if ops:
             cur.executemany("INSERT INTO operations VALUES (?, ?, ?)", [list(o) for o in ops])
-        return len(spans), ops
+        return len(cols), ops
 
     def wal_position(self) -> int | None:
         row = self._reader().execute("SELECT max(position) FROM wal_checkpoint").fetchone()

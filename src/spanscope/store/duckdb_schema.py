@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from spanscope.columnar import SpanColumns
 from spanscope.model import Attributes, AttrValue, Event, Link, Span, SpanKind, StatusCode
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -278,49 +279,76 @@ def _links_json(links: list[Link]) -> str | None:
 
 
 def spans_table(spans: Sequence[Span], resource_ids: Sequence[int]) -> pa.Table:
-    """An Arrow table of the batch, in the ``spans`` column order (trace id in two halves,
-    plus a row number ``i`` used to drop duplicates)."""
+    """An Arrow table of the batch, in the ``spans`` column order (see columns_table)."""
+    return columns_table(SpanColumns.from_spans(spans), resource_ids)
+
+
+def _typed_maps(cols: SpanColumns) -> dict[str, pa.Array]:
+    out: dict[str, pa.Array] = {}
+    for t, map_type in _MAP_TYPES.items():
+        out[f"attr_{t}"] = pa.MapArray.from_arrays(
+            pa.array(getattr(cols, f"{t}_offsets"), pa.int32()),
+            pa.array(getattr(cols, f"{t}_keys"), pa.string()),
+            pa.array(getattr(cols, f"{t}_values"), _VALUE_TYPES[t]),
+            type=map_type,
+        )
+    out["attr_other"] = pa.array(
+        [orjson.dumps(tag_attrs(o)).decode() if o else None for o in cols.other], pa.string()
+    )
+    return out
+
+
+def _halves(ids: list[bytes]) -> tuple[list[int], list[int]]:
+    """16-byte ids as (high, low) uint64 halves: Arrow has no 128-bit integer."""
     frombytes = int.from_bytes
-    trace_hi, trace_lo, span_ids, parents = [], [], [], []
-    for s in spans:
-        tid = s.trace_id
-        trace_hi.append(frombytes(tid[:8], "big"))
-        trace_lo.append(frombytes(tid[8:], "big"))
-        span_ids.append(frombytes(s.span_id, "big"))
-        p = s.parent_span_id
-        parents.append(frombytes(p, "big") if p else None)
-    attrs = _AttrColumns()
-    for s in spans:
-        attrs.add(s.attributes)
+    hi: list[int] = []
+    lo: list[int] = []
+    add_hi, add_lo = hi.append, lo.append
+    for tid in ids:
+        v = frombytes(tid, "big")
+        add_hi(v >> 64)
+        add_lo(v & 0xFFFF_FFFF_FFFF_FFFF)
+    return hi, lo
+
+
+def columns_table(cols: SpanColumns, resource_ids: Sequence[int]) -> pa.Table:
+    """An Arrow table of the batch, in the ``spans`` column order (trace id in two halves,
+    plus a row number ``i`` used to drop duplicates). Every column is built by one
+    ``pa.array`` call over a list: no per-span Python work beyond the ids and the JSON of
+    the rare events, links and exotic attributes."""
+    frombytes = int.from_bytes
+    trace_hi, trace_lo = _halves(cols.trace_id)
     u32 = pa.uint32()
+    n = len(cols)
     return pa.table(
         {
-            "i": pa.array(range(len(spans)), pa.int64()),
+            "i": pa.array(range(n), pa.int64()),
             "trace_hi": pa.array(trace_hi, pa.uint64()),
             "trace_lo": pa.array(trace_lo, pa.uint64()),
-            "span_id": pa.array(span_ids, pa.uint64()),
-            "parent_span_id": pa.array(parents, pa.uint64()),
-            "start_ns": pa.array([s.start_ns for s in spans], pa.int64()),
-            "duration_ns": pa.array([s.end_ns - s.start_ns for s in spans], pa.int64()),
-            "service": pa.array([s.service for s in spans], pa.string()),
-            "name": pa.array([s.name for s in spans], pa.string()),
-            "kind": pa.array([int(s.kind) for s in spans], pa.uint8()),
-            "status_code": pa.array([int(s.status_code) for s in spans], pa.uint8()),
-            "status_message": pa.array([s.status_message for s in spans], pa.string()),
+            "span_id": pa.array([frombytes(s, "big") for s in cols.span_id], pa.uint64()),
+            "parent_span_id": pa.array(
+                [frombytes(p, "big") if p else None for p in cols.parent_span_id], pa.uint64()
+            ),
+            "start_ns": pa.array(cols.start_ns, pa.int64()),
+            "duration_ns": pa.array(list(map(int.__sub__, cols.end_ns, cols.start_ns)), pa.int64()),
+            "service": pa.array(cols.service, pa.string()),
+            "name": pa.array(cols.name, pa.string()),
+            "kind": pa.array(cols.kind, pa.uint8()),
+            "status_code": pa.array(cols.status_code, pa.uint8()),
+            "status_message": pa.array(cols.status_message, pa.string()),
             "resource_id": pa.array(resource_ids, pa.uint32()),
-            "scope_name": pa.array([s.scope_name for s in spans], pa.string()),
-            "scope_version": pa.array([s.scope_version for s in spans], pa.string()),
-            "trace_state": pa.array([s.trace_state for s in spans], pa.string()),
-            "flags": pa.array([s.flags for s in spans], u32),
-            "dropped_attributes_count": pa.array([s.dropped_attributes_count for s in spans], u32),
-            "dropped_events_count": pa.array([s.dropped_events_count for s in spans], u32),
-            "dropped_links_count": pa.array([s.dropped_links_count for s in spans], u32),
-            **attrs.arrays(),
-            "events": pa.array([_events_json(s.events) for s in spans], pa.string()),
-            "links": pa.array([_links_json(s.links) for s in spans], pa.string()),
+            "scope_name": pa.array(cols.scope_name, pa.string()),
+            "scope_version": pa.array(cols.scope_version, pa.string()),
+            "trace_state": pa.array(cols.trace_state, pa.string()),
+            "flags": pa.array(cols.flags, u32),
+            "dropped_attributes_count": pa.array(cols.dropped_attributes_count, u32),
+            "dropped_events_count": pa.array(cols.dropped_events_count, u32),
+            "dropped_links_count": pa.array(cols.dropped_links_count, u32),
+            **_typed_maps(cols),
+            "events": pa.array([_events_json(e) if e else None for e in cols.events], pa.string()),
+            "links": pa.array([_links_json(lk) if lk else None for lk in cols.links], pa.string()),
             "warnings": pa.array(
-                [orjson.dumps(s.warnings).decode() if s.warnings else None for s in spans],
-                pa.string(),
+                [orjson.dumps(w).decode() if w else None for w in cols.warnings], pa.string()
             ),
         }
     )
