@@ -16,7 +16,6 @@ from spanscope.ingest.otlp import decode_otlp_protobuf
 from spanscope.ingest.otlp_columns import decode_otlp_columns
 from spanscope.store.duckdb import DuckDBStore
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from workload import make_request  # noqa: E402
 
