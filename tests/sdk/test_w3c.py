@@ -175,3 +175,34 @@ def test_one_trace_spans_all_three_services(chain) -> None:
     roots = [s for s in mine if s.parent is None or s.parent.span_id not in by_id]
     assert len(roots) == 1  # every other span's parent is in the same trace
     assert all(s.context.trace_state.get("ot") == "th:0" for s in mine)
+
+
+def test_an_app_built_before_configure_is_instrumented_explicitly() -> None:
+    from fastapi import FastAPI  # bound before configure() swaps the class
+
+    from spanscope.sdk import instrument_app
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    def ping() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    spans = InMemorySpanExporter()
+    handle = configure(
+        "early", span_processors=[SimpleSpanProcessor(spans)], metrics=False, instrument=False
+    )
+    try:
+        assert instrument_app(app) is app
+        served = Served(app)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", int(served.url.rsplit(":", 1)[1]))
+            conn.request("GET", "/ping")
+            assert conn.getresponse().status == 200
+            conn.close()
+        finally:
+            served.stop()
+    finally:
+        handle.shutdown()
+    names = {(s.name, s.kind.name) for s in spans.get_finished_spans()}
+    assert ("GET /ping", "SERVER") in names

@@ -28,6 +28,7 @@ Needs the ``sdk`` extra: ``pip install 'spanscope[sdk]'``. Docs: docs/sdk.md.
 """
 
 from spanscope.sdk.config import Handle, configure, current
+from spanscope.sdk.instrument import instrument_app
 from spanscope.sdk.logs import JsonFormatter
 from spanscope.sdk.sampling import PrioritySampler, Rule
 from spanscope.sdk.semconv import (
@@ -52,6 +53,7 @@ __all__ = [
     "current",
     "db_attributes",
     "http_attributes",
+    "instrument_app",
     "messaging_attributes",
     "rpc_attributes",
     "set_db",

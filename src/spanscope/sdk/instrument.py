@@ -114,3 +114,40 @@ def _instrument_sqlite3(tracer_provider: Any) -> bool:
         capture_parameters=False,
     )
     return True
+
+
+def instrument_app(app: Any) -> Any:
+    """Instrument one web app object explicitly; returns it.
+
+    Auto-instrumentation swaps ``fastapi.FastAPI`` (and ``flask.Flask``) for an instrumented
+    subclass, so an app built from a class imported *before* ``configure()`` ran
+    (``from fastapi import FastAPI`` at the top of the module) is missed. Pass such an app
+    here — FastAPI, Starlette and Flask apps are recognised; doing it twice is harmless.
+    """
+    from opentelemetry import metrics, trace
+
+    providers = {
+        "tracer_provider": trace.get_tracer_provider(),
+        "meter_provider": metrics.get_meter_provider(),
+    }
+    if getattr(app, "_is_instrumented_by_opentelemetry", False):
+        return app
+    kinds = {cls.__module__.split(".")[0] + "." + cls.__name__ for cls in type(app).__mro__}
+    if "fastapi.FastAPI" in kinds:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, **providers)
+    elif "starlette.Starlette" in kinds:
+        from opentelemetry.instrumentation.starlette import StarletteInstrumentor
+
+        StarletteInstrumentor.instrument_app(app, **providers)
+    elif "flask.Flask" in kinds:
+        from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
+        FlaskInstrumentor.instrument_app(app, **providers)
+    else:
+        raise TypeError(
+            f"instrument_app({type(app).__name__}): not a FastAPI, Starlette or Flask app; "
+            "wrap other ASGI/WSGI apps with opentelemetry.instrumentation.asgi/wsgi middleware"
+        )
+    return app
