@@ -126,7 +126,7 @@ def instrument_app(app: Any) -> Any:
     """
     from opentelemetry import metrics, trace
 
-    providers = {
+    providers: dict[str, Any] = {
         "tracer_provider": trace.get_tracer_provider(),
         "meter_provider": metrics.get_meter_provider(),
     }
