@@ -43,7 +43,7 @@ import fnmatch
 import json
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,8 +115,16 @@ def randomness(trace_id: int, ot: Mapping[str, str]) -> int:
     return trace_id & RANDOMNESS_MASK
 
 
-def _glob(pattern: str | None) -> re.Pattern[str] | None:
-    return None if pattern is None else re.compile(fnmatch.translate(pattern))
+def _glob(pattern: str | None) -> Callable[[str], bool] | None:
+    """A glob as the cheapest test that decides it: equality, prefix, or a regex."""
+    if pattern is None:
+        return None
+    if not any(c in pattern for c in "*?["):
+        return pattern.__eq__
+    head = pattern[:-1]
+    if pattern.endswith("*") and not any(c in head for c in "*?["):
+        return lambda text: text.startswith(head)
+    return re.compile(fnmatch.translate(pattern)).match  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -140,21 +148,40 @@ class Rule:
         object.__setattr__(
             self,
             "_attr_res",
-            tuple((k, re.compile(fnmatch.translate(str(v)))) for k, v in self.attributes.items()),
+            tuple((k, _glob(str(v))) for k, v in self.attributes.items()),
         )
+        object.__setattr__(self, "_match", self._compile())
+
+    def _compile(self) -> Callable[[str, Attributes], bool]:
+        """The cheapest callable deciding :meth:`matches`: only the matchers this rule has."""
+        name_ok = self._name_re  # type: ignore[attr-defined]
+        route_ok = self._route_re  # type: ignore[attr-defined]
+        if not self._attr_res:  # type: ignore[attr-defined]
+            if route_ok is None:
+                if name_ok is None:
+                    return lambda name, attributes: True
+                return lambda name, attributes: name_ok(name)
+            if name_ok is None:
+
+                def route_only(name: str, attributes: Attributes) -> bool:
+                    route = _route_of(attributes)
+                    return route is not None and route_ok(route)
+
+                return route_only
+        return self.matches
 
     def matches(self, name: str, attributes: Attributes) -> bool:
-        name_re: re.Pattern[str] | None = self._name_re  # type: ignore[attr-defined]
-        if name_re is not None and name_re.match(name) is None:
+        name_ok: Callable[[str], bool] | None = self._name_re  # type: ignore[attr-defined]
+        if name_ok is not None and not name_ok(name):
             return False
-        route_re: re.Pattern[str] | None = self._route_re  # type: ignore[attr-defined]
-        if route_re is not None:
+        route_ok: Callable[[str], bool] | None = self._route_re  # type: ignore[attr-defined]
+        if route_ok is not None:
             route = _route_of(attributes)
-            if route is None or route_re.match(route) is None:
+            if route is None or not route_ok(route):
                 return False
-        for key, value_re in self._attr_res:  # type: ignore[attr-defined]
+        for key, value_ok in self._attr_res:  # type: ignore[attr-defined]
             value = attributes.get(key) if attributes else None
-            if value is None or value_re.match(str(value)) is None:
+            if value is None or not value_ok(str(value)):
                 return False
         return True
 
@@ -206,7 +233,16 @@ class PrioritySampler(Sampler):
         self.rules = tuple(rules)
         self.default_rate = default_rate
         self._default_th = rate_to_threshold(default_rate)
-        self._rule_ths = tuple((rule, rate_to_threshold(rule.rate)) for rule in self.rules)
+        self._default_th_text = encode_threshold(self._default_th)
+        self._rule_ths = tuple(
+            (rule._match, th, encode_threshold(th))  # type: ignore[attr-defined]
+            for rule, th in ((r, rate_to_threshold(r.rate)) for r in self.rules)
+        )
+        # TraceState is immutable and validated on construction: build each kind once.
+        self._states = {
+            text: TraceState([("ot", "th:" + text)])
+            for text in {self._default_th_text, *(t for _, _, t in self._rule_ths)}
+        }
 
     @classmethod
     def from_file(cls, path: str | Path) -> PrioritySampler:
@@ -269,18 +305,25 @@ class PrioritySampler(Sampler):
                 return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, parent.trace_state)
             return SamplingResult(Decision.DROP, None, parent.trace_state)
 
-        th = self._default_th
-        for rule, rule_th in self._rule_ths:
-            if rule.matches(name, attributes):
-                th = rule_th
+        th, th_text = self._default_th, self._default_th_text
+        for match, rule_th, rule_th_text in self._rule_ths:
+            if match(name, attributes):
+                th, th_text = rule_th, rule_th_text
                 break
-        state = trace_state if trace_state is not None else TraceState()
-        ot = parse_ot(state.get("ot"))
+        if trace_state is None or "ot" not in trace_state:
+            # The common root: randomness from the trace id, no tracestate to merge.
+            if th >= MAX_THRESHOLD or (trace_id & RANDOMNESS_MASK) < th:
+                return SamplingResult(Decision.DROP, None, trace_state)
+            value = "th:" + th_text
+            state = (
+                TraceState([("ot", value)]) if trace_state is None else trace_state.add("ot", value)
+            )
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
+        ot = parse_ot(trace_state.get("ot"))
         if th >= MAX_THRESHOLD or randomness(trace_id, ot) < th:
-            return SamplingResult(Decision.DROP, None, state)
-        ot["th"] = encode_threshold(th)
-        value = format_ot(ot)
-        state = state.update("ot", value) if "ot" in state else state.add("ot", value)
+            return SamplingResult(Decision.DROP, None, trace_state)
+        ot["th"] = th_text
+        state = trace_state.update("ot", format_ot(ot))
         return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, state)
 
     def get_description(self) -> str:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar, overload
 
 from opentelemetry import trace
@@ -63,7 +63,6 @@ def _kind(kind: str | SpanKind) -> SpanKind:
         raise ValueError(f"span kind {kind!r}: use one of {', '.join(KINDS)}") from None
 
 
-@contextmanager
 def span(
     name: str,
     /,
@@ -71,11 +70,11 @@ def span(
     kind: str | SpanKind = SpanKind.INTERNAL,
     attributes: dict[str, Any] | None = None,
     **attrs: Any,
-) -> Iterator[Span]:
-    """A span around the block, current inside it; ``attrs`` become its attributes."""
-    merged = {**(attributes or {}), **attrs} if attributes else attrs
-    with tracer().start_as_current_span(name, kind=_kind(kind), attributes=merged) as s:
-        yield s
+) -> AbstractContextManager[Span]:
+    """A span around the ``with`` block, current inside it; ``attrs`` become its attributes."""
+    merged = {**attributes, **attrs} if attributes else attrs
+    # The tracer's own context manager, not a wrapper around it: one generator per span.
+    return tracer().start_as_current_span(name, kind=_kind(kind), attributes=merged)
 
 
 @overload
