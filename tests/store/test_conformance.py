@@ -9,6 +9,7 @@ from spanscope.model import (
     Event,
     Link,
     Operation,
+    OperationStat,
     ServiceCount,
     Span,
     SpanKind,
@@ -297,3 +298,126 @@ def test_resource_first_seen_on_a_duplicate_span_is_still_stored(store: Store) -
     assert trace is not None and trace.spans[0].resource == {"host.name": "b"}
     (summary,) = store.search(q(conditions=[parse_condition("host.name=b")]))
     assert summary.trace_id == tid(2)
+
+
+# --- cross-trace aggregates for spanscope.analysis ------------------------------------
+
+
+def test_request_durations_roots_or_filtered(shop: Store) -> None:
+    roots = dict(shop.request_durations(*WINDOW))
+    assert roots == {t.trace_id: t.duration_ns for t in shop.search(q(limit=100)) if t.root_service}
+    payment = dict(shop.request_durations(*WINDOW, service="payment"))
+    assert set(payment) == {t.trace_id for t in shop.search(q(service="payment", limit=100))}
+
+
+def _self_time_trace(store: Store) -> None:
+    # root 0-100; a 10-60 and b 40-90 overlap (covered 10-90); a has child a1 20-30.
+    store.write(
+        [
+            make_span(7, 1, name="root", start_ms=0, duration_ms=100),
+            make_span(7, 2, 1, name="a", service="db", start_ms=10, duration_ms=50),
+            make_span(7, 3, 1, name="b", service="db", start_ms=40, duration_ms=50),
+            make_span(7, 4, 2, name="a1", service="db", start_ms=20, duration_ms=10),
+            # child starting before its parent is clipped to it (10-15 covered, 5 ms)
+            make_span(7, 5, 4, name="early", service="db", start_ms=15, duration_ms=10),
+            make_span(8, 1, name="root", start_ms=0, duration_ms=30),
+        ]
+    )
+
+
+def test_operation_stats_sums_self_time(store: Store) -> None:
+    _self_time_trace(store)
+    stats = {(s.group, s.name): s for s in store.operation_stats({"g": [tid(7)], "h": [tid(8)]})}
+    assert stats["g", "root"] == OperationStat("g", "frontend", "root", 1, 1, 100 * MS, 20 * MS)
+    assert stats["g", "a"].self_ns == 40 * MS
+    assert stats["g", "b"].self_ns == 50 * MS
+    assert stats["g", "a1"].self_ns == 5 * MS  # early covers 20-25 of it... clipped to a1
+    assert stats["h", "root"] == OperationStat("h", "frontend", "root", 1, 1, 30 * MS, 30 * MS)
+    assert len(stats) == 6
+
+
+def test_attribute_counts_per_trace_with_focus_filter(store: Store) -> None:
+    spans = []
+    for n in range(1, 7):
+        slow = n <= 3
+        spans.append(
+            make_span(
+                n, 1, attributes={"db.statement": "by email" if slow or n == 4 else "by id",
+                                  "cached": not slow, "shard": 7},
+                resource={"service.name": "frontend", "host.name": "h1" if slow else "h2"},
+            )
+        )  # fmt: skip
+        spans.append(make_span(n, 2, 1, attributes={"db.statement": "by email"} if slow else {}))
+    store.write(spans)
+    counts = store.attribute_counts(
+        {"slow": [tid(1), tid(2), tid(3)], "normal": [tid(4), tid(5), tid(6)]}, focus="slow"
+    )
+    got = {(c.group, c.key, c.value): c.trace_count for c in counts}
+    assert got[("slow", "db.statement", "by email")] == 3  # per trace, not per span
+    assert got[("normal", "db.statement", "by email")] == 1
+    assert got[("slow", "host.name", "h1")] == 3  # resource attributes count too
+    assert got[("slow", "cached", "false")] == 3  # bools as true/false
+    assert got[("normal", "shard", "7")] == 3  # ints as text
+    assert ("normal", "db.statement", "by id") not in got  # fewer than 2 slow traces
+    assert ("normal", "host.name", "h2") not in got
+
+
+def test_red_points_totals_and_adjusted_counts(store: Store) -> None:
+    spans = []
+    for i in range(10):
+        s = make_span(i + 1, 1, service="orders", name="POST /orders", start_ms=i * 1000,
+                      duration_ms=10 * (i + 1),
+                      status=StatusCode.ERROR if i == 9 else StatusCode.UNSET)  # fmt: skip
+        if i < 2:
+            s.trace_state = "ot=th:8;rv:0123456789abcd"  # sampled at 50 %: counts twice
+        spans.append(s)
+    spans.append(make_span(20, 1, service="orders", name="GET /health", kind=SpanKind.CLIENT))
+    store.write(spans)
+    points = store.red(T0, T0 + 10_000 * MS, 5000 * MS, ["orders"], kinds=[SpanKind.SERVER])
+    totals = next(p for p in points if p.bucket_start_ns is None)
+    assert totals.span_count == 10
+    assert totals.request_count == 12.0
+    assert totals.error_count == 1.0
+    assert totals.quantiles_ns == (55 * MS, 95_500_000, 99_100_000)  # interpolated
+    steps = sorted((p.bucket_start_ns, p.span_count, p.request_count) for p in points
+                   if p.bucket_start_ns is not None)  # fmt: skip
+    assert steps == [(T0, 5, 7.0), (T0 + 5000 * MS, 5, 5.0)]
+    grouped = store.red(T0, T0 + 10_000 * MS, 10_000 * MS, ["orders"], group_by_operation=True)
+    assert {p.operation for p in grouped} == {"POST /orders", "GET /health"}
+
+
+def test_latency_histogram_buckets_with_exemplars(store: Store) -> None:
+    store.write(
+        [make_span(n, 1, service="orders", duration_ms=d) for n, d in
+         [(1, 1), (2, 3), (3, 4), (4, 30), (5, 31), (6, 32), (7, 33), (8, 500)]]
+    )  # fmt: skip
+    buckets = store.latency_histogram(*WINDOW, [2 * MS, 10 * MS, 100 * MS], ["orders"])
+    got = {b.bucket_index: (b.count, set(b.exemplar_trace_ids)) for b in buckets}
+    assert got == {
+        0: (1, {tid(1)}),
+        1: (2, {tid(2), tid(3)}),
+        2: (4, {tid(7), tid(6), tid(5)}),  # the three slowest of the bucket
+        3: (1, {tid(8)}),
+    }
+
+
+def test_dependency_stats_with_quantiles_and_links(shop: Store) -> None:
+    stats = shop.dependency_stats(*WINDOW)
+    edges = shop.dependencies(*WINDOW)
+    assert [(s.parent, s.child, s.call_count, s.error_count) for s in stats] == [
+        (e.parent, e.child, e.call_count, e.error_count) for e in edges
+    ]
+    assert all(len(s.quantiles_ns) == 3 for s in stats)
+
+
+def test_dependency_stats_counts_messaging_links(store: Store) -> None:
+    producer = make_span(1, 1, service="orders", name="publish", kind=SpanKind.PRODUCER)
+    consumer = make_span(2, 1, service="mailer", name="receive", kind=SpanKind.CONSUMER,
+                         start_ms=50, duration_ms=40)  # fmt: skip
+    consumer.links = [Link(tid(1), sid(1))]
+    same_trace = make_span(1, 2, 1, service="mailer", name="receive", kind=SpanKind.CONSUMER)
+    same_trace.links = [Link(tid(1), sid(1))]  # parent AND link: one call, not two
+    store.write([producer, consumer, same_trace])
+    (edge,) = store.dependency_stats(*WINDOW)
+    assert (edge.parent, edge.child, edge.call_count) == ("orders", "mailer", 2)
+    assert edge.quantiles_ns[0] == 25 * MS

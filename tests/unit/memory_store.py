@@ -11,13 +11,20 @@ ONE of its spans started inside the window and matches every filter together::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from spanscope.analysis.breakdown import self_times
+from spanscope.analysis.red import adjusted_count, bucket_index, quantile_cont
 from spanscope.model import (
+    AttributeCount,
     DependencyEdge,
+    DependencyStats,
     Event,
+    LatencyBucket,
     Link,
     Operation,
+    OperationStat,
+    RedPoint,
     ServiceCount,
     Span,
     SpanKind,
@@ -132,6 +139,162 @@ class MemoryStore:
     def span_count(self) -> int:
         return sum(len(by_id) for by_id in self._spans.values())
 
+    # --- cross-trace aggregates (the plainest reading of store/base.py) ----------------
+
+    def _all_spans(self) -> list[Span]:
+        return [s for by_id in self._spans.values() for s in by_id.values()]
+
+    def request_durations(
+        self,
+        start_ns: int,
+        end_ns: int,
+        service: str | None = None,
+        operation: str | None = None,
+    ) -> list[tuple[bytes, int]]:
+        out: dict[bytes, int] = {}
+        for s in self._all_spans():
+            if not start_ns <= s.start_ns <= end_ns:
+                continue
+            if service is None and operation is None and s.parent_span_id is not None:
+                continue
+            if (service is not None and s.service != service) or (
+                operation is not None and s.name != operation
+            ):
+                continue
+            out[s.trace_id] = max(out.get(s.trace_id, 0), s.duration_ns)
+        return list(out.items())
+
+    def operation_stats(self, groups: Mapping[str, Sequence[bytes]]) -> list[OperationStat]:
+        acc: dict[tuple[str, str, str], list] = {}
+        for group, trace_ids in groups.items():
+            for tid in set(trace_ids):
+                trace = self.trace(tid)
+                if trace is None:
+                    continue
+                own = self_times(trace, stored_children_only=True)
+                for s in trace.spans:
+                    a = acc.setdefault((group, s.service, s.name), [set(), 0, 0, 0])
+                    a[0].add(tid)
+                    a[1] += 1
+                    a[2] += s.duration_ns
+                    a[3] += own[s.span_id]
+        return [
+            OperationStat(g, svc, n, len(a[0]), a[1], a[2], a[3]) for (g, svc, n), a in acc.items()
+        ]
+
+    def attribute_counts(
+        self, groups: Mapping[str, Sequence[bytes]], focus: str, min_traces: int = 2
+    ) -> list[AttributeCount]:
+        counts: dict[tuple[str, str, str], int] = {}
+        for group, trace_ids in groups.items():
+            for tid in set(trace_ids):
+                trace = self.trace(tid)
+                pairs = {
+                    (k, _text(v))
+                    for s in (trace.spans if trace else [])
+                    for attrs in (s.attributes, s.resource)
+                    for k, v in attrs.items()
+                    if isinstance(v, str | int | bool) and not isinstance(v, float)
+                }
+                for k, v in pairs:
+                    counts[(group, k, v)] = counts.get((group, k, v), 0) + 1
+        keep = {(k, v) for (g, k, v), n in counts.items() if g == focus and n >= min_traces}
+        return [AttributeCount(g, k, v, n) for (g, k, v), n in counts.items() if (k, v) in keep]
+
+    def _red_spans(
+        self, start_ns: int, end_ns: int, services: Sequence[str], operation: str | None,
+        kinds: Sequence[SpanKind] | None,
+    ) -> list[Span]:  # fmt: skip
+        return [
+            s
+            for s in self._all_spans()
+            if start_ns <= s.start_ns <= end_ns
+            and s.service in services
+            and (operation is None or s.name == operation)
+            and (kinds is None or s.kind in kinds)
+        ]
+
+    def red(
+        self,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        services: Sequence[str],
+        operation: str | None = None,
+        kinds: Sequence[SpanKind] | None = None,
+        group_by_operation: bool = False,
+        quantiles: Sequence[float] = (0.5, 0.95, 0.99),
+    ) -> list[RedPoint]:
+        groups: dict[tuple[str, str | None, int | None], list[Span]] = {}
+        for s in self._red_spans(start_ns, end_ns, services, operation, kinds):
+            op = s.name if group_by_operation else None
+            bucket = start_ns + (s.start_ns - start_ns) // step_ns * step_ns
+            groups.setdefault((s.service, op, bucket), []).append(s)
+            groups.setdefault((s.service, op, None), []).append(s)
+        out = []
+        for (svc, op, bucket), spans in groups.items():
+            durations = sorted(s.duration_ns for s in spans)
+            out.append(
+                RedPoint(
+                    svc, op, bucket, len(spans),
+                    sum(adjusted_count(s.trace_state) for s in spans),
+                    sum(adjusted_count(s.trace_state) for s in spans if s.is_error),
+                    tuple(quantile_cont(durations, q) for q in quantiles),
+                )
+            )  # fmt: skip
+        return out
+
+    def latency_histogram(
+        self,
+        start_ns: int,
+        end_ns: int,
+        bounds_ns: Sequence[int],
+        services: Sequence[str],
+        operation: str | None = None,
+        kinds: Sequence[SpanKind] | None = None,
+        group_by_operation: bool = False,
+    ) -> list[LatencyBucket]:
+        groups: dict[tuple[str, str | None, int], list[Span]] = {}
+        for s in self._red_spans(start_ns, end_ns, services, operation, kinds):
+            op = s.name if group_by_operation else None
+            groups.setdefault((s.service, op, bucket_index(s.duration_ns, bounds_ns)), []).append(s)
+        out = []
+        for (svc, op, i), spans in groups.items():
+            slowest = sorted(spans, key=lambda s: -s.duration_ns)[:3]
+            out.append(LatencyBucket(svc, op, i, len(spans), tuple(s.trace_id for s in slowest)))
+        return out
+
+    def dependency_stats(
+        self, start_ns: int, end_ns: int, service: str | None = None
+    ) -> list[DependencyStats]:
+        by_span = {(s.trace_id, s.span_id): s for s in self._all_spans()}
+        edges: dict[tuple[str, str], list[Span]] = {}
+        for child in by_span.values():
+            if not start_ns <= child.start_ns <= end_ns:
+                continue
+            callers = []
+            if child.parent_span_id:
+                callers.append(by_span.get((child.trace_id, child.parent_span_id)))
+            if child.kind == SpanKind.CONSUMER:
+                linked = (by_span.get((lk.trace_id, lk.span_id)) for lk in child.links)
+                callers += [p for p in linked if p is not None and p.kind == SpanKind.PRODUCER]
+            for parent in {id(p): p for p in callers if p is not None}.values():
+                if parent.service == child.service:
+                    continue
+                if service is not None and service not in (parent.service, child.service):
+                    continue
+                edges.setdefault((parent.service, child.service), []).append(child)
+        out = []
+        for (p, c), spans in sorted(edges.items()):
+            durations = sorted(s.duration_ns for s in spans)
+            out.append(
+                DependencyStats(
+                    p, c, len(spans), sum(s.is_error for s in spans),
+                    tuple(quantile_cont(durations, q) for q in (0.5, 0.95, 0.99)),
+                )
+            )  # fmt: skip
+        return out
+
     def close(self) -> None:
         pass
 
@@ -187,6 +350,12 @@ def _compare(value: object, c: Condition) -> bool:
         "<=": lambda a, b: a <= b,
     }
     return bool(ops[c.op](have, want))
+
+
+def _text(v: str | int | bool) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
 
 
 def _number_text(v: int | float) -> str:

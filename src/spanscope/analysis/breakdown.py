@@ -56,14 +56,21 @@ class Breakdown:
     headline: str
 
 
-def self_times(trace: Trace, tree: SpanTree | None = None) -> dict[bytes, int]:
-    """span id -> self time (ns): duration minus the union of its children within it."""
+def self_times(
+    trace: Trace, tree: SpanTree | None = None, stored_children_only: bool = False
+) -> dict[bytes, int]:
+    """span id -> self time (ns): duration minus the union of its children within it.
+
+    Orphans count as children of the root (see :mod:`spanscope.analysis.tree`) unless
+    ``stored_children_only``, the definition stores use in ``Store.operation_stats``."""
     tree = tree or span_tree(trace)
     out: dict[bytes, int] = {}
     for s in trace.spans:
         start, end = s.start_ns, max(s.start_ns, s.end_ns)
         covered, reach = 0, start
         for c in tree.children.get(s.span_id, ()):  # sorted by start
+            if stored_children_only and c.parent_span_id != s.span_id:
+                continue
             cs, ce = max(c.start_ns, reach), min(c.end_ns, end)
             if ce > cs:
                 covered += ce - cs

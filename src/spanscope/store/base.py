@@ -17,10 +17,22 @@ Rules every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from spanscope.model import DependencyEdge, Operation, Span, SpanKind, Trace, TraceSummary
+from spanscope.model import (
+    AttributeCount,
+    DependencyEdge,
+    DependencyStats,
+    LatencyBucket,
+    Operation,
+    OperationStat,
+    RedPoint,
+    Span,
+    SpanKind,
+    Trace,
+    TraceSummary,
+)
 from spanscope.query.model import SearchQuery
 
 
@@ -59,6 +71,78 @@ class Store(Protocol):
     ) -> list[DependencyEdge]:
         """Caller -> callee edges from parent/child spans in different services whose
         child span started in the window; with ``service``, only edges touching it."""
+        ...
+
+    # --- cross-trace aggregates for spanscope.analysis: plain fetches or SQL aggregates;
+    # the analysis (splits, rankings, weights' meaning) stays in analysis/.
+
+    def request_durations(
+        self,
+        start_ns: int,
+        end_ns: int,
+        service: str | None = None,
+        operation: str | None = None,
+    ) -> list[tuple[bytes, int]]:
+        """(trace id, duration) per trace with a span of ``service``/``operation`` (root
+        spans when both are None) that started in the window; the slowest such span's
+        duration when a trace has several. Any order."""
+        ...
+
+    def operation_stats(self, groups: Mapping[str, Sequence[bytes]]) -> list[OperationStat]:
+        """Per (group, service, span name) over every span of the given traces: traces
+        having it, spans, summed duration, summed self time (duration minus the union of
+        its stored children's intervals, clipped to it). Any order."""
+        ...
+
+    def attribute_counts(
+        self, groups: Mapping[str, Sequence[bytes]], focus: str, min_traces: int = 2
+    ) -> list[AttributeCount]:
+        """Per (group, key, value): how many of the group's traces have a span whose string,
+        int or bool attribute (or resource attribute) has that value, as text. Only pairs
+        found in at least ``min_traces`` traces of group ``focus`` are returned (for every
+        group). Any order."""
+        ...
+
+    def red(
+        self,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        services: Sequence[str],
+        operation: str | None = None,
+        kinds: Sequence[SpanKind] | None = None,
+        group_by_operation: bool = False,
+        quantiles: Sequence[float] = (0.5, 0.95, 0.99),
+    ) -> list[RedPoint]:
+        """RED points of spans of ``services`` (and ``operation``, ``kinds``) that started in
+        the window: one per (series, step that had spans) with ``bucket_start_ns`` =
+        ``start_ns + k * step_ns``, plus one per series for the whole window
+        (``bucket_start_ns`` None). Counts weighted by each span's adjusted count
+        (:func:`spanscope.analysis.red.adjusted_count`). Quantiles are continuous
+        (interpolated), in ns, rounded to the nearest. ``operation`` is None unless grouped."""
+        ...
+
+    def latency_histogram(
+        self,
+        start_ns: int,
+        end_ns: int,
+        bounds_ns: Sequence[int],
+        services: Sequence[str],
+        operation: str | None = None,
+        kinds: Sequence[SpanKind] | None = None,
+        group_by_operation: bool = False,
+    ) -> list[LatencyBucket]:
+        """Span counts per latency bucket (bucket i holds durations <= bounds_ns[i] and
+        > bounds_ns[i-1]; index len(bounds_ns) is +Inf), only non-empty buckets, each with
+        up to 3 trace ids of its slowest spans as exemplars."""
+        ...
+
+    def dependency_stats(
+        self, start_ns: int, end_ns: int, service: str | None = None
+    ) -> list[DependencyStats]:
+        """``dependencies`` with the child spans' p50/p95/p99 durations (continuous
+        quantiles, to the nearest ns), plus CONSUMER spans linked to a PRODUCER span of
+        another service; sorted by (parent, child)."""
         ...
 
     def span_count(self) -> int:

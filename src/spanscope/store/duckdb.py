@@ -28,7 +28,7 @@ DuckDB's lock error naming the holding process.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,14 @@ import pyarrow as pa
 
 from spanscope.columnar import SpanColumns
 from spanscope.model import (
+    AttributeCount,
     Attributes,
     DependencyEdge,
+    DependencyStats,
+    LatencyBucket,
     Operation,
+    OperationStat,
+    RedPoint,
     ServiceCount,
     Span,
     SpanKind,
@@ -47,6 +52,7 @@ from spanscope.model import (
     TraceSummary,
 )
 from spanscope.query.model import SearchQuery
+from spanscope.store import duckdb_analysis
 from spanscope.store.duckdb_schema import (
     BATCH_TRACE_ID,
     DDL,
@@ -402,3 +408,60 @@ class DuckDBStore:
     def span_count(self) -> int:
         row = self._reader().execute("SELECT count(*) FROM spans").fetchone()
         return int(row[0]) if row else 0
+
+    # --- cross-trace aggregates for spanscope.analysis: SQL in duckdb_analysis.py -------
+
+    def request_durations(
+        self,
+        start_ns: int,
+        end_ns: int,
+        service: str | None = None,
+        operation: str | None = None,
+    ) -> list[tuple[bytes, int]]:
+        return duckdb_analysis.request_durations(
+            self._reader(), start_ns, end_ns, service, operation
+        )
+
+    def operation_stats(self, groups: Mapping[str, Sequence[bytes]]) -> list[OperationStat]:
+        return duckdb_analysis.operation_stats(self._reader(), groups)
+
+    def attribute_counts(
+        self, groups: Mapping[str, Sequence[bytes]], focus: str, min_traces: int = 2
+    ) -> list[AttributeCount]:
+        return duckdb_analysis.attribute_counts(self._reader(), groups, focus, min_traces)
+
+    def red(
+        self,
+        start_ns: int,
+        end_ns: int,
+        step_ns: int,
+        services: Sequence[str],
+        operation: str | None = None,
+        kinds: Sequence[SpanKind] | None = None,
+        group_by_operation: bool = False,
+        quantiles: Sequence[float] = (0.5, 0.95, 0.99),
+    ) -> list[RedPoint]:
+        return duckdb_analysis.red(
+            self._reader(), start_ns, end_ns, step_ns, services, operation, kinds,
+            group_by_operation, quantiles,
+        )  # fmt: skip
+
+    def latency_histogram(
+        self,
+        start_ns: int,
+        end_ns: int,
+        bounds_ns: Sequence[int],
+        services: Sequence[str],
+        operation: str | None = None,
+        kinds: Sequence[SpanKind] | None = None,
+        group_by_operation: bool = False,
+    ) -> list[LatencyBucket]:
+        return duckdb_analysis.latency_histogram(
+            self._reader(), start_ns, end_ns, bounds_ns, services, operation, kinds,
+            group_by_operation,
+        )  # fmt: skip
+
+    def dependency_stats(
+        self, start_ns: int, end_ns: int, service: str | None = None
+    ) -> list[DependencyStats]:
+        return duckdb_analysis.dependency_stats(self._reader(), start_ns, end_ns, service)
