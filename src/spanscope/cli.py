@@ -197,5 +197,11 @@ def trace(
         console.print(cli_render.render_trace(payload, console.width, attributes), crop=False)
 
 
+# `spanscope demo` and `spanscope demo incident NAME --on/--off` (src/spanscope/demo/cli.py)
+from spanscope.demo.cli import demo_app  # noqa: E402
+
+app.add_typer(demo_app, name="demo")
+
+
 if __name__ == "__main__":
     app()

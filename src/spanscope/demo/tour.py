@@ -1,0 +1,233 @@
+"""The guided tour: what an incident looks like in Spanscope, computed from live data.
+
+Everything printed comes from Spanscope's query API (docs/api.md), the way a person would
+find it — never from the lab's own knowledge of what it broke::
+
+    incident missing-index, 20 s in — what Spanscope shows:
+      POST /orders  p50 31 ms -> 52 ms   p99 64 ms -> 118 ms   errors 1 % -> 0 %   (41 -> 38 traces)
+      slowest trace: http://127.0.0.1:16686/trace/4bf9...   (131 ms, 19 spans, 7 services)
+      where its time went: orders · SELECT — 58 ms self time, 44 % of the trace
+      its logs: 6 lines carry trace_id=4bf9...:  grep 4bf9... spanscope-demo/logs/*.log
+      compare with a typical trace from before: http://127.0.0.1:16686/compare?a=...&b=...
+      all of them, slowest first: http://127.0.0.1:16686/search?service=gateway&...
+
+- percentiles: ``GET /api/v1/traces?service=gateway&operation=<route>&start&end&limit=1000``
+  in the windows before and after the switch (nearest-rank p50/p99 of trace durations);
+- the slowest trace: the same search with ``order=slowest&limit=1``;
+- where its time went: the span with the largest *self time* (its duration not covered by
+  its children) in ``GET /api/v1/traces/{id}`` — computed here, so the tour works even on
+  a server without the analysis endpoints;
+- its logs: the lab's JSON log lines whose ``trace_id`` is that trace's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import httpx
+
+from spanscope.demo.incidents import INCIDENTS
+
+if TYPE_CHECKING:
+    from spanscope.demo.supervisor import Lab
+
+ROUTES = ("POST /orders", "GET /orders/{order_ref}", "GET /products", "POST /login")
+
+
+def percentile(values: list[int], q: float) -> int:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n * q / 100), at least 1
+    return ordered[int(rank) - 1]
+
+
+def self_times(spans: list[dict[str, Any]]) -> dict[str, int]:
+    """Each span's duration not covered by its children (children clipped to the span,
+    overlapping children counted once), keyed by span id."""
+    children: dict[str, list[tuple[int, int]]] = {}
+    for s in spans:
+        if s.get("parent_span_id"):
+            children.setdefault(s["parent_span_id"], []).append(
+                (s["start_time_unix_nano"], s["end_time_unix_nano"])
+            )
+    out = {}
+    for s in spans:
+        start, end = s["start_time_unix_nano"], s["end_time_unix_nano"]
+        covered, cursor = 0, start
+        for c_start, c_end in sorted(children.get(s["span_id"], ())):
+            c_start, c_end = max(c_start, cursor), min(c_end, end)
+            if c_end > c_start:
+                covered += c_end - c_start
+                cursor = c_end
+        out[s["span_id"]] = max(0, end - start - covered)
+    return out
+
+
+def dominant_span(trace: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
+    """The span with the largest self time, and that self time in ns."""
+    spans = trace.get("spans") or []
+    if not spans:
+        return None
+    selfs = self_times(spans)
+    best = max(spans, key=lambda s: selfs[s["span_id"]])
+    return best, selfs[best["span_id"]]
+
+
+def log_lines(log_dir: Path, trace_id: str) -> list[dict[str, Any]]:
+    """The lab's JSON log lines that carry ``trace_id``, oldest first."""
+    found = []
+    for path in sorted(log_dir.glob("*.log")):
+        with open(path, errors="replace") as f:
+            for line in f:
+                if trace_id in line:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if record.get("trace_id") == trace_id:
+                        found.append(record)
+    return sorted(found, key=lambda r: r.get("timestamp", ""))
+
+
+def _ms(ns: float) -> str:
+    ms = ns / 1e6
+    return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+
+
+def _error_share(traces: Iterable[dict[str, Any]]) -> str:
+    traces = list(traces)
+    if not traces:
+        return "-"
+    return f"{100 * sum(1 for t in traces if t['error_count']) / len(traces):.0f} %"
+
+
+class Tour:
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.api = lab.config.spanscope_url.rstrip("/")
+
+    def search(self, **params: Any) -> list[dict[str, Any]]:
+        try:
+            response = httpx.get(self.api + "/api/v1/traces", params=params, timeout=30.0)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            self.lab.say(f"  (could not ask Spanscope: {exc})")
+            return []
+        traces: list[dict[str, Any]] = response.json().get("traces", [])
+        return traces
+
+    def window(self, route: str, start_ns: int, end_ns: int) -> list[dict[str, Any]]:
+        return self.search(
+            service="gateway", operation=route, start=start_ns, end=end_ns, limit=1000
+        )
+
+    def print_welcome(self) -> None:
+        lab, say = self.lab, self.lab.say
+        say("")
+        say(f"the shop is open: {lab.urls['gateway']} (8 services, {lab.config.rate:g} requests/s)")
+        say(f"Spanscope UI:      {self.api}/")
+        say(f"lab control:       {lab.control_url}/incidents")
+        say(f"service logs:      {lab.dir}/logs/<service>.log (JSON lines with trace_id)")
+        if not lab.config.incidents:
+            say("switch an incident on while it runs, e.g.:")
+            say("  spanscope demo incident missing-index --on")
+            say(f"  curl -X POST {lab.control_url}/incidents/missing-index")
+            say(f"incidents: {', '.join(INCIDENTS)}")
+        else:
+            names = ", ".join(lab.config.incidents)
+            say(
+                f"{names} goes on in {lab.config.baseline_s:g} s (normal traffic first, to compare)"
+            )
+        say("")
+
+    def print_incident(self, name: str, on_ns: int) -> None:
+        incident = INCIDENTS[name]
+        lab, say = self.lab, self.lab.say
+        if not lab.config.tracing:
+            say(f"incident {name} is on; tracing is off (--no-tracing), so there is nothing to see")
+            return
+        now = time.time_ns()
+        before_start = max(lab.traffic_started_ns, on_ns - (now - on_ns))
+        before = self.window(incident.route, before_start, on_ns)
+        after = self.window(incident.route, on_ns, now)
+        b_ms = [t["duration_ns"] for t in before]
+        a_ms = [t["duration_ns"] for t in after]
+        say(f"incident {name}, {(now - on_ns) / 1e9:.0f} s in — what Spanscope shows:")
+        say(
+            f"  {incident.route}  p50 {_ms(percentile(b_ms, 50))} -> {_ms(percentile(a_ms, 50))}"
+            f"   p99 {_ms(percentile(b_ms, 99))} -> {_ms(percentile(a_ms, 99))}"
+            f"   errors {_error_share(before)} -> {_error_share(after)}"
+            f"   ({len(before)} -> {len(after)} traces)"
+        )
+        slowest = self.search(
+            service="gateway", operation=incident.route, start=on_ns, end=now,
+            order="slowest", limit=1,
+        )  # fmt: skip
+        if not slowest:
+            say("  no traces yet for that route; give it a few more seconds")
+            return
+        summary = slowest[0]
+        trace_id = summary["trace_id"]
+        say(
+            f"  slowest trace: {self.api}/trace/{trace_id}   ({_ms(summary['duration_ns'])}, "
+            f"{summary['span_count']} spans, {len(summary['services'])} services)"
+        )
+        self._where_the_time_went(trace_id, summary["duration_ns"])
+        lines = log_lines(lab.dir / "logs", trace_id)
+        say(
+            f"  its logs: {len(lines)} lines carry trace_id={trace_id}:  "
+            f"grep {trace_id} {lab.dir}/logs/*.log"
+        )
+        for record in lines[:3]:
+            service = record.get("service.name", "?")
+            say(f"    {service}: {record.get('level')} {record.get('message')}")
+        if before:
+            typical = sorted(before, key=lambda t: t["duration_ns"])[len(before) // 2]
+            query = urlencode({"a": typical["trace_id"], "b": trace_id})
+            say(f"  compare with a typical trace from before: {self.api}/compare?{query}")
+        query = urlencode(
+            {
+                "service": "gateway",
+                "operation": incident.route,
+                "lookback": "15m",
+                "order": "slowest",
+            }
+        )
+        say(f"  all of them, slowest first: {self.api}/search?{query}")
+        say(f"  look for: {incident.look_for}")
+        say(f"  switch it off: spanscope demo incident {name} --off")
+        say("")
+
+    def _where_the_time_went(self, trace_id: str, duration_ns: int) -> None:
+        try:
+            response = httpx.get(f"{self.api}/api/v1/traces/{trace_id}", timeout=30.0)
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            self.lab.say(f"  (could not fetch the trace: {exc})")
+            return
+        found = dominant_span(response.json())
+        if found is None:
+            return
+        span, self_ns = found
+        share = 100 * self_ns / duration_ns if duration_ns else 0
+        statement = next(
+            (
+                a["value"]
+                for a in span.get("attributes", [])
+                if a["key"] in ("db.statement", "db.query.text")
+            ),
+            None,
+        )
+        self.lab.say(
+            f"  where its time went: {span['service']} · {span['name']} — "
+            f"{_ms(self_ns)} self time, {share:.0f} % of the trace"
+        )
+        if statement:
+            self.lab.say(f"    {' '.join(str(statement).split())[:110]}")
