@@ -84,8 +84,9 @@ def split_requests(
     if not 0 < pct < 100:
         raise ValueError(f"slowest_percent {pct}: expected a number between 0 and 100, e.g. 10")
     n = max(1, round(len(ordered) * pct / 100)) if ordered else 0
-    threshold = ordered[n - 1][1] if n else 0
-    # Equal durations straddling the cut go to the normal side: "slower than" is strict.
+    # The threshold is the slowest normal request; equal durations straddling the cut go
+    # to the normal side, since "slower than" is strict.
+    threshold = ordered[n][1] if n < len(ordered) else 0
     slow = [r for r in ordered[:n] if r[1] > threshold] or ordered[:n]
     return Split(threshold, slow, ordered[len(slow) :])
 

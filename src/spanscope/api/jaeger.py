@@ -26,6 +26,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query
 
+from spanscope.analysis.skew import adjust_clock_skew
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.native import StoreDep, param
 from spanscope.api.serialize import trace_to_jaeger
@@ -211,14 +212,15 @@ def trace(
     raw: bool = False,
     pretty_print: Annotated[bool, Query(alias="prettyPrint")] = False,
 ) -> Any:
-    del raw, pretty_print  # no adjusters run yet, and orjson output is compact either way
+    del pretty_print  # orjson output is compact either way
     tid = param("traceID", trace_id, parse_trace_id)
     start_ns = _int("start", start, "microseconds") * 1000 if start else None
     end_ns = _int("end", end, "microseconds") * 1000 if end else None
     found = store.trace(tid, start_ns, end_ns)
     if found is None:
         raise ApiError(404, "trace not found", trace_id=tid.hex())
-    return wrap([trace_to_jaeger(found)])
+    # raw=true: as stored; otherwise Jaeger's clock-skew adjuster, as Jaeger does
+    return wrap([trace_to_jaeger(found if raw else adjust_clock_skew(found))])
 
 
 @router.get("/dependencies", summary="Jaeger: service dependency links")

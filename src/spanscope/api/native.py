@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from spanscope.analysis.skew import adjust_clock_skew
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.serialize import summary_to_native, trace_to_native
 from spanscope.model import SpanKind, parse_trace_id
@@ -125,12 +126,16 @@ def search(
 
 
 @router.get("/traces/{trace_id}", summary="One whole trace, spans ordered by start")
-def trace(store: StoreDep, trace_id: str) -> Any:
+def trace(
+    store: StoreDep,
+    trace_id: str,
+    raw: Annotated[bool, Query(description="true: as stored, no clock-skew adjustment")] = False,
+) -> Any:
     tid = param("trace_id", trace_id, parse_trace_id)
     found = store.trace(tid)
     if found is None:
         raise ApiError(404, f"trace {tid.hex()} not found")
-    return trace_to_native(found)
+    return trace_to_native(found if raw else adjust_clock_skew(found))
 
 
 @router.get("/dependencies", summary="Caller -> callee edges between services")
