@@ -40,6 +40,7 @@ from typing import Any
 import uvicorn
 
 from spanscope.config import Settings
+from spanscope.ingest.decode_worker import DecodePool, default_workers
 from spanscope.ingest.grpc import create_grpc_server
 from spanscope.ingest.http import OtlpHttpReceiver, ZipkinReceiver
 from spanscope.ingest.pipeline import IngestPipeline
@@ -71,6 +72,19 @@ def settings_from_env(settings: Settings) -> Settings:
             raise SystemExit(f"{name}={text!r}: expected a positive {kind.__name__}")
         changes[field] = value
     return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def decode_workers_from_env() -> int:
+    """``SPANSCOPE_DECODE_WORKERS`` (default: one per core beyond the first, see
+    ``ingest/decode_worker.py``)."""
+    text = os.environ.get("SPANSCOPE_DECODE_WORKERS")
+    if text is None:
+        return default_workers()
+    if not text.strip().isdigit():
+        raise SystemExit(
+            f"SPANSCOPE_DECODE_WORKERS={text!r}: expected a whole number (0 decodes in-process)"
+        )
+    return int(text)
 
 
 def open_store(data_dir: Path) -> Store:
@@ -127,13 +141,17 @@ def serve(settings: Settings) -> None:
 
     store = open_store(data_dir)
     wal = WriteAheadLog(data_dir / "wal", start_after=store.wal_position() or 0)
-    pipeline = IngestPipeline(store, wal, settings)
+    workers = decode_workers_from_env()
+    pool = DecodePool(workers) if workers else None
+    pipeline = IngestPipeline(store, wal, settings, decode_pool=pool)
     pipeline.replay()
     pipeline.start()
     try:
         asyncio.run(_run(settings, store, pipeline))
     finally:
         pipeline.stop()
+        if pool is not None:
+            pool.close()
         wal.close()
         store.close()
         (data_dir / PORTS_FILE).unlink(missing_ok=True)

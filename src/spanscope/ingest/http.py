@@ -43,6 +43,7 @@ import orjson
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from spanscope.ingest.decode_worker import TableResult
 from spanscope.ingest.limits import DecodeError, DecodeResult, Limits
 from spanscope.ingest.otlp_columns import ColumnarResult
 from spanscope.ingest.pipeline import Decoder, IngestPipeline, OverloadedError
@@ -169,7 +170,7 @@ async def gunzip_off_loop(data: bytes, max_bytes: int) -> bytes:
     return await asyncio.to_thread(gunzip, data, max_bytes)
 
 
-Result = DecodeResult | ColumnarResult
+Result = DecodeResult | ColumnarResult | TableResult
 
 
 async def decode(decoder: Decoder, body: bytes, limits: Limits) -> Result:
@@ -243,8 +244,12 @@ class OtlpHttpReceiver:
             if not body.strip():
                 raise HttpError(400, "empty request body: expected an ExportTraceServiceRequest")
             fmt = "otlp-json" if as_json else "otlp-proto"
+            pool = self.pipeline.decode_pool
             try:
-                result = await decode(self.pipeline.decoder(fmt), body, self.limits)
+                if pool is not None and not as_json:
+                    result: Result = await pool.decode_otlp(body, self.limits)
+                else:
+                    result = await decode(self.pipeline.decoder(fmt), body, self.limits)
             except DecodeError as exc:
                 raise HttpError(400, f"cannot decode the OTLP {wire} body: {exc}") from None
             await accept(self.pipeline, fmt, body, result)

@@ -34,11 +34,13 @@ from dataclasses import dataclass
 
 from spanscope.columnar import SpanColumns
 from spanscope.config import Settings
+from spanscope.ingest.decode_worker import DecodePool
 from spanscope.ingest.limits import DecodeResult, Limits
 from spanscope.ingest.otlp_columns import ColumnarResult
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.model import Span
 from spanscope.store.base import Store
+from spanscope.store.duckdb_schema import SpanTable, columns_table
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,9 @@ BATCH_SPANS = 20_000
 """Spans per store write when the queue is full: DuckDB inserts best in ~10k+ batches."""
 
 Decoder = Callable[[bytes, Limits], DecodeResult | ColumnarResult]
-Batch = list[Span] | SpanColumns
-"""What a receiver hands over: Span objects, or columns from the OTLP protobuf fast path."""
+Batch = list[Span] | SpanColumns | SpanTable
+"""What a receiver hands over: Span objects, columns from the in-process OTLP protobuf
+decoder, or an Arrow table from a decode worker process (only with a DuckDB store)."""
 
 
 class OverloadedError(RuntimeError):
@@ -87,12 +90,18 @@ class _Item:
     spans: Batch
 
 
-def _as_columns(batch: Batch) -> SpanColumns:
+def _as_columns(batch: list[Span] | SpanColumns) -> SpanColumns:
     return batch if isinstance(batch, SpanColumns) else SpanColumns.from_spans(batch)
 
 
 def _as_spans(batch: Batch) -> list[Span]:
+    if isinstance(batch, SpanTable):
+        raise TypeError("an Arrow span batch needs a store with write_tables (DuckDBStore)")
     return batch.to_spans() if isinstance(batch, SpanColumns) else batch
+
+
+def _as_table(batch: Batch) -> SpanTable:
+    return batch if isinstance(batch, SpanTable) else columns_table(_as_columns(batch))
 
 
 class IngestPipeline:
@@ -104,8 +113,11 @@ class IngestPipeline:
         *,
         decoders: dict[str, Decoder] | None = None,
         checkpoint_interval_s: float = 30.0,
+        decode_pool: DecodePool | None = None,
     ) -> None:
         self.store = store
+        self.decode_pool = decode_pool if hasattr(store, "write_tables") else None
+        """Worker processes that decode OTLP protobuf for the receivers (None: in-process)."""
         self.wal = wal
         self.settings = settings
         self._decoders = dict(decoders or {})
@@ -287,10 +299,9 @@ class IngestPipeline:
     def _store_write(self, batches: list[Batch], wal_position: int) -> int:
         """One store write of several receivers' batches, as columns if the store takes
         them (no Span objects on the fast path)."""
-        write_columns = getattr(self.store, "write_columns", None)
-        if write_columns is not None:
-            columns = SpanColumns.concat([_as_columns(b) for b in batches])
-            return int(write_columns(columns, wal_position=wal_position))
+        write_tables = getattr(self.store, "write_tables", None)
+        if write_tables is not None:
+            return int(write_tables([_as_table(b) for b in batches], wal_position=wal_position))
         return self.store.write([s for b in batches for s in _as_spans(b)], wal_position)
 
     def _write(self, items: list[_Item]) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from spanscope.columnar import SpanColumns
 from spanscope.model import (
@@ -58,11 +59,13 @@ from spanscope.store.duckdb_schema import (
     DDL,
     READ_COLUMNS,
     SPAN_COLUMNS,
+    SpanTable,
     columns_table,
     decode_attrs,
     resource_key,
     resources_table,
     row_to_span,
+    spans_table,
 )
 from spanscope.store.duckdb_search import ranked_traces_sql
 
@@ -99,16 +102,23 @@ _FRAGMENTS_SQL = """
 """
 
 
-def _first_copies(cols: SpanColumns) -> SpanColumns:
-    """The batch without repeats of a (trace id, span id): the first copy of each stays."""
-    n = len(cols)
-    keys = list(zip(cols.trace_id, cols.span_id, strict=True))
-    if len(set(keys)) == n:
-        return cols
-    rows: dict[tuple[bytes, bytes], int] = {}
+def _first_copies(batch: pa.Table) -> pa.Table:
+    """The batch without repeats of a (trace id, span id); the first copy of each stays.
+    Span ids alone are checked first, in C: almost every batch has no repeat at all."""
+    if pc.count_distinct(batch["span_id"]).as_py() == batch.num_rows:
+        return batch
+    keys = zip(
+        batch["trace_hi"].to_pylist(),
+        batch["trace_lo"].to_pylist(),
+        batch["span_id"].to_pylist(),
+        strict=True,
+    )
+    first: dict[tuple[int, int, int], int] = {}
     for i, key in enumerate(keys):
-        rows.setdefault(key, i)
-    return cols.take(sorted(rows.values()))
+        first.setdefault(key, i)
+    if len(first) == batch.num_rows:
+        return batch
+    return batch.take(pa.array(sorted(first.values()), pa.int64()))
 
 
 class DuckDBStore:
@@ -165,18 +175,32 @@ class DuckDBStore:
     # --- writing ------------------------------------------------------------------------
 
     def write(self, spans: Sequence[Span], wal_position: int | None = None) -> int:
-        return self.write_columns(SpanColumns.from_spans(spans), wal_position)
+        return self.write_tables([spans_table(spans)], wal_position)
 
     def write_columns(self, cols: SpanColumns, wal_position: int | None = None) -> int:
-        """:meth:`write` for spans already in columns (the receivers' fast path)."""
-        cols = _first_copies(cols)
+        """:meth:`write` for spans already in columns."""
+        return self.write_tables([columns_table(cols)], wal_position)
+
+    def write_tables(self, tables: Sequence[SpanTable], wal_position: int | None = None) -> int:
+        """:meth:`write` for batches already in Arrow (the receivers' fast path): the only
+        per-span work left here is DuckDB's, which runs without the GIL."""
         with self._write_lock:
-            resource_ids, new_resources = self._resource_ids_for(cols.resource)
-            batch = columns_table(cols, resource_ids) if len(cols) else None
+            parts: list[pa.Table] = []
+            new_resources: dict[int, tuple[int, Attributes]] = {}
+            for t in tables:
+                if not len(t):
+                    continue
+                ids, new = self._resource_ids_for(t.resources, new_resources)
+                new_resources.update(new)
+                ids_array = pa.array(ids, pa.uint32())
+                parts.append(
+                    t.table.append_column("resource_id", ids_array.take(t.table["resource_ix"]))
+                )
+            operations = set().union(*(t.operations for t in tables)) - self._operations
             cur = self._writer
             cur.execute("BEGIN TRANSACTION")
             try:
-                inserted, new_ops = self._insert(cur, batch, cols, new_resources)
+                inserted = self._insert(cur, parts, new_resources, operations)
                 if wal_position is not None:
                     cur.execute("DELETE FROM wal_checkpoint")
                     cur.execute("INSERT INTO wal_checkpoint VALUES (1, ?)", [wal_position])
@@ -184,67 +208,67 @@ class DuckDBStore:
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-            finally:
-                cur.unregister("batch")
             # Only after COMMIT: a rolled-back write must not leave these marked as stored.
             self._resource_ids.update({h: v[0] for h, v in new_resources.items()})
-            self._operations.update(new_ops)
+            self._operations.update(operations)
         return inserted
 
     def _resource_ids_for(
-        self, resources: list[Attributes]
+        self, resources: list[Attributes], pending: dict[int, tuple[int, Attributes]]
     ) -> tuple[list[int], dict[int, tuple[int, Attributes]]]:
-        """Each span's resource id, and the resources not stored yet as {hash: (id, attrs)}."""
+        """The id of each resource, and those not stored yet as {hash: (id, attrs)}
+        (``pending``: new ones already numbered in this write)."""
         ids: list[int] = []
         new: dict[int, tuple[int, Attributes]] = {}
-        next_id = len(self._resource_ids) + 1
-        by_object: dict[int, int] = {}  # receivers share one dict per resource; hash it once
+        next_id = len(self._resource_ids) + len(pending) + 1
         for resource in resources:
-            rid = by_object.get(id(resource))
+            h, _ = resource_key(resource)
+            rid = self._resource_ids.get(h)
             if rid is None:
-                h, _ = resource_key(resource)
-                rid = self._resource_ids.get(h)
-                if rid is None:
-                    if h not in new:
-                        new[h] = (next_id, resource)
-                        next_id += 1
-                    rid = new[h][0]
-                by_object[id(resource)] = rid
+                known = pending.get(h) or new.get(h)
+                if known is None:
+                    known = new[h] = (next_id, resource)
+                    next_id += 1
+                rid = known[0]
             ids.append(rid)
         return ids, new
 
     def _insert(
         self,
         cur: duckdb.DuckDBPyConnection,
-        batch: pa.Table | None,
-        cols: SpanColumns,
+        parts: list[pa.Table],
         new_resources: dict[int, tuple[int, Attributes]],
-    ) -> tuple[int, set[tuple[str, str, int]]]:
-        if batch is None:
-            cur.register("batch", pa.table({"i": pa.array([], pa.int64())}))
-            return 0, set()
+        operations: set[tuple[str, str, int]],
+    ) -> int:
         if new_resources:  # even if every span turns out a duplicate: the ids are now taken
             cur.register("new_resources", resources_table(new_resources))
             cur.execute("INSERT INTO resources SELECT * FROM new_resources")
             cur.unregister("new_resources")
+        if operations:
+            cur.executemany(
+                "INSERT INTO operations VALUES (?, ?, ?)", [list(o) for o in operations]
+            )
+        if not parts:
+            return 0
+        batch = pa.concat_tables(parts, promote_options="none") if len(parts) > 1 else parts[0]
+        # Row numbers across the whole write, so "the first copy" is well defined.
+        batch = batch.set_column(0, "i", pa.array(range(batch.num_rows), pa.int64()))
+        batch = _first_copies(batch)
+        lo = pc.min(batch["start_ns"]).as_py()
+        hi = pc.max(batch["start_ns"]).as_py()
         cur.register("batch", batch)
-        lo = min(cols.start_ns)
-        hi = max(cols.start_ns)
-        dups = {r[0] for r in cur.execute(_DUPLICATES_SQL, [lo, hi]).fetchall()}
-        if dups:
-            keep = [i for i in range(len(cols)) if i not in dups]
-            if not keep:
-                return 0, set()
-            cols = cols.take(keep)
-            batch = batch.take(pa.array(keep, pa.int64()))
+        try:
+            dups = [r[0] for r in cur.execute(_DUPLICATES_SQL, [lo, hi]).fetchall()]
+            if dups:
+                batch = batch.filter(pc.invert(pc.is_in(batch["i"], pa.array(dups, pa.int64()))))
+                cur.unregister("batch")
+                cur.register("batch", batch)
+            if batch.num_rows:
+                cur.execute(f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM batch b")
+                cur.execute(_FRAGMENTS_SQL)
+        finally:
             cur.unregister("batch")
-            cur.register("batch", batch)
-        cur.execute(f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM batch b")
-        cur.execute(_FRAGMENTS_SQL)
-        ops = set(zip(cols.service, cols.name, cols.kind, strict=True)) - self._operations
-        if ops:
-            cur.executemany("INSERT INTO operations VALUES (?, ?, ?)", [list(o) for o in ops])
-        return len(cols), ops
+        return int(batch.num_rows)
 
     def wal_position(self) -> int | None:
         row = self._reader().execute("SELECT max(position) FROM wal_checkpoint").fetchone()

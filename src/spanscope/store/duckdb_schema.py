@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -278,9 +279,24 @@ def _links_json(links: list[Link]) -> str | None:
     ).decode()
 
 
-def spans_table(spans: Sequence[Span], resource_ids: Sequence[int]) -> pa.Table:
-    """An Arrow table of the batch, in the ``spans`` column order (see columns_table)."""
-    return columns_table(SpanColumns.from_spans(spans), resource_ids)
+@dataclass(slots=True)
+class SpanTable:
+    """A batch ready for ``spans``: the Arrow table (with ``resource_ix``, an index into
+    ``resources``, where the store wants a ``resource_id``), the distinct resources, and
+    the (service, name, kind) operations. Built wherever decoding ran — in a decode
+    worker process it crosses to the server as Arrow buffers, not Python objects."""
+
+    table: pa.Table
+    resources: list[Attributes]
+    operations: set[tuple[str, str, int]]
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+
+def spans_table(spans: Sequence[Span]) -> SpanTable:
+    """The batch as a :class:`SpanTable` (see columns_table)."""
+    return columns_table(SpanColumns.from_spans(spans))
 
 
 def _typed_maps(cols: SpanColumns) -> dict[str, pa.Array]:
@@ -311,7 +327,7 @@ def _halves(ids: list[bytes]) -> tuple[list[int], list[int]]:
     return hi, lo
 
 
-def columns_table(cols: SpanColumns, resource_ids: Sequence[int]) -> pa.Table:
+def columns_table(cols: SpanColumns) -> SpanTable:
     """An Arrow table of the batch, in the ``spans`` column order (trace id in two halves,
     plus a row number ``i`` used to drop duplicates). Every column is built by one
     ``pa.array`` call over a list: no per-span Python work beyond the ids and the JSON of
@@ -320,7 +336,16 @@ def columns_table(cols: SpanColumns, resource_ids: Sequence[int]) -> pa.Table:
     trace_hi, trace_lo = _halves(cols.trace_id)
     u32 = pa.uint32()
     n = len(cols)
-    return pa.table(
+    resources: list[Attributes] = []
+    slots: dict[int, int] = {}  # id(resource dict) -> index: receivers share one per process
+    resource_ix: list[int] = []
+    for resource in cols.resource:
+        ix = slots.get(id(resource))
+        if ix is None:
+            ix = slots[id(resource)] = len(resources)
+            resources.append(resource)
+        resource_ix.append(ix)
+    table = pa.table(
         {
             "i": pa.array(range(n), pa.int64()),
             "trace_hi": pa.array(trace_hi, pa.uint64()),
@@ -336,7 +361,7 @@ def columns_table(cols: SpanColumns, resource_ids: Sequence[int]) -> pa.Table:
             "kind": pa.array(cols.kind, pa.uint8()),
             "status_code": pa.array(cols.status_code, pa.uint8()),
             "status_message": pa.array(cols.status_message, pa.string()),
-            "resource_id": pa.array(resource_ids, pa.uint32()),
+            "resource_ix": pa.array(resource_ix, u32),
             "scope_name": pa.array(cols.scope_name, pa.string()),
             "scope_version": pa.array(cols.scope_version, pa.string()),
             "trace_state": pa.array(cols.trace_state, pa.string()),
@@ -352,6 +377,8 @@ def columns_table(cols: SpanColumns, resource_ids: Sequence[int]) -> pa.Table:
             ),
         }
     )
+    operations = set(zip(cols.service, cols.name, cols.kind, strict=True))
+    return SpanTable(table, resources, operations)
 
 
 # The SELECT list that reads a span row back, in the order row_to_span expects.
