@@ -203,5 +203,89 @@ from spanscope.demo.cli import demo_app  # noqa: E402
 app.add_typer(demo_app, name="demo")
 
 
+# --- analysis: find where the time went (rendering in cli_analysis.py) --------------------
+
+
+def _analysis(url: str, path: str, params: Any, render: str, as_json: bool) -> None:
+    from spanscope import cli_analysis, cli_render
+
+    payload = _fetch(url, lambda api: cli_analysis.get(api, path, params))
+    console = _console()
+    if as_json:
+        cli_render.print_json(console, payload)
+        return
+    for part in getattr(cli_analysis, render)(payload):
+        console.print(part, crop=False, soft_wrap=isinstance(part, str) or hasattr(part, "plain"))
+
+
+def _window(since: str | None, default: str) -> dict[str, str]:
+    return {"lookback": since or default}
+
+
+@app.command()
+def explain(
+    trace_id: str = typer.Argument(..., help="Trace id, hex."),
+    raw: bool = typer.Option(False, "--raw", help="Skip the clock-skew adjustment."),
+    url: str = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Where this trace's time went: critical path, time per operation, smells."""
+    path = f"/api/v1/traces/{trace_id.strip()}/explain"
+    _analysis(url, path, {"raw": "true"} if raw else None, "explain", as_json)
+
+
+@app.command()
+def compare(
+    service: str | None = typer.Option(None, "--service", help="Requests of this service."),
+    operation: str | None = typer.Option(None, "--operation", help="Requests with this name."),
+    slower_than: str | None = typer.Option(None, "--slower-than", help="Slow means > this: 1s."),
+    slowest_percent: float | None = typer.Option(
+        None, "--slowest-percent", help="Or: the slowest N % are slow (default 10)."
+    ),
+    since: str | None = typer.Option(None, "--since", help="Look back this far (default 1h)."),
+    url: str = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Slow vs normal requests: which attribute values and operations set them apart.
+
+    Example: spanscope compare --service orders --operation "POST /orders" --slower-than 1s
+    """
+    params = {k: v for k, v in {"service": service, "operation": operation,
+              "slower_than": slower_than, "slowest_percent": slowest_percent}.items()
+              if v is not None} | _window(since, "1h")  # fmt: skip
+    _analysis(url, "/api/v1/compare", params, "compare", as_json)
+
+
+@app.command()
+def deps(
+    service: str | None = typer.Option(None, "--service", help="Only edges touching it."),
+    since: str | None = typer.Option(None, "--since", help="Look back this far (default 24h)."),
+    url: str = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """The service map: caller -> callee calls, error rates and latencies."""
+    params = _window(since, "24h") | ({"service": service} if service else {})
+    _analysis(url, "/api/v1/service-map", params, "deps", as_json)
+
+
+@app.command()
+def red(
+    service: list[str] = typer.Option(..., "--service", help="Service (repeatable)."),
+    operation: str | None = typer.Option(None, "--operation", help="Only this operation."),
+    by_operation: bool = typer.Option(False, "--by-operation", help="One series per operation."),
+    span_kind: str = typer.Option("server", "--span-kind", help="server, client, ... or any."),
+    step: str = typer.Option("1m", "--step", help="Time step, e.g. 1m, 5m."),
+    since: str | None = typer.Option(None, "--since", help="Look back this far (default 1h)."),
+    url: str = URL_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Rate, errors and duration (RED) of a service from its spans."""
+    params: dict[str, Any] = {"service": service, "span_kind": span_kind, "step": step,
+                              "group_by_operation": str(by_operation).lower()}  # fmt: skip
+    if operation:
+        params["operation"] = operation
+    _analysis(url, "/api/v1/red", params | _window(since, "1h"), "red", as_json)
+
+
 if __name__ == "__main__":
     app()
