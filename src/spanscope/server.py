@@ -153,6 +153,7 @@ def serve(settings: Settings) -> None:
         if pool is not None:
             pool.close()
         wal.close()
+        wal.release(store.wal_position() or 0)  # all stored and checkpointed: drop the log
         store.close()
         (data_dir / PORTS_FILE).unlink(missing_ok=True)
     log.info("stopped cleanly: everything acknowledged is stored")

@@ -112,7 +112,7 @@ class IngestPipeline:
         settings: Settings,
         *,
         decoders: dict[str, Decoder] | None = None,
-        checkpoint_interval_s: float = 30.0,
+        checkpoint_interval_s: float = 5.0,
         decode_pool: DecodePool | None = None,
     ) -> None:
         self.store = store

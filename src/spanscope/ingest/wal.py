@@ -175,9 +175,15 @@ class WriteAheadLog:
 
     def release(self, upto: int) -> int:
         """Delete segments whose every record is at or below ``upto`` (the store's
-        checkpoint). The segment being written is never deleted. Returns how many."""
+        checkpoint). The segment being written is never deleted — unless the log is closed
+        and the store holds all of it (a clean shutdown leaves no WAL bytes on disk).
+        Returns how many."""
         removed = 0
         segments = self.segments()
+        if self._closed and segments and upto >= self._last_position:
+            for path in segments:
+                path.unlink(missing_ok=True)
+            return len(segments)
         for path, nxt in zip(segments, segments[1:], strict=False):
             if _first_position(nxt) - 1 > upto:
                 break

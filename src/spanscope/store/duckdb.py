@@ -27,6 +27,7 @@ DuckDB's lock error naming the holding process.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -102,6 +103,10 @@ _FRAGMENTS_SQL = """
 """
 
 
+MEMORY_LIMIT = os.environ.get("SPANSCOPE_DUCKDB_MEMORY_LIMIT", "1GB")
+"""DuckDB's buffer pool limit (``SPANSCOPE_DUCKDB_MEMORY_LIMIT``, DuckDB size syntax)."""
+
+
 def _first_copies(batch: pa.Table) -> pa.Table:
     """The batch without repeats of a (trace id, span id); the first copy of each stays.
     Span ids alone are checked first, in C: almost every batch has no repeat at all."""
@@ -128,7 +133,11 @@ class DuckDBStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = duckdb.connect(self.path, config={"wal_autocheckpoint": "1GB"})
+        # A bounded buffer pool keeps the server's memory flat: DuckDB's default is 80 % of
+        # RAM, and it keeps every block it read or wrote cached up to that.
+        self._db = duckdb.connect(
+            self.path, config={"wal_autocheckpoint": "1GB", "memory_limit": MEMORY_LIMIT}
+        )
         self._db.execute(DDL)
         self._write_lock = threading.Lock()
         self._cursor_lock = threading.Lock()
