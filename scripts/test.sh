@@ -17,6 +17,12 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
+# The browser tests (tests/browser) drive Debian's Chromium; Playwright's own download does
+# not work offline, so install the distribution's package when it is missing.
+if ! command -v chromium >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium
+fi
 # -p no:cacheprovider keeps a clean clone clean; pytest exits 5 when it collected nothing,
 # so a run with no tests fails too.
 .venv/bin/python -m pytest -p no:cacheprovider -q "$@"
