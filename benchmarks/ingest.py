@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import signal
@@ -52,6 +53,27 @@ def rss_mib(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of the server and its decode worker processes (less noisy than
+    wall-clock rates on a shared machine)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def one(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return one(pid) + sum(one(c) for c in children)
 
 
 def dir_bytes(path: Path) -> int:
@@ -244,7 +266,9 @@ def main() -> None:
     async def full_load() -> dict[str, object]:
         nonlocal stop_sampling
         sampler = asyncio.create_task(sample_rss())
+        cpu0 = cpu_seconds(proc.pid)
         result = await load(otlp, bodies, args.duration, args.clients, None)
+        result["cpu"] = cpu_seconds(proc.pid) - cpu0
         t_acked = time.monotonic()
         for tid in result["last_tids"]:  # type: ignore[attr-defined]
             while not queryable(api, tid):
@@ -293,6 +317,8 @@ def main() -> None:
         f"{pct(lat, 0.99) * 1e3:.1f} ms"
     )
     print(f"  429/503 answers                 {full['rejected']}")
+    cpu_per_m = float(full["cpu"]) / max(spans, 1) * 1e6  # type: ignore[arg-type]
+    print(f"  server CPU (incl. decode procs) {cpu_per_m:.1f} s per 1M spans")
     print(
         f"  ack→queryable at half load      p50 {pct(lags, 0.5):.2f} s, "
         f"p99 {pct(lags, 0.99):.2f} s,"
