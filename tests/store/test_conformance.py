@@ -421,3 +421,20 @@ def test_dependency_stats_counts_messaging_links(store: Store) -> None:
     (edge,) = store.dependency_stats(*WINDOW)
     assert (edge.parent, edge.child, edge.call_count) == ("orders", "mailer", 2)
     assert edge.quantiles_ns[0] == 25 * MS
+
+
+def test_aggregates_find_traces_with_ids_of_every_size(store: Store) -> None:
+    # Ids above and below 2**127 in one list once made DuckDB infer DOUBLE[] and miss them.
+    ids = [
+        bytes.fromhex("ff" * 16),
+        bytes.fromhex("7f" + "ab" * 15),
+        bytes.fromhex("00" * 15 + "01"),
+    ]
+    spans = [make_span(1, 1, duration_ms=5) for _ in ids]
+    for s, t in zip(spans, ids, strict=True):
+        s.trace_id = t
+    store.write(spans)
+    stats = store.operation_stats({"all": ids})
+    assert [(s.trace_count, s.span_count) for s in stats] == [(3, 3)]
+    counts = store.attribute_counts({"all": ids}, focus="all", min_traces=3)
+    assert {(c.key, c.value, c.trace_count) for c in counts} == {("service.name", "frontend", 3)}

@@ -44,27 +44,29 @@ _WEIGHT = f"""CASE WHEN s.trace_state LIKE '%th:%'
     THEN {_TWO_56} / ({_TWO_56} - ('0x' || rpad(regexp_extract(s.trace_state,
          '{TH_PATTERN}', 1), 14, '0'))::UBIGINT::DOUBLE)
     ELSE 1.0 END"""
-_GROUPS = "SELECT unnest(?::UHUGEINT[]) AS trace_id, unnest(?::VARCHAR[]) AS grp"
+# Trace ids travel as decimal text: a Python list of 128-bit ints makes DuckDB infer a
+# list type that cannot hold ids >= 2**127 exactly (ids went missing at scale).
+_GROUPS = "SELECT unnest(?::VARCHAR[])::UHUGEINT AS trace_id, unnest(?::VARCHAR[]) AS grp"
 
 
 def _tid(trace_id: bytes) -> int:
     return int.from_bytes(trace_id, "big")
 
 
-def _group_params(groups: Mapping[str, Sequence[bytes]]) -> tuple[list[int], list[str]]:
-    ids: list[int] = []
+def _group_params(groups: Mapping[str, Sequence[bytes]]) -> tuple[list[str], list[str]]:
+    ids: list[str] = []
     names: list[str] = []
     for name, trace_ids in groups.items():
         for t in dict.fromkeys(trace_ids):
-            ids.append(_tid(t))
+            ids.append(str(_tid(t)))
             names.append(name)
     return ids, names
 
 
-def _extent(cur: Cursor, ids: list[int]) -> tuple[int, int] | None:
+def _extent(cur: Cursor, ids: list[str]) -> tuple[int, int] | None:
     row = cur.execute(
         "SELECT min(min_start_ns), max(max_end_ns) FROM trace_fragments "
-        "WHERE trace_id IN (SELECT unnest(?::UHUGEINT[]))",
+        "WHERE trace_id IN (SELECT unnest(?::VARCHAR[])::UHUGEINT)",
         [ids],
     ).fetchone()
     if row is None or row[0] is None:
