@@ -21,6 +21,8 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -43,9 +45,17 @@ class TableResult:
     first_error: str | None
 
 
-def _init_worker() -> None:
+def _init_worker(server_pid: int) -> None:
     # Ctrl-C reaches the whole process group; the server decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A server killed with SIGKILL cannot shut the pool down: leave with it.
+    threading.Thread(target=_exit_with, args=(server_pid,), daemon=True).start()
+
+
+def _exit_with(server_pid: int) -> None:
+    while os.getppid() == server_pid:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _decode(body: bytes, limits: Limits) -> TableResult | str:
@@ -71,7 +81,9 @@ class DecodePool:
         if workers < 1:
             raise ValueError(f"decode workers {workers}: expected at least 1 (or use none)")
         context = multiprocessing.get_context("spawn")  # fork would copy the server's threads
-        self._executor = ProcessPoolExecutor(workers, context, initializer=_init_worker)
+        self._executor = ProcessPoolExecutor(
+            workers, context, initializer=_init_worker, initargs=(os.getpid(),)
+        )
         for future in [self._executor.submit(_ready) for _ in range(workers)]:
             future.result()
 
