@@ -108,8 +108,8 @@ def timed(browser: object, url: str, ready: str, then: str | None = None) -> tup
         page.evaluate(then)
         page.wait_for_function(
             "() => { const v = document.querySelector('.wf-viewport');"
-            " const rows = [...v.querySelectorAll('.wf-row')];"
-            " return rows.some(r => parseInt(r.style.top) + 48 >= v.scrollHeight); }",
+            " const last = v.scrollHeight - 24;"
+            " return [...v.querySelectorAll('.wf-row')].some(r => parseInt(r.style.top) >= last); }",
             timeout=30_000,
         )
         second = time.perf_counter() - start
