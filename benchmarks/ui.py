@@ -109,7 +109,8 @@ def timed(browser: object, url: str, ready: str, then: str | None = None) -> tup
         page.wait_for_function(
             "() => { const v = document.querySelector('.wf-viewport');"
             " const last = v.scrollHeight - 24;"
-            " return [...v.querySelectorAll('.wf-row')].some(r => parseInt(r.style.top) >= last); }",
+            " const rows = [...v.querySelectorAll('.wf-row')];"
+            " return rows.some(r => parseInt(r.style.top) >= last); }",
             timeout=30_000,
         )
         second = time.perf_counter() - start
