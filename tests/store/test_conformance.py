@@ -438,3 +438,24 @@ def test_aggregates_find_traces_with_ids_of_every_size(store: Store) -> None:
     assert [(s.trace_count, s.span_count) for s in stats] == [(3, 3)]
     counts = store.attribute_counts({"all": ids}, focus="all", min_traces=3)
     assert {(c.key, c.value, c.trace_count) for c in counts} == {("service.name", "frontend", 3)}
+
+
+def test_search_summarises_traces_with_ids_of_every_size(store: Store) -> None:
+    # Trace ids above and below 2**127 in one result page must all get their summaries
+    # (DuckDB once read such a list of ids as DOUBLE[] and dropped traces silently).
+    ids = [
+        bytes.fromhex("ff" + "01" * 15),
+        bytes.fromhex("80" + "23" * 15),
+        bytes.fromhex("7f" + "ab" * 15),
+        bytes.fromhex("00" * 15 + "01"),
+    ]
+    spans = []
+    for i, t in enumerate(ids):
+        root = make_span(1, 1, duration_ms=10 + i)
+        child = make_span(1, 2, parent=1, duration_ms=5)
+        root.trace_id = child.trace_id = t
+        spans += [root, child]
+    store.write(spans)
+    found = store.search(q(limit=10))
+    assert sorted(s.trace_id for s in found) == sorted(ids)
+    assert all(s.span_count == 2 and s.orphan_count == 0 for s in found)

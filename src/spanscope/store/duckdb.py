@@ -335,8 +335,9 @@ class DuckDBStore:
     ) -> list[TraceSummary]:
         rows = cur.execute(
             "SELECT trace_id, services, root_start_ns, root_service, root_name, ext_parents "
-            "FROM trace_fragments WHERE trace_id IN (SELECT unnest(?::UHUGEINT[]))",
-            [[r[0] for r in ranked]],
+            "FROM trace_fragments WHERE trace_id IN (SELECT unnest(?::VARCHAR[])::UHUGEINT)",
+            # As text: DuckDB infers a list mixing ids above and below 2**127 as DOUBLE[].
+            [[str(r[0]) for r in ranked]],
         ).fetchall()
         per_trace: dict[int, list[tuple[Any, ...]]] = {}
         for r in rows:
@@ -385,9 +386,9 @@ class DuckDBStore:
         hi = max(r[1] + r[2] for r in ranked)
         rows = cur.execute(
             "SELECT trace_id, span_id FROM spans WHERE start_ns BETWEEN ? AND ? "
-            "AND trace_id IN (SELECT unnest(?::UHUGEINT[])) "
-            "AND span_id IN (SELECT unnest(?::UBIGINT[]))",
-            [lo, hi, list({w[0] for w in wanted}), list({w[1] for w in wanted})],
+            "AND trace_id IN (SELECT unnest(?::VARCHAR[])::UHUGEINT) "
+            "AND span_id IN (SELECT unnest(?::VARCHAR[])::UBIGINT)",
+            [lo, hi, [str(w[0]) for w in wanted], [str(w[1]) for w in wanted]],
         ).fetchall()
         return set(rows)
 
