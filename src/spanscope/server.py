@@ -43,6 +43,7 @@ from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool, default_workers
 from spanscope.ingest.grpc import create_grpc_server
 from spanscope.ingest.http import OtlpHttpReceiver, ZipkinReceiver
+from spanscope.ingest.limits import limits_from_env
 from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.store.base import Store
@@ -71,6 +72,12 @@ def settings_from_env(settings: Settings) -> Settings:
         if value <= 0:
             raise SystemExit(f"{name}={text!r}: expected a positive {kind.__name__}")
         changes[field] = value
+    try:
+        limits = limits_from_env(settings.limits, os.environ)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    if limits is not settings.limits:
+        changes["limits"] = limits
     return dataclasses.replace(settings, **changes) if changes else settings
 
 

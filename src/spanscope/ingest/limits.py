@@ -9,7 +9,8 @@ and the first reason goes back to the client in OTLP's ``partial_success``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from spanscope.model import Span
 
@@ -53,3 +54,28 @@ class DecodeResult:
         self.rejected += 1
         if self.first_error is None:
             self.first_error = reason
+
+
+LIMIT_ENV_VARS = {
+    "SPANSCOPE_MAX_BODY_BYTES": "max_body_bytes",
+    "SPANSCOPE_MAX_DECOMPRESSED_BYTES": "max_decompressed_bytes",
+    "SPANSCOPE_MAX_ATTRIBUTES": "max_attributes",
+    "SPANSCOPE_MAX_ATTRIBUTE_VALUE_BYTES": "max_attribute_value_bytes",
+    "SPANSCOPE_MAX_EVENTS": "max_events",
+    "SPANSCOPE_MAX_LINKS": "max_links",
+    "SPANSCOPE_MAX_NAME_BYTES": "max_name_bytes",
+}
+"""Environment variables that override a limit (positive whole numbers)."""
+
+
+def limits_from_env(limits: Limits, environ: Mapping[str, str]) -> Limits:
+    """Apply ``SPANSCOPE_MAX_*`` overrides; raise ValueError naming a bad value."""
+    changes: dict[str, int] = {}
+    for name, field_name in LIMIT_ENV_VARS.items():
+        text = environ.get(name)
+        if text is None:
+            continue
+        if not text.strip().isdigit() or int(text) <= 0:
+            raise ValueError(f"{name}={text!r}: expected a positive whole number")
+        changes[field_name] = int(text)
+    return replace(limits, **changes) if changes else limits
