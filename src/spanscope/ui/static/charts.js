@@ -41,9 +41,9 @@ export function histogram(buckets, width = 940, height = 190) {
   const top = Math.max(...buckets.map((b) => b.count), 1);
   const bw = (width - PAD.l - PAD.r) / Math.max(buckets.length, 1);
   const y = (v) => height - PAD.b - (v / top) * (height - PAD.t - PAD.b);
-  for (const v of ticks(top, 3)) {
+  for (const v of ticks(top, 3).filter(Number.isInteger)) { // counts: whole-number ticks only
     svg.append(s("line", { x1: PAD.l, x2: width - PAD.r, y1: y(v), y2: y(v), class: "grid" }),
-      s("text", { x: PAD.l - 6, y: y(v) + 4, "text-anchor": "end", class: "axis-label" }, String(Math.round(v))));
+      s("text", { x: PAD.l - 6, y: y(v) + 4, "text-anchor": "end", class: "axis-label" }, String(v)));
   }
   buckets.forEach((b, k) => {
     const x = PAD.l + k * bw;

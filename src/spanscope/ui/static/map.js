@@ -10,7 +10,7 @@ import { clear, errorBox, fmtDuration, h, s, serviceColor } from "./dom.js";
 const LOOKBACKS = ["15m", "1h", "6h", "1d", "2d", "7d"];
 const NODE_W = 150;
 const NODE_H = 34;
-const COL_GAP = 120;
+const COL_GAP = 210; // room for an edge label: "120 calls · 1.7 % err · p99 900ms"
 const ROW_GAP = 26;
 
 export async function render(main, params) {
