@@ -201,3 +201,33 @@ def time_range(
     if end_ns < start_ns:
         raise ValueError("time range: end is before start")
     return start_ns, end_ns
+
+
+@dataclass(slots=True)
+class LogQuery:
+    """Log search (issue #7): records whose time is in ``[start_ns, end_ns]`` and that match
+    every given filter — service, ``min_severity`` (OTLP severity number, 13 = WARN),
+    ``text`` (case-insensitive substring of the body), ``attributes`` (key = value as text,
+    log or resource attribute), trace id and span id. Newest first, up to ``limit``."""
+
+    start_ns: int
+    end_ns: int
+    service: str | None = None
+    min_severity: int | None = None
+    text: str | None = None
+    attributes: list[tuple[str, str]] = field(default_factory=list)
+    trace_id: bytes | None = None
+    span_id: bytes | None = None
+    limit: int = 100
+    order: Literal["newest", "oldest"] = "newest"
+
+    def __post_init__(self) -> None:
+        if self.end_ns < self.start_ns:
+            raise ValueError("time range: end is before start")
+        if not 1 <= self.limit <= MAX_LOG_LIMIT:
+            raise ValueError(f"limit {self.limit}: expected 1 to {MAX_LOG_LIMIT}")
+        if self.order not in ("newest", "oldest"):
+            raise ValueError(f"order {self.order!r}: expected 'newest' or 'oldest'")
+
+
+MAX_LOG_LIMIT = 5000
