@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from spanscope.model import Span
+from spanscope.model import SignalBatch, Span
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +79,19 @@ def limits_from_env(limits: Limits, environ: Mapping[str, str]) -> Limits:
             raise ValueError(f"{name}={text!r}: expected a positive whole number")
         changes[field_name] = int(text)
     return replace(limits, **changes) if changes else limits
+
+
+@dataclass(slots=True)
+class SignalResult:
+    """What the OTLP logs and metrics decoders return: the records kept (a
+    :class:`~spanscope.model.SignalBatch`, what the pipeline queues) and those refused one
+    by one (OTLP ``partial_success.rejected_log_records`` / ``rejected_data_points``)."""
+
+    signals: SignalBatch = field(default_factory=SignalBatch)
+    rejected: int = 0
+    first_error: str | None = None
+
+    def reject(self, reason: str) -> None:
+        self.rejected += 1
+        if self.first_error is None:
+            self.first_error = reason
