@@ -22,6 +22,7 @@ as any stub of someone else's API is; everything else does its real work.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -136,9 +137,9 @@ def orders(ctx: ServiceContext) -> fastapi.FastAPI:
             cursor.execute("BEGIN IMMEDIATE")  # the order and its lines, or nothing
             try:
                 cursor.execute(
-                    "INSERT INTO orders (order_ref, customer_id, created_at, status, total_cents)"
-                    " VALUES (?, ?, ?, 'paid', ?)",
-                    (body.order_ref, body.customer_id, int(time.time()), total),
+                    "INSERT INTO orders (order_ref, customer_id, created_at, status, total_cents,"
+                    " cart_snapshot) VALUES (?, ?, ?, 'paid', ?, ?)",
+                    (body.order_ref, body.customer_id, int(time.time()), total, json.dumps(lines)),
                 )
                 order_id = cursor.lastrowid
                 cursor.executemany(

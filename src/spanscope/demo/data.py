@@ -2,8 +2,9 @@
 
 Each service owns its data, as microservices do, in ``<lab-dir>/db/<service>.db``:
 
-- ``orders.db``: ``orders`` (50,000 rows, ~700 bytes each: the shipping address and gift
-  note make the table ~40 MB, as order tables are) and ``order_items`` (~225,000 rows);
+- ``orders.db``: ``orders`` (50,000 rows, ~1.5 KB each: with the address, gift note and a
+  JSON snapshot of the cart, the table is ~80 MB, as order tables are) and ``order_items``
+  (~225,000 rows);
 - ``users.db``: ``users`` (20,000 rows, salted PBKDF2 password hashes);
 - ``inventory.db``: ``products`` (2,000 rows), ``stock`` and ``reviews`` (60,000 rows).
 
@@ -12,17 +13,20 @@ of the lab on the same directory. ``missing-index`` is a real index drop::
 
     DROP INDEX idx_orders_ref      -- SELECT ... WHERE order_ref = ? now scans 50,000 rows
 
-measured here: ~0.02 ms with the index, ~12-20 ms without it (a full scan of ~40 MB of
-pages), on one core. :func:`set_order_ref_index` puts it back when the incident ends.
+measured here: ~0.02 ms with the index, ~23 ms without it (a full scan of ~80 MB of pages)
+on an idle core — and several times that on a busy one. :func:`set_order_ref_index` puts
+it back when the incident ends.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ORDER_COUNT = 50_000
 USER_COUNT = 20_000
@@ -79,29 +83,36 @@ def build_orders(path: Path) -> None:
     rng = random.Random(5)
     start = 1_735_689_600  # 2025-01-01, orders spread over the year before the lab runs
     orders = []
-    items = []
+    items: list[tuple[int, int, int, int]] = []
     for i in range(1, ORDER_COUNT + 1):
-        address = f"{rng.randrange(1, 999)} {rng.choice(('Elm', 'Oak', 'Pine'))} Street, " * 3
-        note = "gift note: " + "".join(rng.choices("abcdefghij ", k=rng.randrange(400, 700)))
+        lines: list[dict[str, Any]] = [
+            {"product_id": rng.randrange(1, PRODUCT_COUNT + 1), "quantity": rng.randrange(1, 4),
+             "price_cents": rng.randrange(199, 9_999),
+             "description": "A fine thing. " * rng.randrange(4, 10)}
+            for _ in range(rng.randrange(1, 9))
+        ]  # fmt: skip
+        address = f"{rng.randrange(1, 999)} {rng.choice(('Elm', 'Oak', 'Pine'))} Street"
+        note = "".join(rng.choices("abcdefghij ", k=rng.randrange(0, 120)))
+        total = sum(line["price_cents"] * line["quantity"] for line in lines)
         orders.append(
             (i, order_ref(i), rng.randrange(1, USER_COUNT + 1), start + i * 600, "delivered",
-             rng.randrange(500, 50_000), address, note)
+             total, address, note, json.dumps(lines))
         )  # fmt: skip
-        for _ in range(rng.randrange(1, 9)):
-            items.append((i, rng.randrange(1, PRODUCT_COUNT + 1), rng.randrange(1, 4), 1999))
+        items.extend((i, x["product_id"], x["quantity"], x["price_cents"]) for x in lines)
     _build(
         path,
         f"""
         CREATE TABLE orders (id INTEGER PRIMARY KEY, order_ref TEXT NOT NULL,
             customer_id INTEGER NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL,
-            total_cents INTEGER NOT NULL, shipping_address TEXT, gift_note TEXT);
+            total_cents INTEGER NOT NULL, shipping_address TEXT, gift_note TEXT,
+            cart_snapshot TEXT);
         CREATE UNIQUE INDEX {ORDER_REF_INDEX} ON orders (order_ref);
         CREATE TABLE order_items (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL,
             product_id INTEGER NOT NULL, quantity INTEGER NOT NULL, price_cents INTEGER NOT NULL);
         CREATE INDEX idx_order_items_order ON order_items (order_id);
         """,
         [
-            ("INSERT INTO orders VALUES (?,?,?,?,?,?,?,?)", orders),
+            ("INSERT INTO orders VALUES (?,?,?,?,?,?,?,?,?)", orders),
             (
                 "INSERT INTO order_items (order_id, product_id, quantity, price_cents)"
                 " VALUES (?,?,?,?)",

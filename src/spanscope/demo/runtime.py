@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 async def _serve(server: Any, sock: socket.socket, ready: Path) -> None:
     """Serve, and mark the service ready once uvicorn has started accepting."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not task.done():
         await asyncio.sleep(0.02)
@@ -154,8 +158,17 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"unknown lab service {args.service!r}: one of {', '.join(factories)}")
     app = factories[args.service](ctx)
     ready = args.lab_dir / "run" / f"{args.service}.ready"
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after its graceful stop, which would kill the process
+        before the SDK flushes its last spans; here the loop's handler stops it instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
     sock = socket.socket(fileno=args.fd)  # family and type read from the socket itself
-    server = uvicorn.Server(
+    server = Server(
         uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     )
     log.info("service starting", extra={"pid": os.getpid(), "tracing": ctx.tracing})

@@ -22,6 +22,9 @@ processes race for a port. ``<data-dir>/lab.json`` records them::
     {"gateway": "http://127.0.0.1:18080", "control": "http://127.0.0.1:18090",
      "spanscope": "http://127.0.0.1:16686", "services": {"orders": "http://...", ...}, ...}
 
+and ``<data-dir>/incidents.log`` the timeline, one JSON line per switch
+(``{"incident": "missing-index", "active": true, "time_unix_nano": ...}``).
+
 The control endpoint (:mod:`spanscope.demo.control`) switches incidents; the guided tour
 (:mod:`spanscope.demo.tour`) is printed a little after an incident goes on.
 """
@@ -253,7 +256,11 @@ class Lab:
             if (name in active) != on:
                 active = active | {name} if on else active - {name}
                 write_active(self.dir, active)
-                self.events.append((name, on, time.time_ns()))
+                at = time.time_ns()
+                self.events.append((name, on, at))
+                with open(self.dir / "incidents.log", "a") as log:  # the lab's own timeline
+                    record = {"incident": name, "active": on, "time_unix_nano": at}
+                    log.write(json.dumps(record) + "\n")
                 self.say(f"incident {name} is {'ON' if on else 'off'}: {INCIDENTS[name].summary}")
             return active
 

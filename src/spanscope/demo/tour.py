@@ -185,7 +185,8 @@ class Tour:
             f"  its logs: {len(lines)} lines carry trace_id={trace_id}:  "
             f"grep {trace_id} {lab.dir}/logs/*.log"
         )
-        for record in lines[:3]:
+        own = [r for r in lines if r.get("logger") != "httpx"]  # the services' own words first
+        for record in (own or lines)[:3]:
             service = record.get("service.name", "?")
             say(f"    {service}: {record.get('level')} {record.get('message')}")
         if before:
