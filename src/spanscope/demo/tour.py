@@ -36,7 +36,7 @@ from spanscope.demo.incidents import INCIDENTS
 if TYPE_CHECKING:
     from spanscope.demo.supervisor import Lab
 
-ROUTES = ("POST /orders", "GET /orders/{order_ref}", "GET /products", "POST /login")
+WARMUP_S = 5.0
 
 
 def percentile(values: list[int], q: float) -> int:
@@ -98,6 +98,8 @@ def log_lines(log_dir: Path, trace_id: str) -> list[dict[str, Any]]:
 
 def _ms(ns: float) -> str:
     ms = ns / 1e6
+    if ms < 1:
+        return f"{ms:.2f} ms"
     return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
 
 
@@ -154,7 +156,9 @@ class Tour:
             say(f"incident {name} is on; tracing is off (--no-tracing), so there is nothing to see")
             return
         now = time.time_ns()
-        before_start = max(lab.traffic_started_ns, on_ns - (now - on_ns))
+        # the first seconds of traffic are warm-up (connections, lazy imports): not "normal"
+        warmed_up = lab.traffic_started_ns + int(WARMUP_S * 1e9)
+        before_start = min(on_ns, max(warmed_up, on_ns - (now - on_ns)))
         before = self.window(incident.route, before_start, on_ns)
         after = self.window(incident.route, on_ns, now)
         b_ms = [t["duration_ns"] for t in before]
@@ -179,7 +183,10 @@ class Tour:
             f"  slowest trace: {self.api}/trace/{trace_id}   ({_ms(summary['duration_ns'])}, "
             f"{summary['span_count']} spans, {len(summary['services'])} services)"
         )
-        self._where_the_time_went(trace_id, summary["duration_ns"])
+        typical = (
+            sorted(before, key=lambda t: t["duration_ns"])[len(before) // 2] if before else None
+        )
+        self._where_the_time_went(trace_id, summary["duration_ns"], typical)
         lines = log_lines(lab.dir / "logs", trace_id)
         say(
             f"  its logs: {len(lines)} lines carry trace_id={trace_id}:  "
@@ -189,8 +196,7 @@ class Tour:
         for record in (own or lines)[:3]:
             service = record.get("service.name", "?")
             say(f"    {service}: {record.get('level')} {record.get('message')}")
-        if before:
-            typical = sorted(before, key=lambda t: t["duration_ns"])[len(before) // 2]
+        if typical is not None:
             query = urlencode({"a": typical["trace_id"], "b": trace_id})
             say(f"  compare with a typical trace from before: {self.api}/compare?{query}")
         query = urlencode(
@@ -206,29 +212,46 @@ class Tour:
         say(f"  switch it off: spanscope demo incident {name} --off")
         say("")
 
-    def _where_the_time_went(self, trace_id: str, duration_ns: int) -> None:
+    def _fetch(self, trace_id: str) -> dict[str, Any] | None:
         try:
             response = httpx.get(f"{self.api}/api/v1/traces/{trace_id}", timeout=30.0)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            self.lab.say(f"  (could not fetch the trace: {exc})")
-            return
-        found = dominant_span(response.json())
+            self.lab.say(f"  (could not fetch trace {trace_id}: {exc})")
+            return None
+        trace: dict[str, Any] = response.json()
+        return trace
+
+    def _where_the_time_went(
+        self, trace_id: str, duration_ns: int, typical: dict[str, Any] | None
+    ) -> None:
+        trace = self._fetch(trace_id)
+        found = dominant_span(trace) if trace else None
         if found is None:
             return
         span, self_ns = found
         share = 100 * self_ns / duration_ns if duration_ns else 0
-        statement = next(
-            (
-                a["value"]
-                for a in span.get("attributes", [])
-                if a["key"] in ("db.statement", "db.query.text")
-            ),
-            None,
-        )
         self.lab.say(
             f"  where its time went: {span['service']} · {span['name']} — "
             f"{_ms(self_ns)} self time, {share:.0f} % of the trace"
         )
+        statement = _statement(span)
         if statement:
-            self.lab.say(f"    {' '.join(str(statement).split())[:110]}")
+            self.lab.say(f"    {' '.join(statement.split())[:110]}")
+        before = self._fetch(typical["trace_id"]) if typical else None
+        key = (span["service"], span["name"], statement)
+        same = [
+            s for s in (before or {}).get("spans", [])
+            if (s["service"], s["name"], _statement(s)) == key
+        ]  # fmt: skip
+        if same:
+            took = max(s["duration_ns"] for s in same)
+            self.lab.say(
+                f"    the same span in a typical trace from before: {_ms(took)} "
+                f"(now {_ms(span['duration_ns'])})"
+            )
+
+
+def _statement(span: dict[str, Any]) -> str | None:
+    keys = ("db.statement", "db.query.text")
+    return next((str(a["value"]) for a in span.get("attributes", []) if a["key"] in keys), None)
