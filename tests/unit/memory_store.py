@@ -22,17 +22,20 @@ from spanscope.model import (
     Event,
     LatencyBucket,
     Link,
+    LogRecord,
+    MetricPoint,
     Operation,
     OperationStat,
     RedPoint,
     ServiceCount,
+    SignalBatch,
     Span,
     SpanKind,
     StatusCode,
     Trace,
     TraceSummary,
 )
-from spanscope.query.model import Condition, SearchQuery
+from spanscope.query.model import Condition, LogQuery, SearchQuery
 from spanscope.store.base import Store
 
 _STATUS = {"error": StatusCode.ERROR, "ok": StatusCode.OK, "unset": StatusCode.UNSET}
@@ -42,6 +45,8 @@ class MemoryStore:
     def __init__(self) -> None:
         self._spans: dict[bytes, dict[bytes, Span]] = {}
         self._wal: int | None = None
+        self._logs: list[LogRecord] = []
+        self._points: list[MetricPoint] = []
 
     def write(self, spans: Sequence[Span], wal_position: int | None = None) -> int:
         new = 0
@@ -295,8 +300,68 @@ class MemoryStore:
             )  # fmt: skip
         return out
 
+    # --- logs and metric points ------------------------------------------------------
+
+    def write_signals(self, batches: Sequence[SignalBatch], wal_position: int | None = None) -> int:
+        for b in batches:
+            self._logs.extend(b.logs)
+            self._points.extend(b.points)
+        if wal_position is not None:
+            self._wal = wal_position
+        return sum(len(b) for b in batches)
+
+    def logs(self, query: LogQuery) -> list[LogRecord]:
+        found = [r for r in self._logs if _log_matches(r, query)]
+        found.sort(key=lambda r: r.time_ns, reverse=query.order == "newest")
+        return found[: query.limit]
+
+    def metric_points(
+        self,
+        name: str,
+        start_ns: int,
+        end_ns: int,
+        service: str | None = None,
+        labels: Sequence[tuple[str, str]] = (),
+    ) -> list[MetricPoint]:
+        found = [
+            p
+            for p in self._points
+            if p.name == name
+            and start_ns <= p.time_ns <= end_ns
+            and (service is None or p.service == service)
+            and all(_as_text(p.attributes.get(k)) == v for k, v in labels)
+        ]
+        return sorted(found, key=lambda p: p.time_ns)
+
+    def metric_names(self, service: str | None = None) -> list[str]:
+        return sorted({p.name for p in self._points if service in (None, p.service)})
+
     def close(self) -> None:
         pass
+
+
+def _as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _log_matches(r: LogRecord, q: LogQuery) -> bool:
+    body = r.body if isinstance(r.body, str) else str(r.body)
+    return (
+        q.start_ns <= r.time_ns <= q.end_ns
+        and (q.service is None or r.service == q.service)
+        and (q.min_severity is None or r.severity_number >= q.min_severity)
+        and (not q.text or q.text.lower() in body.lower())
+        and (q.trace_id is None or r.trace_id == q.trace_id)
+        and (q.span_id is None or r.span_id == q.span_id)
+        and all(
+            v in (_as_text(r.attributes.get(k)), _as_text(r.resource.get(k)))
+            for k, v in q.attributes
+        )
+    )
 
 
 def _span_matches(s: Span, q: SearchQuery) -> bool:

@@ -25,15 +25,18 @@ from spanscope.model import (
     DependencyEdge,
     DependencyStats,
     LatencyBucket,
+    LogRecord,
+    MetricPoint,
     Operation,
     OperationStat,
     RedPoint,
+    SignalBatch,
     Span,
     SpanKind,
     Trace,
     TraceSummary,
 )
-from spanscope.query.model import SearchQuery
+from spanscope.query.model import LogQuery, SearchQuery
 
 
 @runtime_checkable
@@ -147,6 +150,33 @@ class Store(Protocol):
 
     def span_count(self) -> int:
         """How many spans are stored (each once)."""
+        ...
+
+    # --- logs and metric points, linked to traces by trace/span ids (issue #7)
+
+    def write_signals(self, batches: Sequence[SignalBatch], wal_position: int | None = None) -> int:
+        """Store the batches' log records and metric points and, in the same transaction,
+        the WAL checkpoint. Not de-duplicated (they have no identity). Returns how many."""
+        ...
+
+    def logs(self, query: LogQuery) -> list[LogRecord]:
+        """Log records matching every filter of ``query``, newest (or oldest) first."""
+        ...
+
+    def metric_points(
+        self,
+        name: str,
+        start_ns: int,
+        end_ns: int,
+        service: str | None = None,
+        labels: Sequence[tuple[str, str]] = (),
+    ) -> list[MetricPoint]:
+        """Points of metric ``name`` whose time is in the window, oldest first; ``labels``
+        are point attributes compared as text (``("http.route", "/orders")``)."""
+        ...
+
+    def metric_names(self, service: str | None = None) -> list[str]:
+        """Every stored metric name (of ``service``), sorted."""
         ...
 
     def close(self) -> None: ...
