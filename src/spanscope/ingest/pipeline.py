@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from spanscope.columnar import SpanColumns
 from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool
-from spanscope.ingest.limits import DecodeResult, Limits
+from spanscope.ingest.limits import DecodeResult, Limits, SignalResult
 from spanscope.ingest.otlp_columns import ColumnarResult
 from spanscope.ingest.wal import WriteAheadLog
-from spanscope.model import Span
+from spanscope.model import SignalBatch, Span
 from spanscope.store.base import Store
 from spanscope.store.duckdb_schema import SpanTable, columns_table
 
@@ -47,10 +47,11 @@ log = logging.getLogger(__name__)
 BATCH_SPANS = 20_000
 """Spans per store write when the queue is full: DuckDB inserts best in ~10k+ batches."""
 
-Decoder = Callable[[bytes, Limits], DecodeResult | ColumnarResult]
-Batch = list[Span] | SpanColumns | SpanTable
+Decoder = Callable[[bytes, Limits], DecodeResult | ColumnarResult | SignalResult]
+Batch = list[Span] | SpanColumns | SpanTable | SignalBatch
 """What a receiver hands over: Span objects, columns from the in-process OTLP protobuf
-decoder, or an Arrow table from a decode worker process (only with a DuckDB store)."""
+decoder, an Arrow table from a decode worker process (only with a DuckDB store), or the
+logs and metric points of an OTLP logs/metrics request."""
 
 
 class OverloadedError(RuntimeError):
@@ -68,6 +69,10 @@ _DECODERS = {
     "otlp-proto": (("spanscope.ingest.otlp_columns",), "decode_otlp_columns"),
     "otlp-json": (("spanscope.ingest.otlp_json", "spanscope.ingest.otlp"), "decode_otlp_json"),
     "zipkin-json": (("spanscope.ingest.zipkin",), "decode_zipkin_json"),
+    "otlp-logs-proto": (("spanscope.ingest.otlp_logs",), "decode_otlp_logs_protobuf"),
+    "otlp-logs-json": (("spanscope.ingest.otlp_logs",), "decode_otlp_logs_json"),
+    "otlp-metrics-proto": (("spanscope.ingest.otlp_metrics",), "decode_otlp_metrics_protobuf"),
+    "otlp-metrics-json": (("spanscope.ingest.otlp_metrics",), "decode_otlp_metrics_json"),
 }
 """The decoder for each WAL format tag: (modules that may define it, function name)."""
 
@@ -94,13 +99,13 @@ def _as_columns(batch: list[Span] | SpanColumns) -> SpanColumns:
     return batch if isinstance(batch, SpanColumns) else SpanColumns.from_spans(batch)
 
 
-def _as_spans(batch: Batch) -> list[Span]:
+def _as_spans(batch: list[Span] | SpanColumns | SpanTable) -> list[Span]:
     if isinstance(batch, SpanTable):
         raise TypeError("an Arrow span batch needs a store with write_tables (DuckDBStore)")
     return batch.to_spans() if isinstance(batch, SpanColumns) else batch
 
 
-def _as_table(batch: Batch) -> SpanTable:
+def _as_table(batch: list[Span] | SpanColumns | SpanTable) -> SpanTable:
     return batch if isinstance(batch, SpanTable) else columns_table(_as_columns(batch))
 
 
@@ -215,8 +220,9 @@ class IngestPipeline:
                     "WAL record %d (%s) no longer decodes: %s", record.position, record.format, exc
                 )
                 result = DecodeResult()
-            batch.append(result.spans)
-            size += len(result.spans)
+            decoded = result.signals if isinstance(result, SignalResult) else result.spans
+            batch.append(decoded)
+            size += len(decoded)
             last = record.position
             if size >= BATCH_SPANS:
                 replayed += self._store_write(batch, last)
@@ -299,10 +305,18 @@ class IngestPipeline:
     def _store_write(self, batches: list[Batch], wal_position: int) -> int:
         """One store write of several receivers' batches, as columns if the store takes
         them (no Span objects on the fast path)."""
+        signals = [b for b in batches if isinstance(b, SignalBatch)]
+        spans = [b for b in batches if not isinstance(b, SignalBatch)]
         write_tables = getattr(self.store, "write_tables", None)
         if write_tables is not None:
-            return int(write_tables([_as_table(b) for b in batches], wal_position=wal_position))
-        return self.store.write([s for b in batches for s in _as_spans(b)], wal_position)
+            # Logs and metric points ride in the spans' transaction: one checkpoint for all.
+            tables = [_as_table(b) for b in spans]
+            if signals:
+                return int(write_tables(tables, wal_position=wal_position, signals=signals))
+            return int(write_tables(tables, wal_position=wal_position))
+        if signals:
+            self.store.write_signals(signals, None)
+        return self.store.write([s for b in spans for s in _as_spans(b)], wal_position)
 
     def _write(self, items: list[_Item]) -> None:
         span_count = sum(len(item.spans) for item in items)

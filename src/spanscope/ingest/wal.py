@@ -39,7 +39,15 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
-FORMATS = ("otlp-proto", "otlp-json", "zipkin-json")
+FORMATS = (
+    "otlp-proto",
+    "otlp-json",
+    "zipkin-json",
+    "otlp-logs-proto",
+    "otlp-logs-json",
+    "otlp-metrics-proto",
+    "otlp-metrics-json",
+)
 """Format tags, stored as their index; append new ones at the end, never reorder."""
 
 _HEADER = struct.Struct("<IIQB")
