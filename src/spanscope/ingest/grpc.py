@@ -1,5 +1,6 @@
 """OTLP/gRPC receiver: ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` on
-port 4317.
+port 4317, and beside it ``LogsService/Export`` and ``MetricsService/Export`` (logs and
+metrics with exemplars, see ``ingest/otlp_logs.py`` and ``ingest/otlp_metrics.py``).
 
 Answers as the OTLP specification says for gRPC:
 
@@ -23,14 +24,17 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import DecodeError as DecodeProtoError
 from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
-from spanscope.ingest.limits import DecodeError, Limits
+from spanscope.ingest.limits import DecodeError, Limits, SignalResult
 from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
 from spanscope.ingest.wal import WalClosedError
 
@@ -105,6 +109,89 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         return response
 
 
+class SignalReceiver:
+    """LogsService / MetricsService ``Export``: the same answers as :class:`TraceReceiver`,
+    with ``partial_success.rejected_log_records`` / ``rejected_data_points``."""
+
+    def __init__(
+        self,
+        pipeline: IngestPipeline,
+        limits: Limits,
+        request_type: Any,
+        response_type: Any,
+        wal_format: str,
+        rejected_field: str,
+    ) -> None:
+        self.pipeline = pipeline
+        self.limits = limits
+        self.request_type = request_type
+        self.response_type = response_type
+        self.wal_format = wal_format
+        self.rejected_field = rejected_field
+
+    def export_bytes(self, body: bytes, context: grpc.ServicerContext) -> Any:
+        name = self.request_type.DESCRIPTOR.name
+        try:
+            # The raw bytes, decoded as the WAL replay will decode them.
+            result = self.pipeline.decoder(self.wal_format)(body, self.limits)
+        except DecodeError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode {name}: {exc}")
+        assert isinstance(result, SignalResult)
+        if result.signals:
+            try:
+                self.pipeline.accept_blocking(self.wal_format, body, result.signals)
+            except OverloadedError as exc:
+                _abort_with_retry(
+                    context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after_s
+                )
+            except WalClosedError as exc:
+                _abort_with_retry(context, grpc.StatusCode.UNAVAILABLE, str(exc), 1)
+            except OSError as exc:
+                log.exception("write-ahead log fsync failed")
+                _abort_with_retry(
+                    context, grpc.StatusCode.UNAVAILABLE, f"could not store ({exc}); retry", 5
+                )
+        response = self.response_type()
+        if result.rejected:
+            setattr(response.partial_success, self.rejected_field, result.rejected)
+            response.partial_success.error_message = result.first_error or ""
+        return response
+
+
+def _signal_handlers(pipeline: IngestPipeline, limits: Limits) -> list[Any]:
+    out = []
+    for service, request, response, fmt, field in (
+        (
+            "opentelemetry.proto.collector.logs.v1.LogsService",
+            logs_service_pb2.ExportLogsServiceRequest,
+            logs_service_pb2.ExportLogsServiceResponse,
+            "otlp-logs-proto",
+            "rejected_log_records",
+        ),
+        (
+            "opentelemetry.proto.collector.metrics.v1.MetricsService",
+            metrics_service_pb2.ExportMetricsServiceRequest,
+            metrics_service_pb2.ExportMetricsServiceResponse,
+            "otlp-metrics-proto",
+            "rejected_data_points",
+        ),
+    ):
+        receiver = SignalReceiver(pipeline, limits, request, response, fmt, field)
+        out.append(
+            grpc.method_handlers_generic_handler(
+                service,
+                {
+                    "Export": grpc.unary_unary_rpc_method_handler(
+                        receiver.export_bytes,
+                        request_deserializer=None,
+                        response_serializer=response.SerializeToString,
+                    )
+                },
+            )
+        )
+    return out
+
+
 def _abort_with_retry(
     context: grpc.ServicerContext, code: grpc.StatusCode, message: str, retry_after_s: int
 ) -> None:
@@ -144,7 +231,7 @@ def create_grpc_server(
             )
         },
     )
-    server.add_generic_rpc_handlers((handler,))
+    server.add_generic_rpc_handlers((handler, *_signal_handlers(pipeline, limits)))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(address)
     if bound == 0:

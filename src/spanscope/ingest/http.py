@@ -1,5 +1,5 @@
-"""HTTP receivers: OTLP/HTTP ``POST /v1/traces`` (port 4318) and Zipkin ``POST /api/v2/spans``
-(port 9411), as small ASGI apps run by uvicorn.
+"""HTTP receivers: OTLP/HTTP ``POST /v1/traces``, ``/v1/logs`` and ``/v1/metrics`` (port 4318)
+and Zipkin ``POST /api/v2/spans`` (port 9411), as small ASGI apps run by uvicorn.
 
 OTLP/HTTP answers as the OTLP specification says
 (https://opentelemetry.io/docs/specs/otlp/#otlphttp-response):
@@ -8,7 +8,8 @@ OTLP/HTTP answers as the OTLP specification says
 request                                 answer
 ======================================  =================================================
 protobuf or JSON, decodable             200 ``ExportTraceServiceResponse`` in the request's
-                                        encoding; ``partial_success`` names rejected spans
+                                        encoding; ``partial_success`` counts rejected spans
+                                        (log records, data points) and says why
 body that does not decode, or empty     400 ``google.rpc.Status`` with the reason
 body > ``limits.max_body_bytes``,       413 (a gzip bomb is inflated only up to the cap)
 gunzipped > ``max_decompressed_bytes``
@@ -37,14 +38,17 @@ import asyncio
 import logging
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from google.rpc import status_pb2
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from spanscope.ingest.decode_worker import TableResult
-from spanscope.ingest.limits import DecodeError, DecodeResult, Limits
+from spanscope.ingest.limits import DecodeError, DecodeResult, Limits, SignalResult
 from spanscope.ingest.otlp_columns import ColumnarResult
 from spanscope.ingest.pipeline import Decoder, IngestPipeline, OverloadedError
 from spanscope.ingest.wal import WalClosedError
@@ -170,7 +174,7 @@ async def gunzip_off_loop(data: bytes, max_bytes: int) -> bytes:
     return await asyncio.to_thread(gunzip, data, max_bytes)
 
 
-Result = DecodeResult | ColumnarResult | TableResult
+Result = DecodeResult | ColumnarResult | TableResult | SignalResult
 
 
 async def decode(decoder: Decoder, body: bytes, limits: Limits) -> Result:
@@ -182,7 +186,8 @@ async def decode(decoder: Decoder, body: bytes, limits: Limits) -> Result:
 async def accept(pipeline: IngestPipeline, fmt: str, body: bytes, result: Result) -> None:
     """Log durably and queue, turning refusals into the HTTP answers clients retry on."""
     try:
-        await pipeline.accept(fmt, body, result.spans)
+        batch = result.signals if isinstance(result, SignalResult) else result.spans
+        await pipeline.accept(fmt, body, batch)
     except OverloadedError as exc:
         raise HttpError(429, str(exc), exc.retry_after_s) from None
     except WalClosedError as exc:
@@ -214,8 +219,43 @@ def _route(scope: Scope, path: str) -> HttpError | None:
 # -- OTLP/HTTP -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Signal:
+    """What differs between OTLP/HTTP's three paths."""
+
+    request: str
+    wal_format: str
+    """WAL tag of the protobuf body; the JSON one inserts "-json" for "-proto"."""
+    rejected_field: str
+    """partial_success field counting refused records (snake_case; JSON uses camelCase)."""
+    response: Callable[[], Any]
+
+
+_SIGNALS = {
+    "/v1/traces": _Signal(
+        "ExportTraceServiceRequest",
+        "otlp-proto",
+        "rejected_spans",
+        trace_service_pb2.ExportTraceServiceResponse,
+    ),
+    "/v1/logs": _Signal(
+        "ExportLogsServiceRequest",
+        "otlp-logs-proto",
+        "rejected_log_records",
+        logs_service_pb2.ExportLogsServiceResponse,
+    ),
+    "/v1/metrics": _Signal(
+        "ExportMetricsServiceRequest",
+        "otlp-metrics-proto",
+        "rejected_data_points",
+        metrics_service_pb2.ExportMetricsServiceResponse,
+    ),
+}
+
+
 class OtlpHttpReceiver:
-    """ASGI app for OTLP/HTTP traces (protobuf and JSON)."""
+    """ASGI app for OTLP/HTTP traces, logs and metrics (protobuf and JSON), routed by path
+    (``/v1/traces``, ``/v1/logs``, ``/v1/metrics``) with the same rules and answers."""
 
     path = "/v1/traces"
 
@@ -230,7 +270,12 @@ class OtlpHttpReceiver:
         wire = media_type(headers.get("content-type", ""))
         as_json = wire != _PROTOBUF  # errors for unknown types are JSON: readable
         try:
-            routing = _route(scope, self.path)
+            signal = _SIGNALS.get(scope["path"].rstrip("/"))
+            if signal is None:
+                raise HttpError(
+                    404, f"no such path {scope['path']!r}: POST to {', '.join(_SIGNALS)}"
+                )
+            routing = _route(scope, scope["path"].rstrip("/"))
             if routing is not None:
                 raise routing
             if wire not in (_PROTOBUF, _JSON):
@@ -242,11 +287,11 @@ class OtlpHttpReceiver:
             body = await read_body(receive, headers, self.limits.max_body_bytes)
             body = await decompress(body, headers, self.limits)
             if not body.strip():
-                raise HttpError(400, "empty request body: expected an ExportTraceServiceRequest")
-            fmt = "otlp-json" if as_json else "otlp-proto"
+                raise HttpError(400, f"empty request body: expected an {signal.request}")
+            fmt = signal.wal_format.replace("-proto", "-json") if as_json else signal.wal_format
             pool = self.pipeline.decode_pool
             try:
-                if pool is not None and not as_json:
+                if pool is not None and not as_json and fmt == "otlp-proto":
                     result: Result = await pool.decode_otlp(body, self.limits)
                 else:
                     result = await decode(self.pipeline.decoder(fmt), body, self.limits)
@@ -256,21 +301,22 @@ class OtlpHttpReceiver:
         except HttpError as err:
             await self._error(send, err, as_json)
             return
-        await self._success(send, result, as_json)
+        await self._success(send, result, as_json, signal)
 
-    async def _success(self, send: Send, result: Result, as_json: bool) -> None:
+    async def _success(self, send: Send, result: Result, as_json: bool, signal: _Signal) -> None:
         if as_json:
             answer: dict[str, Any] = {}
             if result.rejected:
+                head, *rest = signal.rejected_field.split("_")
                 answer["partialSuccess"] = {
-                    "rejectedSpans": result.rejected,
+                    head + "".join(w.title() for w in rest): result.rejected,
                     "errorMessage": result.first_error or "",
                 }
             await respond(send, 200, orjson.dumps(answer), _JSON, [])
             return
-        response = trace_service_pb2.ExportTraceServiceResponse()
+        response = signal.response()
         if result.rejected:
-            response.partial_success.rejected_spans = result.rejected
+            setattr(response.partial_success, signal.rejected_field, result.rejected)
             response.partial_success.error_message = result.first_error or ""
         await respond(send, 200, response.SerializeToString(), _PROTOBUF, [])
 
@@ -322,7 +368,8 @@ class ZipkinReceiver:
                 result = await decode(self.pipeline.decoder("zipkin-json"), body, self.limits)
             except DecodeError as exc:
                 raise HttpError(400, f"cannot decode the Zipkin v2 JSON body: {exc}") from None
-            if result.rejected and not result.spans:
+            spans = None if isinstance(result, SignalResult) else result.spans
+            if result.rejected and not spans:
                 # Zipkin has no partial success: say why when nothing could be kept.
                 raise HttpError(400, f"no span accepted: {result.first_error}")
             await accept(self.pipeline, "zipkin-json", body, result)
