@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from spanscope.analysis import compare as cmp
 from spanscope.analysis.breakdown import Breakdown, breakdown
@@ -34,11 +34,10 @@ from spanscope.analysis.red import (
     rate_per_s,
     red_series,
 )
-from spanscope.analysis.skew import adjust_clock_skew
 from spanscope.analysis.smells import Smell, find_smells
-from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
-from spanscope.api.native import StoreDep, param, window
-from spanscope.model import RedPoint, SpanKind, Trace, parse_trace_id
+from spanscope.api.errors import OrjsonResponse, bad_request
+from spanscope.api.native import StoreDep, cached_trace, param, window
+from spanscope.model import RedPoint, SpanKind, Trace
 from spanscope.query.model import DEFAULT_LOOKBACK_NS, parse_duration
 
 router = APIRouter(tags=["analysis"], default_response_class=OrjsonResponse)
@@ -47,12 +46,10 @@ DAY_NS = 86400 * 1_000_000_000
 MS = 1_000_000
 
 
-def _trace(store: StoreDep, trace_id: str, raw: bool, name: str = "trace_id") -> Trace:
-    tid = param(name, trace_id, parse_trace_id)
-    found = store.trace(tid)
-    if found is None:
-        raise ApiError(404, f"trace {tid.hex()} not found")
-    return found if raw else adjust_clock_skew(found)
+def _trace(
+    request: Request, store: StoreDep, trace_id: str, raw: bool, name: str = "trace_id"
+) -> Trace:
+    return cached_trace(request, store, trace_id, name).trace(raw)
 
 
 def _hex(b: bytes) -> str:
@@ -150,42 +147,53 @@ RAW = Annotated[bool, Query(description="true: skip the clock-skew adjustment")]
 
 
 @router.get("/api/v1/traces/{trace_id}/critical-path", summary="The critical path of a trace")
-def get_critical_path(store: StoreDep, trace_id: str, raw: RAW = False) -> Any:
-    trace = _trace(store, trace_id, raw)
+def get_critical_path(request: Request, store: StoreDep, trace_id: str, raw: RAW = False) -> Any:
+    entry = cached_trace(request, store, trace_id, "trace_id")
+    # A response, not a dict: FastAPI would run jsonable_encoder over every value first.
+    return OrjsonResponse(entry.derived("critical-path", raw, _critical_path_answer))
+
+
+def _critical_path_answer(trace: Trace) -> dict[str, Any]:
     path = critical_path(trace)
     return critical_path_json(trace, path, breakdown(trace, path))
 
 
 @router.get("/api/v1/traces/{trace_id}/breakdown", summary="Self and critical time per service")
 @router.get("/api/v1/traces/{trace_id}/where-the-time-went", include_in_schema=False)
-def get_breakdown(store: StoreDep, trace_id: str, raw: RAW = False) -> Any:
-    trace = _trace(store, trace_id, raw)
+def get_breakdown(request: Request, store: StoreDep, trace_id: str, raw: RAW = False) -> Any:
+    entry = cached_trace(request, store, trace_id, "trace_id")
+    return OrjsonResponse(entry.derived("breakdown", raw, _breakdown_answer))
+
+
+def _breakdown_answer(trace: Trace) -> dict[str, Any]:
     return breakdown_json(trace, breakdown(trace))
 
 
 @router.get("/api/v1/traces/{trace_id}/smells", summary="N+1 calls, retries, sequential calls")
-def get_smells(store: StoreDep, trace_id: str, raw: RAW = False) -> Any:
-    trace = _trace(store, trace_id, raw)
-    return smells_json(trace, find_smells(trace))
+def get_smells(request: Request, store: StoreDep, trace_id: str, raw: RAW = False) -> Any:
+    trace = _trace(request, store, trace_id, raw)
+    return OrjsonResponse(smells_json(trace, find_smells(trace)))
 
 
 @router.get("/api/v1/traces/{trace_id}/explain", summary="Critical path, breakdown and smells")
-def get_explain(store: StoreDep, trace_id: str, raw: RAW = False) -> Any:
-    trace = _trace(store, trace_id, raw)
+def get_explain(request: Request, store: StoreDep, trace_id: str, raw: RAW = False) -> Any:
+    trace = _trace(request, store, trace_id, raw)
     path = critical_path(trace)
     bd = breakdown(trace, path)
-    return {
-        "trace_id": trace.trace_id.hex(),
-        "headline": bd.headline,
-        "critical_path": critical_path_json(trace, path, bd),
-        "breakdown": breakdown_json(trace, bd),
-        "smells": smells_json(trace, find_smells(trace)),
-    }
+    return OrjsonResponse(
+        {
+            "trace_id": trace.trace_id.hex(),
+            "headline": bd.headline,
+            "critical_path": critical_path_json(trace, path, bd),
+            "breakdown": breakdown_json(trace, bd),
+            "smells": smells_json(trace, find_smells(trace)),
+        }
+    )
 
 
 @router.get("/api/v1/diff", summary="Two traces aligned by service/operation path")
-def get_diff(store: StoreDep, a: str, b: str, raw: RAW = False) -> Any:
-    ta, tb = _trace(store, a, raw, "a"), _trace(store, b, raw, "b")
+def get_diff(request: Request, store: StoreDep, a: str, b: str, raw: RAW = False) -> Any:
+    ta, tb = _trace(request, store, a, raw, "a"), _trace(request, store, b, raw, "b")
     d = diff_traces(ta, tb)
     return {
         "a": {"trace_id": ta.trace_id.hex(), "duration_ns": _root_ns(ta)},

@@ -1,0 +1,187 @@
+"""A small cache of recently read traces, so one trace page costs one store read.
+
+Opening a trace in the web UI asks the API for the trace, its critical path and often its
+breakdown: two to four requests for the same trace within a second. Each used to read the
+trace from the store, adjust its clock skew and render it again (~0.5 s apiece for 10,000
+spans). The cache keeps the last few traces read — as stored, as adjusted, and the native
+JSON — and serves the next request for one of them from memory::
+
+    cache = TraceCache(max_spans=200_000)
+    entry = cache.entry(store, trace_id)        # None: no such trace
+    entry.trace(raw=False)                      # clock-skew adjusted, computed once
+    entry.native_json(raw=False)                # the /api/v1/traces/{id} body, bytes
+
+It is never stale: every request first reads the trace's *stamp* from the store's per-trace
+index (``DuckDBStore.trace_stamp``: write batches, span count, first start, last end — about
+a millisecond), and an entry is reused only while the stamp is unchanged. A span arriving
+late for a cached trace changes the stamp, and the next request reads the trace again.
+Stores without ``trace_stamp`` are read every time.
+
+Concurrent requests for one trace (the UI fetches the trace and its critical path in
+parallel) wait for the first read instead of repeating it. Cached objects are shared
+between requests: callers must treat them as read-only.
+
+Building 10,000 spans allocates ~100,000 Python objects, enough to trigger several full
+garbage collections of the server's heap (3-4× the build time; measured): reads and renders
+run with the collector paused (:func:`gc_paused`), since they create no reference cycles.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+from spanscope.analysis.skew import adjust_clock_skew
+from spanscope.api.serialize import trace_to_native
+from spanscope.model import Trace
+
+DEFAULT_MAX_SPANS = 200_000
+"""Spans kept across all cached traces (a 10,000-span trace is ~25 MB with its JSON)."""
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_state: dict[str, bool] = {"was_enabled": True}
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many acyclic objects.
+
+    Reference-counted across threads: the collector resumes when the last pauser leaves, and
+    only if it was enabled when the first one came (a plain disable/enable pair in two
+    threads could leave it off for good)."""
+    global _gc_pausers
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_state["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_state["was_enabled"]:
+                gc.enable()
+
+
+class CachedTrace:
+    """One trace as stored, plus what requests derived from it (computed once, on demand)."""
+
+    __slots__ = ("stamp", "stored", "_derived", "_lock")
+
+    def __init__(self, stamp: object, stored: Trace) -> None:
+        self.stamp = stamp
+        self.stored = stored
+        self._derived: dict[tuple[str, bool], Any] = {}
+        # Reentrant: the JSON of the adjusted trace asks for the adjusted trace inside.
+        self._lock = threading.RLock()
+
+    def _get(self, key: tuple[str, bool], make: Callable[[], Any]) -> Any:
+        with self._lock:  # one computation per entry at a time; others wait for it
+            if key not in self._derived:
+                with gc_paused():
+                    self._derived[key] = make()
+            return self._derived[key]
+
+    def trace(self, raw: bool = False) -> Trace:
+        """The trace as stored (``raw``) or with clock skew adjusted."""
+        if raw:
+            return self.stored
+        return self._get(("trace", False), lambda: adjust_clock_skew(self.stored))  # type: ignore[no-any-return]
+
+    def native_json(self, raw: bool = False) -> bytes:
+        """The native API's JSON of the trace (``/api/v1/traces/{id}``)."""
+        return self._get(  # type: ignore[no-any-return]
+            ("native", raw),
+            lambda: orjson.dumps(trace_to_native(self.trace(raw)), option=orjson.OPT_NON_STR_KEYS),
+        )
+
+    def derived(self, name: str, raw: bool, make: Callable[[Trace], Any]) -> Any:
+        """Any other result computed from the (adjusted unless ``raw``) trace, cached by name."""
+        trace = self.trace(raw)
+        return self._get((name, raw), lambda: make(trace))
+
+
+class TraceCache:
+    """LRU of recently read traces, bounded by their total span count."""
+
+    def __init__(self, max_spans: int = DEFAULT_MAX_SPANS) -> None:
+        if max_spans < 0:
+            raise ValueError(f"max_spans {max_spans}: expected 0 (no cache) or more")
+        self.max_spans = max_spans
+        self._entries: OrderedDict[bytes, CachedTrace] = OrderedDict()
+        self._spans = 0
+        self._lock = threading.Lock()
+        self._loading: dict[bytes, threading.Lock] = {}
+
+    def entry(self, store: object, trace_id: bytes) -> CachedTrace | None:
+        """The trace from the cache while its stamp is current, else read from ``store``."""
+        stamp_of = getattr(store, "trace_stamp", None)
+        if stamp_of is None or self.max_spans == 0:
+            return self._read(store, trace_id, None)
+        stamp = stamp_of(trace_id)
+        if stamp is None:
+            return None
+        found = self._lookup(trace_id, stamp)
+        if found is not None:
+            return found
+        with self._lock:
+            loading = self._loading.setdefault(trace_id, threading.Lock())
+        with loading:
+            found = self._lookup(trace_id, stamp)
+            if found is None:
+                found = self._read(store, trace_id, stamp)
+                if found is not None:
+                    self._put(trace_id, found)
+        with self._lock:
+            self._loading.pop(trace_id, None)
+        return found
+
+    def _lookup(self, trace_id: bytes, stamp: object) -> CachedTrace | None:
+        with self._lock:
+            found = self._entries.get(trace_id)
+            if found is None or found.stamp != stamp:
+                return None
+            self._entries.move_to_end(trace_id)
+            return found
+
+    @staticmethod
+    def _read(store: Any, trace_id: bytes, stamp: object) -> CachedTrace | None:
+        with gc_paused():
+            stored = store.trace(trace_id)
+        return None if stored is None else CachedTrace(stamp, stored)
+
+    def _put(self, trace_id: bytes, entry: CachedTrace) -> None:
+        size = len(entry.stored.spans)
+        if size > self.max_spans:
+            return
+        with self._lock:
+            old = self._entries.pop(trace_id, None)
+            if old is not None:
+                self._spans -= len(old.stored.spans)
+            self._entries[trace_id] = entry
+            self._spans += size
+            while self._spans > self.max_spans:
+                _, evicted = self._entries.popitem(last=False)
+                self._spans -= len(evicted.stored.spans)
+
+
+_cache_lock = threading.Lock()
+
+
+def app_trace_cache(state: Any) -> TraceCache:
+    """The app's cache (``app.state.trace_cache``), made on first use."""
+    cache = getattr(state, "trace_cache", None)
+    if cache is None:
+        with _cache_lock:
+            cache = getattr(state, "trace_cache", None)
+            if cache is None:
+                cache = state.trace_cache = TraceCache()
+    return cache  # type: ignore[no-any-return]
