@@ -19,6 +19,15 @@ its Arrow table without a second pass over Python objects. That second pass, plu
 >>> result = decode_otlp_columns(request.SerializeToString())
 >>> len(result.spans), result.spans.name, result.rejected
 (1, ['GET /cart'], 0)
+
+Speed (docs/performance.md): a span's attributes are most of its decode cost, because each
+``KeyValue`` the protobuf runtime hands to Python is two message objects and two strings.
+This decoder parses the request with a twin of the OTLP descriptor in which
+``Span.attributes`` is ``repeated bytes``: each attribute arrives as its own serialized
+``KeyValue``, and the same bytes (``http.method=GET`` on every other span) are looked up in
+a bounded per-process cache of already mapped ``(type, key, value)`` entries. Only a bytes
+string not seen before is parsed as a real ``KeyValue`` (which also checks its UTF-8, so an
+invalid body is still refused whole). Span walk: ~9 -> ~4 µs/span.
 """
 
 from __future__ import annotations
@@ -27,13 +36,21 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError as ProtobufDecodeError
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1 import common_pb2
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.resource.v1 import resource_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
 
 from spanscope.columnar import SpanColumns
-from spanscope.ingest.attributes import cap_text, check_span, parent_or_none
+from spanscope.ingest.attributes import cap_count, cap_text, check_span, parent_or_none
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, Limits
 from spanscope.ingest.otlp import (
+    _SKIP,
+    _complex_value,
     _events_from_pb,
     _explain_parse_error,
     _label,
@@ -43,6 +60,43 @@ from spanscope.ingest.otlp import (
 from spanscope.model import UNKNOWN_SERVICE, Attributes
 
 __all__ = ["ColumnarResult", "decode_otlp_columns", "decode_otlp_request_columns"]
+
+
+def _request_with_raw_span_attributes() -> Any:
+    """``ExportTraceServiceRequest`` from the same .proto files, except that
+    ``Span.attributes`` is ``repeated bytes`` (wire-compatible: a length-delimited field)."""
+    pool = descriptor_pool.DescriptorPool()
+    for module in (common_pb2, resource_pb2, trace_pb2, trace_service_pb2):
+        proto = descriptor_pb2.FileDescriptorProto()
+        module.DESCRIPTOR.CopyToProto(proto)
+        for message in proto.message_type:
+            if module is trace_pb2 and message.name == "Span":
+                for f in message.field:
+                    if f.name == "attributes":
+                        f.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+                        f.ClearField("type_name")
+        pool.Add(proto)
+    name = ExportTraceServiceRequest.DESCRIPTOR.full_name
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
+
+
+_RawAttributesRequest = _request_with_raw_span_attributes()
+
+# Entry kinds: where an attribute goes in SpanColumns.
+_STR, _INT, _DBL, _BOOL, _OTHER = range(5)
+_Entry = tuple[int, str, Any]
+
+CACHE_ENTRIES = 1 << 15
+"""Serialized KeyValues remembered per process (~5 MB); the cache is emptied when full,
+so high-cardinality values (user ids) cannot grow it, and the common ones come back in
+the next few hundred spans."""
+
+_caches: dict[int, dict[bytes, _Entry]] = {}
+"""One cache per string-value byte limit: whether a string needs capping depends on it."""
+
+
+class _BadAttribute(Exception):
+    """A span attribute is not a valid KeyValue (e.g. a string that is not UTF-8)."""
 
 
 @dataclass(slots=True)
@@ -68,12 +122,12 @@ def decode_otlp_columns(
         raise DecodeError(
             "empty body: expected an OTLP ExportTraceServiceRequest encoded as protobuf"
         )
-    request = ExportTraceServiceRequest()
+    request = _RawAttributesRequest()
     try:
         request.ParseFromString(body)
-    except (ProtobufDecodeError, ValueError, TypeError) as exc:
+        return _decode_request(request, limits, now_ns)
+    except (ProtobufDecodeError, ValueError, TypeError, _BadAttribute) as exc:
         raise DecodeError(_explain_parse_error(body, exc)) from None
-    return decode_otlp_request_columns(request, limits, now_ns)
 
 
 def decode_otlp_request_columns(
@@ -82,6 +136,12 @@ def decode_otlp_request_columns(
     now_ns: int | None = None,
 ) -> ColumnarResult:
     """Map an already parsed request (the gRPC server has one) to columns."""
+    # Re-encoding costs ~0.5 µs/span and buys the cached attribute walk (~4 µs less).
+    raw = _RawAttributesRequest.FromString(request.SerializeToString())
+    return _decode_request(raw, limits, now_ns)
+
+
+def _decode_request(request: Any, limits: Limits, now_ns: int | None) -> ColumnarResult:
     result = ColumnarResult()
     if now_ns is None:
         now_ns = time.time_ns()
@@ -101,6 +161,50 @@ def decode_otlp_request_columns(
                 scope_spans, service, resource, resource_warnings, limits, now_ns, result, index
             )
     return result
+
+
+def _parse_kv(raw: bytes) -> Any:
+    try:
+        return KeyValue.FromString(raw)
+    except (ProtobufDecodeError, ValueError, TypeError) as exc:
+        raise _BadAttribute(f"span attribute: {exc}") from None
+
+
+def _entry(
+    raw: bytes, limits: Limits, warnings: list[str], cache: dict[bytes, _Entry]
+) -> _Entry | None:
+    """Map one serialized KeyValue exactly as ``attributes_from_pb`` would; None for an
+    empty value (the attribute is left out). Plain values are remembered in ``cache``;
+    capped and nested ones are not (their warnings belong to this span)."""
+    kv = _parse_kv(raw)
+    key = kv.key
+    value = kv.value
+    which = value.WhichOneof("value")
+    entry: _Entry
+    if which == "string_value":
+        text = value.string_value
+        if len(text) * 4 > limits.max_attribute_value_bytes:
+            capped = cap_text(
+                text, limits.max_attribute_value_bytes, warnings, f"attribute {key!r} value"
+            )
+            if capped is not text:
+                return (_STR, key, capped)
+        entry = (_STR, key, text)
+    elif which == "int_value":
+        entry = (_INT, key, value.int_value)
+    elif which == "bool_value":
+        entry = (_BOOL, key, value.bool_value)
+    elif which == "double_value":
+        entry = (_DBL, key, value.double_value)
+    elif which is None:
+        return None
+    else:
+        converted = _complex_value(value, which, limits, warnings, key, 0)
+        return None if converted is _SKIP else (_OTHER, key, converted)
+    if len(cache) >= CACHE_ENTRIES:
+        cache.clear()
+    cache[raw] = entry
+    return entry
 
 
 def _decode_spans(
@@ -144,7 +248,22 @@ def _decode_spans(
     add_events = cols.events.append
     add_links = cols.links.append
     add_warnings = cols.warnings.append
-    add_attributes = cols.add_attributes
+    add_other = cols.other.append
+    str_keys, int_keys, dbl_keys, bool_keys = (
+        cols.str_keys,
+        cols.int_keys,
+        cols.dbl_keys,
+        cols.bool_keys,
+    )
+    add_str_key, add_str_value = str_keys.append, cols.str_values.append
+    add_int_key, add_int_value = int_keys.append, cols.int_values.append
+    add_dbl_key, add_dbl_value = dbl_keys.append, cols.dbl_values.append
+    add_bool_key, add_bool_value = bool_keys.append, cols.bool_values.append
+    add_str_offset, add_int_offset = cols.str_offsets.append, cols.int_offsets.append
+    add_dbl_offset, add_bool_offset = cols.dbl_offsets.append, cols.bool_offsets.append
+    max_attributes = limits.max_attributes
+    cache = _caches.setdefault(max_value, {})
+    cache_get = cache.get
     for pb in scope_spans.spans:
         index += 1
         trace_id = pb.trace_id
@@ -154,16 +273,52 @@ def _decode_spans(
         end = pb.end_time_unix_nano
         problem = check_span(trace_id, span_id, parent, start, end, min_time, max_time)
         if problem is not None:
+            for raw in pb.attributes:  # the real parser refuses a body with broken UTF-8
+                if raw not in cache:
+                    _parse_kv(raw)
             result.reject(f"span {_label(span_id, index)} in {service}: {problem}")
             continue
         warnings = list(scope_warnings) if scope_warnings else []
         name = pb.name
         if len(name) * 4 > max_name:
             name = cap_text(name, max_name, warnings, "span name")
-        if pb.attributes:
-            attributes, dropped = attributes_from_pb(pb.attributes, limits, warnings, "span")
-        else:
-            attributes, dropped = {}, 0
+        raws = pb.attributes
+        dropped = 0
+        other: Attributes | None = None
+        if raws:
+            if len(raws) > max_attributes:
+                kept = cap_count(len(raws), max_attributes, warnings, "span attributes")
+                dropped = len(raws) - kept
+                for raw in raws[kept:]:
+                    _parse_kv(raw)  # dropped, but a body with a broken one is refused whole
+                raws = raws[:kept]
+            hits = []
+            for raw in raws:
+                hit = cache_get(raw)
+                if hit is None:
+                    hit = _entry(raw, limits, warnings, cache)
+                    if hit is None:
+                        continue
+                hits.append(hit)
+            if len(hits) > 1 and len({h[1] for h in hits}) != len(hits):
+                hits = list({h[1]: h for h in hits}.values())  # a repeated key: the last wins
+            for kind_, key, value in hits:
+                if kind_ == 0:
+                    add_str_key(key)
+                    add_str_value(value)
+                elif kind_ == 1:
+                    add_int_key(key)
+                    add_int_value(value)
+                elif kind_ == 2:
+                    add_dbl_key(key)
+                    add_dbl_value(value)
+                elif kind_ == 3:
+                    add_bool_key(key)
+                    add_bool_value(value)
+                else:
+                    if other is None:
+                        other = {}
+                    other[key] = value
         dropped_events = pb.dropped_events_count
         if pb.events:
             events, more = _events_from_pb(pb.events, limits, warnings)
@@ -212,5 +367,9 @@ def _decode_spans(
         add_dropped_events(dropped_events)
         add_dropped_links(dropped_links)
         add_warnings(warnings or None)
-        add_attributes(attributes)
+        add_str_offset(len(str_keys))
+        add_int_offset(len(int_keys))
+        add_dbl_offset(len(dbl_keys))
+        add_bool_offset(len(bool_keys))
+        add_other(other)
     return index
