@@ -39,6 +39,7 @@ from spanscope.ingest.limits import DecodeResult, Limits, SignalResult
 from spanscope.ingest.otlp_columns import ColumnarResult
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.model import SignalBatch, Span
+from spanscope.sampling.tail import TailSampler
 from spanscope.store.base import Store
 from spanscope.store.duckdb_schema import SpanTable, columns_table
 
@@ -119,8 +120,17 @@ class IngestPipeline:
         decoders: dict[str, Decoder] | None = None,
         checkpoint_interval_s: float = 5.0,
         decode_pool: DecodePool | None = None,
+        tail_sampler: TailSampler | None = None,
     ) -> None:
         self.store = store
+        if tail_sampler is not None and not hasattr(store, "write_tables"):
+            raise ValueError("tail sampling needs a store with write_tables (DuckDBStore)")
+        self.tail_sampler = tail_sampler
+        """Holds traces between the WAL and the store until decided (None: keep all)."""
+        # Without a sampler the writer sleeps until a batch comes; with one it wakes to
+        # decide traces whose decision wait ran out.
+        self._tick_s = None if tail_sampler is None else 0.1
+        self._written_position: int | None = None
         self.decode_pool = decode_pool if hasattr(store, "write_tables") else None
         """Worker processes that decode OTLP protobuf for the receivers (None: in-process)."""
         self.wal = wal
@@ -207,6 +217,8 @@ class IngestPipeline:
 
     def replay(self) -> int:
         """Write every WAL record after the store's checkpoint; return spans replayed."""
+        if self.tail_sampler is not None:
+            return self._replay_sampled()
         after = self.store.wal_position() or 0
         batch: list[Batch] = []
         size = 0
@@ -236,6 +248,24 @@ class IngestPipeline:
                 "replayed WAL positions %d..%d: %d spans newly stored", after + 1, last, replayed
             )
         return replayed
+
+    def _replay_sampled(self) -> int:
+        """Replay into the tail sampler: these records' traces were not decided yet (the
+        checkpoint never passes an undecided trace), so they wait for their decision again."""
+        items: list[_Item] = []
+        for record in self.wal.records(after=self.store.wal_position() or 0):
+            try:
+                result = self.decoder(record.format)(record.payload, self.settings.limits)
+            except Exception as exc:  # decoded fine before the ack; keep going if not now
+                log.warning("WAL record %d no longer decodes: %s", record.position, exc)
+                result = DecodeResult()
+            decoded = result.signals if isinstance(result, SignalResult) else result.spans
+            items.append(_Item(record.position, decoded))
+        self._write(items)
+        count = sum(len(item.spans) for item in items)
+        if items:
+            log.info("replayed %d WAL records (%d spans) into the tail sampler", len(items), count)
+        return count
 
     def decoder(self, fmt: str) -> Decoder:
         """The decoder for a WAL format tag; receivers and replay share it."""
@@ -268,7 +298,11 @@ class IngestPipeline:
     def _write_loop(self) -> None:
         stop = False
         while not stop:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=self._tick_s)
+            except queue.Empty:
+                self._write([])  # no traffic, but decision waits run out
+                continue
             if first is None:
                 break
             items = [first]
@@ -299,8 +333,9 @@ class IngestPipeline:
                 break
             if item is not None:
                 leftovers.append(item)
-        if leftovers:
-            self._write(leftovers)
+        if leftovers or self.tail_sampler is not None:
+            # A clean stop decides every buffered trace now (counted as decided early).
+            self._write(leftovers, flush=True)
 
     def _store_write(self, batches: list[Batch], wal_position: int) -> int:
         """One store write of several receivers' batches, as columns if the store takes
@@ -318,17 +353,23 @@ class IngestPipeline:
             self.store.write_signals(signals, None)
         return self.store.write([s for b in spans for s in _as_spans(b)], wal_position)
 
-    def _write(self, items: list[_Item]) -> None:
+    def _write(self, items: list[_Item], flush: bool = False) -> None:
         span_count = sum(len(item.spans) for item in items)
         for item in items:
             self._done.add(item.position)
         while self._watermark + 1 in self._done:
             self._watermark += 1
             self._done.discard(self._watermark)
+        batches: list[Batch] = [item.spans for item in items]
+        position = self._watermark
+        if self.tail_sampler is not None:
+            batches, position = self._sample(items, flush)
+            if not batches and position == self._written_position:
+                return
         delay = 0.5
         while True:
             try:
-                self._store_write([item.spans for item in items], self._watermark)
+                self._store_write(batches, position)
                 break
             except Exception:
                 # The spans are safe in the WAL; keep trying (clients see 429 meanwhile).
@@ -339,11 +380,27 @@ class IngestPipeline:
                     return
                 delay = min(delay * 2, 10.0)
         self.stored_batches += 1
+        self._written_position = position
         self._release(span_count)
         try:
-            self.wal.release(self._watermark)
+            self.wal.release(position)
         except OSError:
-            log.exception("could not delete WAL segments below %d", self._watermark)
+            log.exception("could not delete WAL segments below %d", position)
+
+    def _sample(self, items: list[_Item], flush: bool) -> tuple[list[Batch], int]:
+        """Hand span batches to the tail sampler; return what to store now (decided traces'
+        spans, logs and metrics as they came) and the checkpoint that passes no undecided
+        trace. Held spans are released from ``pending_spans``: the sampler bounds them."""
+        sampler = self.tail_sampler
+        assert sampler is not None
+        out: list[Batch] = []
+        for item in items:
+            if isinstance(item.spans, SignalBatch):
+                out.append(item.spans)
+            elif len(item.spans):
+                sampler.add(item.position, _as_table(item.spans))
+        out.extend(sampler.collect(flush=flush).tables)
+        return out, sampler.safe_position(self._watermark)
 
     def _checkpoint_loop(self) -> None:
         while not self._stopping.wait(self._checkpoint_interval_s):

@@ -57,7 +57,8 @@ from spanscope.model import (
     TraceSummary,
 )
 from spanscope.query.model import LogQuery, SearchQuery
-from spanscope.store import duckdb_analysis, duckdb_signals
+from spanscope.store import duckdb_analysis, duckdb_sampling, duckdb_signals
+from spanscope.store.duckdb_sampling import record_sampling
 from spanscope.store.duckdb_schema import (
     BATCH_TRACE_ID,
     DDL,
@@ -217,10 +218,13 @@ class DuckDBStore:
                     t.table.append_column("resource_id", ids_array.take(t.table["resource_ix"]))
                 )
             operations = set().union(*(t.operations for t in tables)) - self._operations
+            sampling = [t.sampling for t in tables if t.sampling is not None]
             cur = self._writer
             cur.execute("BEGIN TRANSACTION")
             try:
                 inserted = self._insert(cur, parts, new_resources, operations)
+                if sampling:  # tail-sampling decisions commit with their traces' spans
+                    record_sampling(cur, sampling)
                 if signals:
                     duckdb_signals.insert(cur, signals)
                 if wal_position is not None:
@@ -548,3 +552,22 @@ class DuckDBStore:
         self, start_ns: int, end_ns: int, service: str | None = None
     ) -> list[DependencyStats]:
         return duckdb_analysis.dependency_stats(self._reader(), start_ns, end_ns, service)
+
+    # --- tail sampling records and retention by class: SQL in duckdb_sampling.py ---------
+
+    def sampling(self, trace_ids: Sequence[bytes]) -> dict[bytes, tuple[str, float]]:
+        """(policy, weight) of each given trace that tail sampling kept."""
+        return duckdb_sampling.sampling_of(self._reader(), trace_ids)
+
+    def expire(
+        self,
+        now_ns: int,
+        retention_ns: dict[str, int],
+        slow_threshold_ns: int,
+        dry_run: bool = False,
+    ) -> list[duckdb_sampling.ClassReport]:
+        """Delete (or count, with ``dry_run``) traces past their class's retention."""
+        with self._write_lock:
+            return duckdb_sampling.expire(
+                self._writer, now_ns, retention_ns, slow_threshold_ns, dry_run
+            )

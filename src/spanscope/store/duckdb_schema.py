@@ -97,6 +97,14 @@ CREATE TABLE IF NOT EXISTS operations (
     kind UTINYINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS wal_checkpoint (id INTEGER NOT NULL, position BIGINT);
+-- which tail-sampling policy kept a trace and its weight (adjusted count); absent = kept
+-- whole without tail sampling, weight 1. A replay may add a row again: read the latest.
+CREATE TABLE IF NOT EXISTS trace_sampling (
+    trace_id UHUGEINT NOT NULL,
+    policy VARCHAR NOT NULL,
+    weight DOUBLE NOT NULL,
+    decided_ns BIGINT NOT NULL
+);
 """
 
 SPAN_COLUMNS = (
@@ -289,6 +297,9 @@ class SpanTable:
     table: pa.Table
     resources: list[Attributes]
     operations: set[tuple[str, str, int]]
+    sampling: pa.Table | None = None
+    """Tail-sampling decisions to record with this batch (``trace_sampling`` rows as
+    trace_hi, trace_lo, policy, weight, decided_ns), or None."""
 
     def __len__(self) -> int:
         return int(self.table.num_rows)
