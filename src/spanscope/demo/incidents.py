@@ -41,6 +41,8 @@ class Incident:
     """The gateway operation whose latency or errors show it first (what the tour measures)."""
     look_for: str
     """What a user should look for in the slow trace."""
+    errors: bool = False
+    """The incident shows as errors: the tour opens the slowest failed trace."""
 
 
 INCIDENTS: dict[str, Incident] = {
@@ -73,6 +75,7 @@ INCIDENTS: dict[str, Incident] = {
             "shipping",
             "POST /orders",
             "error spans in shipping propagate up to the gateway's POST /orders",
+            errors=True,
         ),
         Incident(
             "cache-miss",

@@ -261,7 +261,11 @@ class Lab:
                 with open(self.dir / "incidents.log", "a") as log:  # the lab's own timeline
                     record = {"incident": name, "active": on, "time_unix_nano": at}
                     log.write(json.dumps(record) + "\n")
-                self.say(f"incident {name} is {'ON' if on else 'off'}: {INCIDENTS[name].summary}")
+                self.say(
+                    f"incident {name} is ON: {INCIDENTS[name].summary}"
+                    if on
+                    else f"incident {name} is off"
+                )
             return active
 
     # --- run and stop ------------------------------------------------------------------

@@ -110,6 +110,11 @@ def _error_share(traces: Iterable[dict[str, Any]]) -> str:
     return f"{100 * sum(1 for t in traces if t['error_count']) / len(traces):.0f} %"
 
 
+def _median_spans(traces: list[dict[str, Any]]) -> str:
+    counts = [t["span_count"] for t in traces]
+    return str(percentile(counts, 50)) if counts else "-"
+
+
 class Tour:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
@@ -158,7 +163,9 @@ class Tour:
         now = time.time_ns()
         # the first seconds of traffic are warm-up (connections, lazy imports): not "normal"
         warmed_up = lab.traffic_started_ns + int(WARMUP_S * 1e9)
-        before_start = min(on_ns, max(warmed_up, on_ns - (now - on_ns)))
+        # "before" is normal traffic: after warm-up and after the previous switch
+        previous = max((at for _, _, at in list(lab.events) if at < on_ns), default=0)
+        before_start = min(on_ns, max(warmed_up, previous, on_ns - (now - on_ns)))
         before = self.window(incident.route, before_start, on_ns)
         after = self.window(incident.route, on_ns, now)
         b_ms = [t["duration_ns"] for t in before]
@@ -168,11 +175,13 @@ class Tour:
             f"  {incident.route}  p50 {_ms(percentile(b_ms, 50))} -> {_ms(percentile(a_ms, 50))}"
             f"   p99 {_ms(percentile(b_ms, 99))} -> {_ms(percentile(a_ms, 99))}"
             f"   errors {_error_share(before)} -> {_error_share(after)}"
+            f"   spans/trace {_median_spans(before)} -> {_median_spans(after)}"
             f"   ({len(before)} -> {len(after)} traces)"
         )
+        errors = {"status": "error"} if incident.errors else {}
         slowest = self.search(
             service="gateway", operation=incident.route, start=on_ns, end=now,
-            order="slowest", limit=1,
+            order="slowest", limit=1, **errors,
         )  # fmt: skip
         if not slowest:
             say("  no traces yet for that route; give it a few more seconds")
@@ -187,6 +196,8 @@ class Tour:
             sorted(before, key=lambda t: t["duration_ns"])[len(before) // 2] if before else None
         )
         self._where_the_time_went(trace_id, summary["duration_ns"], typical)
+        if incident.errors:
+            self._first_error(trace_id)
         lines = log_lines(lab.dir / "logs", trace_id)
         say(
             f"  its logs: {len(lines)} lines carry trace_id={trace_id}:  "
@@ -222,6 +233,15 @@ class Tour:
         trace: dict[str, Any] = response.json()
         return trace
 
+    def _first_error(self, trace_id: str) -> None:
+        trace = self._fetch(trace_id)
+        origin = _error_origin(trace["spans"]) if trace else None
+        if origin is not None:
+            message = (origin.get("status") or {}).get("message") or "(no message)"
+            self.lab.say(
+                f"  where the error started: {origin['service']} · {origin['name']}: {message}"
+            )
+
     def _where_the_time_went(
         self, trace_id: str, duration_ns: int, typical: dict[str, Any] | None
     ) -> None:
@@ -250,6 +270,14 @@ class Tour:
                 f"    the same span in a typical trace from before: {_ms(took)} "
                 f"(now {_ms(span['duration_ns'])})"
             )
+
+
+def _error_origin(spans: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The error span none of whose children failed: where the error started."""
+    failed = [s for s in spans if (s.get("status") or {}).get("code") == "error"]
+    parents = {s["parent_span_id"] for s in failed}
+    origins = [s for s in failed if s["span_id"] not in parents]
+    return min(origins, key=lambda s: s["start_time_unix_nano"]) if origins else None
 
 
 def _statement(span: dict[str, Any]) -> str | None:

@@ -12,11 +12,11 @@ for a free slot instead of piling up without bound. The mix:
 =========  ==========================================  ======
 kind       request                                      share
 =========  ==========================================  ======
-browse     ``GET /products?category=...&page=...``     35 %
+browse     ``GET /products?category=...&page=...``     30 %
 product    ``GET /products/{id}``                       15 %
 login      ``POST /login`` (5 % with a wrong password)  10 %
 checkout   ``POST /orders`` with 1-4 items              20 %
-status     ``GET /orders/{order_ref}``                  10 %
+status     ``GET /orders/{order_ref}``                  15 %
 health     ``GET /healthz``                             10 %
 =========  ==========================================  ======
 
@@ -49,11 +49,11 @@ import httpx
 from spanscope.demo import data
 
 MIX = (
-    ("browse", 35),
+    ("browse", 30),
     ("product", 15),
     ("login", 10),
     ("checkout", 20),
-    ("status", 10),
+    ("status", 15),
     ("health", 10),
 )
 

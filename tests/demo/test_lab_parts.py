@@ -1,0 +1,90 @@
+"""The lab's pieces without processes: the switchboard, the SQL incident, the tour's math."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from spanscope.demo import data
+from spanscope.demo.incidents import INCIDENTS, IncidentSwitch, check_name, write_active
+from spanscope.demo.tour import dominant_span, log_lines, percentile, self_times
+
+
+def test_switchboard_is_seen_by_a_service_and_names_are_checked(tmp_path: Path) -> None:
+    switch = IncidentSwitch(tmp_path, recheck_s=0)
+    assert switch.active() == frozenset()
+    write_active(tmp_path, {"missing-index", "cache-miss"})
+    assert switch.on("missing-index") and switch.on("cache-miss")
+    write_active(tmp_path, set())
+    assert not switch.on("missing-index")
+    with pytest.raises(ValueError, match="choose one of missing-index"):
+        check_name("missing-idx")
+    assert set(INCIDENTS) == {
+        "missing-index", "slow-payment-provider", "retry-storm", "error-burst", "cache-miss",
+        "n-plus-one",
+    }  # fmt: skip
+
+
+def test_missing_index_turns_the_lookup_into_a_full_scan(lab_databases: Path) -> None:
+    conn = data.connect(lab_databases / "orders.db")
+    assert conn.execute("SELECT count(*) FROM orders").fetchone()[0] == data.ORDER_COUNT
+    lookup = "EXPLAIN QUERY PLAN SELECT id FROM orders WHERE order_ref = ?"
+    plan = " ".join(str(row[-1]) for row in conn.execute(lookup, ("x",)))
+    assert plan.startswith("SEARCH orders") and data.ORDER_REF_INDEX in plan, plan
+    conn.execute("BEGIN")  # the session database is shared: change it only in a transaction
+    data.set_order_ref_index(conn, present=False)
+    # a new statement text: sqlite3's statement cache would replay the old plan's rows
+    plan = " ".join(str(row[-1]) for row in conn.execute(lookup + " ", ("x",)))
+    assert plan.startswith("SCAN orders"), plan
+    conn.execute("ROLLBACK")
+    found = conn.execute(
+        "SELECT id FROM orders WHERE order_ref = ?", (data.order_ref(1234),)
+    ).fetchall()
+    assert found == [(1234,)]
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 99) == 0
+    assert percentile([5], 99) == 5
+    values = list(range(1, 101))
+    assert (percentile(values, 50), percentile(values, 99), percentile(values, 100)) == (
+        50,
+        99,
+        100,
+    )
+
+
+def span(span_id: str, parent: str | None, start: int, end: int, name: str = "x") -> dict:
+    return {
+        "span_id": span_id, "parent_span_id": parent, "start_time_unix_nano": start,
+        "end_time_unix_nano": end, "name": name, "service": "s", "attributes": [],
+    }  # fmt: skip
+
+
+def test_self_time_counts_overlapping_children_once_and_clips_them() -> None:
+    spans = [
+        span("root", None, 0, 100),
+        span("a", "root", 10, 40),
+        span("b", "root", 30, 60),  # overlaps a: 10..60 covered once
+        span("late", "root", 90, 130),  # outlives its parent: clipped at 100
+        span("leaf", "a", 10, 35, "SELECT"),
+    ]
+    assert self_times(spans) == {"root": 40, "a": 5, "b": 30, "late": 40, "leaf": 25}
+    found = dominant_span({"spans": spans})
+    assert found is not None and found[0]["span_id"] == "root" and found[1] == 40
+    assert dominant_span({"spans": []}) is None
+
+
+def test_log_lines_of_a_trace_are_its_json_lines_only(tmp_path: Path) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    (tmp_path / "orders.log").write_text(
+        json.dumps({"timestamp": "2", "message": "b", "trace_id": trace_id}) + "\n"
+        + json.dumps({"timestamp": "1", "message": "other", "trace_id": "0" * 32}) + "\n"
+        + f"not json but mentions {trace_id}\n"
+    )  # fmt: skip
+    (tmp_path / "gateway.log").write_text(
+        json.dumps({"timestamp": "1", "message": "a", "trace_id": trace_id}) + "\n"
+    )
+    assert [r["message"] for r in log_lines(tmp_path, trace_id)] == ["a", "b"]
