@@ -154,7 +154,8 @@ def serve(settings: Settings) -> None:
     pipeline.replay()
     pipeline.start()
     try:
-        asyncio.run(_run(settings, store, pipeline))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_run(settings, store, pipeline))
     finally:
         pipeline.stop()
         if pool is not None:
@@ -164,6 +165,16 @@ def serve(settings: Settings) -> None:
         store.close()
         (data_dir / PORTS_FILE).unlink(missing_ok=True)
     log.info("stopped cleanly: everything acknowledged is stored")
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when installed (it and httptools, which uvicorn picks by itself, took the
+    event loop's share of server CPU down; docs/performance.md), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _run(settings: Settings, store: Store, pipeline: IngestPipeline) -> None:
