@@ -289,3 +289,9 @@ def red(
 
 if __name__ == "__main__":
     app()
+
+
+# `spanscope logs [--trace ID | import FILE]` and `spanscope metrics NAME` (cli_signals.py)
+from spanscope.cli_signals import register as _register_signals  # noqa: E402
+
+_register_signals(app)
