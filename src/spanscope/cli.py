@@ -50,6 +50,12 @@ def serve(
     zipkin_port: int = typer.Option(
         DEFAULT_ZIPKIN_PORT, envvar="SPANSCOPE_ZIPKIN_PORT", help="Zipkin v2 JSON port."
     ),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        envvar="SPANSCOPE_CONFIG",
+        help="TOML file: [tail_sampling] policies, [retention] (docs/sampling.md).",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
     from spanscope.server import serve as run_server
@@ -61,6 +67,7 @@ def serve(
         otlp_grpc_port=otlp_grpc_port,
         otlp_http_port=otlp_http_port,
         zipkin_port=zipkin_port,
+        config_file=config,
     )
     run_server(settings)
 
@@ -201,6 +208,11 @@ def trace(
 from spanscope.demo.cli import demo_app  # noqa: E402
 
 app.add_typer(demo_app, name="demo")
+
+# `spanscope sampling set|list|delete` and `spanscope retention` (src/spanscope/sampling/cli.py)
+from spanscope.sampling.cli import register as _register_sampling  # noqa: E402
+
+_register_sampling(app)
 
 
 # --- analysis: find where the time went (rendering in cli_analysis.py) --------------------

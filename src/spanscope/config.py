@@ -30,3 +30,6 @@ class Settings:
     with a retry hint instead of queueing without bound."""
     flush_interval_s: float = 0.25
     """How long the store writer waits to gather a batch (ack -> queryable is ~ this)."""
+    config_file: Path | None = None
+    """``spanscope serve --config``: a TOML file with ``[tail_sampling]`` and ``[retention]``
+    (docs/sampling.md); None keeps every span and the default retention."""

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 import spanscope
-from spanscope.api import analysis, jaeger, jaeger_spm, jaeger_v3, native, signals
+from spanscope.api import analysis, jaeger, jaeger_spm, jaeger_v3, native, sampling, signals
 from spanscope.api.errors import ApiError, OrjsonResponse, error_response
 from spanscope.store.base import Store
 from spanscope.ui import mount_ui
@@ -58,6 +58,7 @@ def create_app(store: Store, ready: Callable[[], bool] | None = None) -> FastAPI
         return OrjsonResponse({"status": "starting"}, status_code=503)
 
     app.include_router(analysis.router)  # before native: /traces/{id}/... paths
+    app.include_router(sampling.router)  # before jaeger: /api/sampling
     app.include_router(signals.router)  # logs and metrics, linked to traces
     app.include_router(jaeger_spm.router)
     app.include_router(native.router)

@@ -1,0 +1,103 @@
+"""Sampling endpoints: head-sampling rules (native and Jaeger), retention, ``/metrics``.
+
+- ``GET /api/v1/sampling/rules?service=checkout`` -> ``{"service", "source", "default_rate",
+  "rules"}`` (``source`` is the service whose rules apply: its own or ``*``); without
+  ``service``, ``{"services": {name: rules}}``. ``PUT`` with a JSON body
+  ``{"default_rate": 0.05, "rules": [...]}`` replaces a service's rules (validated as the
+  SDK's PrioritySampler validates them); ``DELETE`` removes them.
+- ``GET /api/sampling?service=checkout``: the same rules in Jaeger's remote sampling shape
+  (``probabilisticSampling``, ``operationSampling.perOperationStrategies``).
+- ``GET /api/v1/retention`` reports what retention would delete now (nothing is deleted);
+  ``POST /api/v1/retention`` applies it now (the server also runs it every interval).
+- ``GET /metrics``: Prometheus text (:mod:`spanscope.sampling.metrics`).
+
+Only ``spanscope serve`` has a data dir and a pipeline; an app built without them (see
+:class:`spanscope.sampling.runtime.SamplingRuntime`) answers 404 with that reason.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from spanscope.api.errors import ApiError, OrjsonResponse
+from spanscope.sampling.metrics import render
+from spanscope.sampling.retention import run_retention
+from spanscope.sampling.runtime import SamplingRuntime
+
+router = APIRouter()
+
+
+def _runtime(request: Request) -> SamplingRuntime:
+    runtime: SamplingRuntime | None = getattr(request.app.state, "sampling", None)
+    if runtime is None:
+        raise ApiError(404, "sampling endpoints need `spanscope serve` (no data dir here)")
+    return runtime
+
+
+@router.get("/api/v1/sampling/rules", tags=["sampling"], summary="Head-sampling rules")
+def get_rules(request: Request, service: str | None = None) -> Response:
+    rules = _runtime(request).rules
+    if service is None:
+        return OrjsonResponse({"services": rules.all()})
+    source, found = rules.get(service)
+    return OrjsonResponse({"service": service, "source": source, **found})
+
+
+@router.put("/api/v1/sampling/rules", tags=["sampling"], summary="Replace a service's rules")
+async def put_rules(request: Request, service: str = Query(...)) -> Response:
+    runtime = _runtime(request)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"request body: not JSON ({exc}); send {{\"default_rate\": 0.05, "
+                       "\"rules\": [...]}}") from None  # fmt: skip
+    try:
+        stored = runtime.rules.set(service, body)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    return OrjsonResponse({"service": service, "source": service, **stored})
+
+
+@router.delete("/api/v1/sampling/rules", tags=["sampling"], summary="Remove a service's rules")
+def delete_rules(request: Request, service: str = Query(...)) -> Response:
+    if not _runtime(request).rules.delete(service):
+        raise ApiError(404, f"service {service!r} has no rules of its own (see GET ...rules)")
+    return OrjsonResponse({"service": service, "deleted": True})
+
+
+@router.get("/api/sampling", tags=["jaeger"], summary="Jaeger remote sampling strategy")
+def jaeger_sampling(request: Request, service: str = Query(...)) -> Response:
+    from spanscope.sampling.rules import jaeger_strategy
+
+    _, found = _runtime(request).rules.get(service)
+    return OrjsonResponse(jaeger_strategy(found))
+
+
+def _retention(request: Request, dry_run: bool) -> Response:
+    runtime = _runtime(request)
+    report: dict[str, Any] = run_retention(
+        runtime.store, runtime.config.retention, time.time_ns(), dry_run=dry_run
+    )
+    return OrjsonResponse(report)
+
+
+@router.get("/api/v1/retention", tags=["sampling"], summary="What retention would delete now")
+def retention_report(request: Request) -> Response:
+    return _retention(request, dry_run=True)
+
+
+@router.post("/api/v1/retention", tags=["sampling"], summary="Apply retention now")
+def retention_apply(request: Request) -> Response:
+    return _retention(request, dry_run=False)
+
+
+@router.get("/metrics", tags=["health"], summary="Prometheus metrics (text format)")
+def metrics(request: Request) -> Response:
+    runtime: SamplingRuntime | None = getattr(request.app.state, "sampling", None)
+    text = render(runtime.pipeline if runtime else None, runtime.sampler if runtime else None)
+    return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
