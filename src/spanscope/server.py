@@ -46,6 +46,7 @@ from spanscope.ingest.http import OtlpHttpReceiver, ZipkinReceiver
 from spanscope.ingest.limits import limits_from_env
 from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.wal import WriteAheadLog
+from spanscope.sampling.runtime import SamplingRuntime
 from spanscope.store.base import Store
 
 log = logging.getLogger("spanscope.server")
@@ -146,17 +147,20 @@ def serve(settings: Settings) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / PORTS_FILE).unlink(missing_ok=True)  # a stale file would point at nothing
 
+    sampling = SamplingRuntime.load(settings.config_file, data_dir)  # exits on a bad config
     store = open_store(data_dir)
     wal = WriteAheadLog(data_dir / "wal", start_after=store.wal_position() or 0)
     workers = decode_workers_from_env()
     pool = DecodePool(workers) if workers else None
-    pipeline = IngestPipeline(store, wal, settings, decode_pool=pool)
+    pipeline = IngestPipeline(store, wal, settings, decode_pool=pool, tail_sampler=sampling.sampler)
     pipeline.replay()
     pipeline.start()
+    sampling.start(store, pipeline)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run(settings, store, pipeline))
+            runner.run(_run(settings, store, pipeline, sampling))
     finally:
+        sampling.stop()
         pipeline.stop()
         if pool is not None:
             pool.close()
@@ -177,7 +181,12 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-async def _run(settings: Settings, store: Store, pipeline: IngestPipeline) -> None:
+async def _run(
+    settings: Settings,
+    store: Store,
+    pipeline: IngestPipeline,
+    sampling: SamplingRuntime | None = None,
+) -> None:
     host = settings.host
     sockets = {
         "api": bind(host, settings.api_port, "the query API", "--port"),
@@ -193,6 +202,8 @@ async def _run(settings: Settings, store: Store, pipeline: IngestPipeline) -> No
         "otlp_http": OtlpHttpReceiver(pipeline, settings.limits),
         "zipkin": ZipkinReceiver(pipeline, settings.limits),
     }
+    if sampling is not None:
+        sampling.attach(apps["api"])  # rules, retention and /metrics endpoints
     servers = {
         name: _Uvicorn(
             uvicorn.Config(

@@ -83,8 +83,10 @@ def test_kill_before_decision_loses_nothing_acknowledged(start_spanscope, tmp_pa
         _post(server, _request(k * 20, 20))  # 200 traces, 100 with an error
     metrics = httpx.get(server.api_url + "/metrics", timeout=10).text
     assert "spanscope_tail_sampling_buffered_traces 200" in metrics or _wait_for(
-        lambda: "spanscope_tail_sampling_buffered_traces 200"
-        in httpx.get(server.api_url + "/metrics", timeout=10).text
+        lambda: (
+            "spanscope_tail_sampling_buffered_traces 200"
+            in httpx.get(server.api_url + "/metrics", timeout=10).text
+        )
     )
     assert _trace(server, 0) is None  # buffered, not decided: not in the store yet
     server.kill()

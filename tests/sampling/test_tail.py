@@ -100,7 +100,8 @@ def test_seed_priority_table_keeps_errors_and_slow_and_samples_each_class(store)
             by_class[label] = by_class.get(label, 0) + 1
             # no trace kept partially
             assert stored[trace_id] == population.spans[trace_id]
-    truth = {c: list(population.classes.values()).count(c) for c in set(population.classes.values())}
+    labels = list(population.classes.values())
+    truth = {c: labels.count(c) for c in set(labels)}
     assert by_class["error"] == truth["error"] == 100
     assert by_class["slow"] == truth["slow"] == 300
     assert _within(by_class["checkout"], truth["checkout"], 0.5)
