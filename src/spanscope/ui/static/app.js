@@ -9,6 +9,9 @@
 //   /services/{service}?lookback=&step=                     service overview (service.js)
 
 import { clear, errorBox } from "./dom.js";
+import { navigate, onNavigate, setQuery } from "./nav.js";
+
+export { navigate, setQuery }; // views import them from nav.js (see there why)
 
 const ROUTES = [
   [/^\/(search)?$/, "search", () => import("./search.js")],
@@ -20,19 +23,6 @@ const ROUTES = [
 
 let current = null; // the mounted view's cleanup function, if any
 let renderSeq = 0;
-
-export function navigate(url, { replace = false } = {}) {
-  if (replace) history.replaceState(null, "", url);
-  else history.pushState(null, "", url);
-  render();
-}
-
-/** Update the URL's query without re-rendering: views record their state as the user acts. */
-export function setQuery(params) {
-  const q = params.toString();
-  const url = location.pathname + (q ? `?${q}` : "");
-  if (url !== location.pathname + location.search) history.replaceState(null, "", url);
-}
 
 async function render() {
   const seq = ++renderSeq;
@@ -90,6 +80,7 @@ function onJump(event) {
   navigate(`/trace/${id}`);
 }
 
+onNavigate(render);
 document.addEventListener("click", onClick);
 window.addEventListener("popstate", render);
 document.getElementById("jump").addEventListener("submit", onJump);

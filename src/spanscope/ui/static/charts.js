@@ -2,7 +2,7 @@
 // histogram whose exemplar dots open the traces they stand for. No charting library:
 // these two shapes are all the UI draws.
 
-import { navigate } from "./app.js";
+import { navigate } from "./nav.js";
 import { fmtDuration, fmtTime, h, s, ticks } from "./dom.js";
 
 const PAD = { l: 58, r: 12, t: 12, b: 24 };

@@ -7,7 +7,7 @@
 // With neither, the page shows both forms. Answers come from /api/v1/diff and /api/v1/compare.
 
 import { analysis, missingText, toQuery } from "./api.js";
-import { navigate } from "./app.js";
+import { navigate } from "./nav.js";
 import { clear, errorBox, fmtDuration, h } from "./dom.js";
 
 const pct = (x) => `${(100 * (x || 0)).toFixed(0)} %`;

@@ -4,7 +4,7 @@
 // entry service, so requests read left to right. The table below lists the same edges.
 
 import { analysis, api, missingText } from "./api.js";
-import { navigate, setQuery } from "./app.js";
+import { navigate, setQuery } from "./nav.js";
 import { clear, errorBox, fmtDuration, h, s, serviceColor } from "./dom.js";
 
 const LOOKBACKS = ["15m", "1h", "6h", "1d", "2d", "7d"];

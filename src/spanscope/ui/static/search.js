@@ -3,7 +3,7 @@
 // the "JSON" link beside the results is this page's twin and a shared URL re-runs the search.
 
 import { api, searchApiUrl } from "./api.js";
-import { navigate } from "./app.js";
+import { navigate } from "./nav.js";
 import { clear, errorBox, fmtDuration, fmtTime, h, s, serviceColor, ticks } from "./dom.js";
 
 const LOOKBACKS = ["15m", "1h", "6h", "1d", "2d", "7d"];

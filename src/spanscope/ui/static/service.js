@@ -3,7 +3,7 @@
 // operations with links to search them. /services/{service}?lookback=&step=&span_kind=
 
 import { analysis, api, missingText } from "./api.js";
-import { navigate, setQuery } from "./app.js";
+import { navigate, setQuery } from "./nav.js";
 import { clear, errorBox, fmtDuration, h, serviceColor } from "./dom.js";
 import { histogram, lineChart } from "./charts.js";
 

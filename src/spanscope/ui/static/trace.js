@@ -4,7 +4,7 @@
 // (/trace/{id}?span=&tab=&find=&from=&to=) so a shared link opens the same view.
 
 import { analysis, api, missingText } from "./api.js";
-import { setQuery } from "./app.js";
+import { setQuery } from "./nav.js";
 import { spanDetail } from "./detail.js";
 import { clear, errorBox, fmtDuration, fmtTime, h } from "./dom.js";
 import { breakdownTab, jsonTab, spanTableTab } from "./trace_tabs.js";
@@ -20,6 +20,8 @@ const TABS = [
 
 export async function render(main, params, traceId) {
   main.append(h("p", { class: "muted" }, `Loading trace ${traceId}…`));
+  // Asked for at once, not after the trace: the server reads the trace once for both.
+  const criticalPath = analysis.criticalPath(traceId).then((answer) => ({ answer }), (error) => ({ error }));
   let trace;
   try {
     trace = await api.trace(traceId);
@@ -87,7 +89,7 @@ export async function render(main, params, traceId) {
     save();
   }
   showTab(state.tab);
-  loadCriticalPath(trace, tree, waterfall, headline);
+  loadCriticalPath(criticalPath, tree, waterfall, headline);
 }
 
 function traceHeader(trace, tree) {
@@ -113,13 +115,11 @@ function traceHeader(trace, tree) {
       ? h("ul", { class: "warnings" }, trace.warnings.map((w) => h("li", {}, w))) : null);
 }
 
-async function loadCriticalPath(trace, tree, waterfall, headline) {
-  let answer;
-  try {
-    answer = await analysis.criticalPath(trace.trace_id);
-  } catch (e) {
+async function loadCriticalPath(pending, tree, waterfall, headline) {
+  const { answer, error } = await pending;
+  if (error) {
     headline.classList.add("muted");
-    headline.textContent = missingText(e, "The critical path");
+    headline.textContent = missingText(error, "The critical path");
     return;
   }
   headline.textContent = answer.headline || "";
