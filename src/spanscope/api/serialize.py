@@ -84,20 +84,25 @@ def native_attributes(attrs: Attributes) -> list[Json]:
     return out
 
 
-def span_to_native(s: Span) -> Json:
+_KIND_LABELS = {k: k.label for k in SpanKind}
+_STATUS_LABELS = {c: c.label for c in StatusCode}
+
+
+def span_to_native(s: Span, resource: list[Json] | None = None) -> Json:
+    """One span; ``resource``: its resource already rendered (spans of a process share it)."""
     return {
         "trace_id": s.trace_id.hex(),
         "span_id": s.span_id.hex(),
         "parent_span_id": s.parent_span_id.hex() if s.parent_span_id else None,
         "name": s.name,
-        "kind": s.kind.label,
+        "kind": _KIND_LABELS[s.kind],
         "service": s.service,
         "start_time_unix_nano": s.start_ns,
         "end_time_unix_nano": s.end_ns,
         "duration_ns": s.end_ns - s.start_ns,
-        "status": {"code": s.status_code.label, "message": s.status_message},
+        "status": {"code": _STATUS_LABELS[s.status_code], "message": s.status_message},
         "attributes": native_attributes(s.attributes),
-        "resource": native_attributes(s.resource),
+        "resource": native_attributes(s.resource) if resource is None else resource,
         "scope": {"name": s.scope_name, "version": s.scope_version},
         "trace_state": s.trace_state,
         "flags": s.flags,
@@ -126,12 +131,22 @@ def span_to_native(s: Span) -> Json:
 
 
 def trace_to_native(t: Trace) -> Json:
+    # A trace's spans come from a few processes whose spans share one resource dict (as the
+    # receivers and the store hand them out): render each resource once, not per span.
+    resources: dict[int, tuple[Attributes, list[Json]]] = {}
+    spans = []
+    for s in t.spans:
+        seen = resources.get(id(s.resource))
+        if seen is None:
+            # The dict is kept beside its rendering so its id cannot be reused meanwhile.
+            seen = resources[id(s.resource)] = (s.resource, native_attributes(s.resource))
+        spans.append(span_to_native(s, seen[1]))
     return {
         "trace_id": t.trace_id.hex(),
         "start_time_unix_nano": t.start_ns,
         "duration_ns": t.duration_ns,
         "warnings": list(t.warnings),
-        "spans": [span_to_native(s) for s in t.spans],
+        "spans": spans,
     }
 
 
