@@ -111,12 +111,15 @@ def configure(
     span_exporter: SpanExporter | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     metric_readers: Sequence[MetricReader] | None = None,
+    remote_sampling: bool | str = False,
 ) -> Handle:
     """Configure tracing (and logs, metrics) for this process; see the module docs.
 
     ``span_exporter`` replaces the OTLP exporter (batched); ``span_processors`` are added as
     they are (e.g. a ``SimpleSpanProcessor(InMemorySpanExporter())`` in tests);
     ``metric_readers`` replaces the OTLP metrics reader (e.g. ``InMemoryMetricReader()``).
+    ``remote_sampling=True`` (or the API's URL) fetches head-sampling rules from the
+    Spanscope server every minute (:mod:`spanscope.sdk.remote`, docs/sampling.md).
     """
     global _current
     if _current is not None:
@@ -137,7 +140,15 @@ def configure(
         )
     resource = build_resource(name, service_version, environment, resource_attributes)
 
-    provider = TracerProvider(resource=resource, sampler=sampler or sampler_from_env())
+    chosen = sampler or sampler_from_env()
+    if remote_sampling:
+        # Rules from the Spanscope server, refreshed in the background (sdk/remote.py);
+        # the local sampler applies until the first answer and whenever it is unreachable.
+        from spanscope.sdk.remote import DEFAULT_URL, RemoteSampler
+
+        url = remote_sampling if isinstance(remote_sampling, str) else DEFAULT_URL
+        chosen = RemoteSampler(name, url, initial=chosen)
+    provider = TracerProvider(resource=resource, sampler=chosen)
     if span_exporter is None and not span_processors:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
