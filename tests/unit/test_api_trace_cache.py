@@ -1,0 +1,158 @@
+"""The API's cache of recently read traces: one store read per trace view, never stale."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from spanscope.api.app import create_app
+from spanscope.api.trace_cache import TraceCache, gc_paused
+from spanscope.model import Span, SpanKind, Trace
+from spanscope.query.model import now_ns
+from spanscope.store.duckdb import DuckDBStore
+
+TRACE = bytes.fromhex("4bf92f3577b34da6a3ce929d0e0e4736")
+T0 = now_ns() - 60 * 1_000_000_000
+MS = 1_000_000
+
+
+def span(i: int, parent: int | None, service: str = "orders", **kw: object) -> Span:
+    return Span(
+        trace_id=TRACE,
+        span_id=i.to_bytes(8, "big"),
+        parent_span_id=parent.to_bytes(8, "big") if parent else None,
+        name=f"op {i}",
+        start_ns=T0 + i * MS,
+        end_ns=T0 + i * MS + 100 * MS,
+        service=service,
+        kind=SpanKind.SERVER,
+        resource={"service.name": service, "host.name": service},
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+class CountingStore(DuckDBStore):
+    """A DuckDBStore that counts whole-trace reads."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.reads = 0
+
+    def trace(
+        self, trace_id: bytes, start_ns: int | None = None, end_ns: int | None = None
+    ) -> Trace | None:
+        self.reads += 1
+        return super().trace(trace_id, start_ns, end_ns)
+
+
+@pytest.fixture
+def store() -> Iterator[CountingStore]:
+    s = CountingStore()
+    s.write([span(1, None, "frontend"), span(2, 1)])
+    yield s
+    s.close()
+
+
+def test_a_trace_view_reads_the_store_once(store: CountingStore) -> None:
+    client = TestClient(create_app(store))
+    tid = TRACE.hex()
+    whole = client.get(f"/api/v1/traces/{tid}")
+    path = client.get(f"/api/v1/traces/{tid}/critical-path")
+    parts = client.get(f"/api/v1/traces/{tid}/breakdown")
+    assert whole.status_code == path.status_code == parts.status_code == 200
+    assert [s["span_id"] for s in whole.json()["spans"]] == [
+        "0000000000000001",
+        "0000000000000002",
+    ]
+    assert path.json()["root_span_id"] == "0000000000000001"
+    assert store.reads == 1
+
+
+def test_a_span_arriving_later_is_served_at_once(store: CountingStore) -> None:
+    client = TestClient(create_app(store))
+    tid = TRACE.hex()
+    assert len(client.get(f"/api/v1/traces/{tid}").json()["spans"]) == 2
+    store.write([span(3, 2, "inventory")])
+    spans = client.get(f"/api/v1/traces/{tid}").json()["spans"]
+    assert [s["span_id"][-1] for s in spans] == ["1", "2", "3"]
+    path = client.get(f"/api/v1/traces/{tid}/critical-path").json()
+    assert "0000000000000003" in [s["span_id"] for s in path["spans"]]
+    # A span sent again (a retrying client) is stored once: the cached copy stays valid.
+    store.write([span(3, 2, "inventory")])
+    assert len(client.get(f"/api/v1/traces/{tid}").json()["spans"]) == 3
+    assert store.reads == 2
+
+
+def test_raw_and_adjusted_are_kept_apart(store: CountingStore) -> None:
+    # A child on another host that starts before its parent: the adjuster moves it.
+    early = span(4, 1, "payments")
+    early.start_ns, early.end_ns = T0 - 50 * MS, T0 - 40 * MS
+    store.write([early])
+    client = TestClient(create_app(store))
+    tid = TRACE.hex()
+    adjusted = client.get(f"/api/v1/traces/{tid}").json()["spans"]
+    raw = client.get(f"/api/v1/traces/{tid}?raw=true").json()["spans"]
+    moved = next(s for s in adjusted if s["span_id"].endswith("4"))
+    as_stored = next(s for s in raw if s["span_id"].endswith("4"))
+    assert as_stored["start_time_unix_nano"] == T0 - 50 * MS and not as_stored["warnings"]
+    assert moved["start_time_unix_nano"] >= T0 + MS
+    assert moved["warnings"][0].startswith("clock skew adjusted")
+
+
+def test_concurrent_requests_for_one_trace_share_one_read(store: CountingStore) -> None:
+    cache = TraceCache()
+    start = threading.Barrier(4)
+    got: list[int] = []
+
+    def ask() -> None:
+        start.wait()
+        entry = cache.entry(store, TRACE)
+        assert entry is not None
+        got.append(len(entry.trace().spans))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert got == [2, 2, 2, 2]
+    assert store.reads == 1
+
+
+def test_unknown_trace_and_eviction(store: CountingStore) -> None:
+    cache = TraceCache(max_spans=2)
+    assert cache.entry(store, b"\x09" * 16) is None
+    assert cache.entry(store, TRACE) is not None
+    store.write([span(5, 1)])  # now 3 spans: over the cache's bound, read every time
+    for _ in range(2):
+        entry = cache.entry(store, TRACE)
+        assert entry is not None and len(entry.stored.spans) == 3
+    assert store.reads == 3
+    with pytest.raises(ValueError, match="max_spans -1"):
+        TraceCache(max_spans=-1)
+
+
+def test_gc_paused_restores_the_collector_across_threads() -> None:
+    import gc
+
+    assert gc.isenabled()
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def hold() -> None:
+        with gc_paused():
+            inside.set()
+            leave.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    inside.wait(10)
+    with gc_paused():
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the other thread still builds
+    leave.set()
+    t.join(10)
+    assert gc.isenabled()
