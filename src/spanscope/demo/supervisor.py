@@ -80,6 +80,8 @@ class LabConfig:
     base_port: int = DEFAULT_BASE_PORT
     control_port: int = DEFAULT_CONTROL_PORT
     rate: float = 8.0
+    """Requests per second from the traffic; 0 = back to back on ``concurrency`` connections."""
+    concurrency: int = 16
     tracing: bool = True
     incidents: list[str] = field(default_factory=list)
     duration_s: float | None = None
@@ -195,6 +197,7 @@ class Lab:
         command = [
             sys.executable, "-m", "spanscope.demo.traffic",
             "--gateway", self.urls["gateway"], "--rate", str(self.config.rate),
+            "--concurrency", str(self.config.concurrency),
             "--log", str(self.dir / "traffic.jsonl"),
         ]  # fmt: skip
         self.children.append(self._spawn("traffic", command))
