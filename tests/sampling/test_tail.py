@@ -181,3 +181,14 @@ def test_checkpoint_never_passes_an_undecided_trace() -> None:
     clock.now += 5
     sampler.collect()
     assert sampler.safe_position(2) == 2
+
+
+def test_red_counts_are_weighted_by_the_tail_weight(store):  # type: ignore[no-untyped-def]
+    population = make_population(4_000, {"error": 0.0, "slow": 0.0, "checkout": 1.0})
+    clock = Clock()
+    sampler = TailSampler(_config(), clock=clock)  # checkout kept at 50 %, weight 2
+    _run(population, sampler, clock, store)
+    points = store.red(0, 2**62, 2**62, ["frontend"])
+    total = next(p for p in points if p.bucket_start_ns is None)
+    assert total.span_count < 2_400  # about half the requests are stored ...
+    assert abs(total.request_count - 4_000) / 4_000 < 0.05  # ... and count as all of them

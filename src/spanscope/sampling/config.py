@@ -284,15 +284,16 @@ def parse_tail_sampling(raw: Any, where: str = "tail_sampling") -> TailSamplingC
     keys = ("decision_wait", "decision_wait_after_root", "max_decision_wait", "max_traces",
             "max_spans", "decision_cache_size", "policies")  # fmt: skip
     _check_keys(raw, keys, where)
-    if "policies" not in raw:
-        raise ConfigError(f"{where}.policies: missing; add [[{where}.policies]] tables")
-    kwargs: dict[str, Any] = {"policies": _parse_policies(raw["policies"], f"{where}.policies")}
+    kwargs: dict[str, Any] = {}
     for key in ("decision_wait", "decision_wait_after_root", "max_decision_wait"):
         if key in raw:
             kwargs[key + "_ns"] = parse_duration_ns(raw[key], f"{where}.{key}")
     for key in ("max_traces", "max_spans", "decision_cache_size"):
         if key in raw:
             kwargs[key] = int(_positive(raw[key], f"{where}.{key}", int))
+    if "policies" not in raw:
+        raise ConfigError(f"{where}.policies: missing; add [[{where}.policies]] tables")
+    kwargs["policies"] = _parse_policies(raw["policies"], f"{where}.policies")
     return TailSamplingConfig(**kwargs)
 
 

@@ -44,6 +44,11 @@ _WEIGHT = f"""CASE WHEN s.trace_state LIKE '%th:%'
     THEN {_TWO_56} / ({_TWO_56} - ('0x' || rpad(regexp_extract(s.trace_state,
          '{TH_PATTERN}', 1), 14, '0'))::UBIGINT::DOUBLE)
     ELSE 1.0 END"""
+# The tail sampler's weight of each trace it kept (store/duckdb_sampling.py); it multiplies
+# the head weight above because the two samplers draw independent randomness.
+_TAIL_WEIGHT = (
+    "SELECT trace_id, arg_max(weight, decided_ns) AS weight FROM trace_sampling GROUP BY trace_id"
+)
 # Trace ids travel as decimal text: a Python list of 128-bit ints makes DuckDB infer a
 # list type that cannot hold ids >= 2**127 exactly (ids went missing at scale).
 _GROUPS = "SELECT unnest(?::VARCHAR[])::UHUGEINT AS trace_id, unnest(?::VARCHAR[]) AS grp"
@@ -225,8 +230,9 @@ def red(
             SELECT s.service, s.name, s.duration_ns, s.status_code = 2 AS err,
                    {int(start_ns)} + (s.start_ns - {int(start_ns)}) // {int(step_ns)}
                        * {int(step_ns)} AS bucket,
-                   {_WEIGHT} AS w
-            FROM spans s WHERE {where}
+                   {_WEIGHT} * coalesce(ts.weight, 1.0) AS w
+            FROM spans s LEFT JOIN ({_TAIL_WEIGHT}) ts ON ts.trace_id = s.trace_id
+            WHERE {where}
         )
         GROUP BY GROUPING SETS (({keys}, bucket), ({keys}))
     """
