@@ -72,7 +72,7 @@ from spanscope.store.duckdb_schema import (
     spans_table,
     table_to_spans,
 )
-from spanscope.store.duckdb_search import ranked_traces_sql
+from spanscope.store.duckdb_search import ranked_traces
 
 _SPAN_SELECT = SPAN_COLUMNS.replace("trace_id,", f"{BATCH_TRACE_ID},", 1)
 
@@ -377,8 +377,7 @@ class DuckDBStore:
 
     def search(self, query: SearchQuery) -> list[TraceSummary]:
         cur = self._reader()
-        sql, params = ranked_traces_sql(query)
-        ranked = cur.execute(sql, params).fetchall()
+        ranked = ranked_traces(cur, query)
         if not ranked:
             return []
         return self._summaries(cur, ranked)

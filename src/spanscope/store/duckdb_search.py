@@ -16,11 +16,18 @@ against ``attr_str``; a bool against ``attr_bool``. ``!=`` means the attribute e
 another value (as Tempo does): a missing key yields NULL, which never matches. The key may
 name a resource attribute too (``host.name``): resources are a small table, so that side
 is a ``resource_id IN (...)`` semi-join.
+
+Newest-first searches over long windows look at the newest part of the window first
+(:func:`ranked_traces`): a 24 h attribute search usually fills its page from the last
+half hour, and scanning that is ~50× cheaper than scanning the day.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
+
+import duckdb
 
 from spanscope.model import StatusCode
 from spanscope.query.model import Condition, SearchQuery
@@ -108,3 +115,35 @@ def ranked_traces_sql(q: SearchQuery) -> tuple[str, list[Any]]:
         LIMIT ?
     """
     return sql, [*params, q.limit]
+
+
+NARROWING = (64, 8)
+"""Newest-first searches try the last 1/64, then 1/8 of the window before all of it."""
+MIN_NARROWED_NS = 5 * 60 * 1_000_000_000
+"""Windows narrower than this (5 min) are searched whole: nothing to gain."""
+
+
+def ranked_traces(cur: duckdb.DuckDBPyConnection, q: SearchQuery) -> list[tuple[int, int, int]]:
+    """:func:`ranked_traces_sql` run, newest-first searches tail-first and still exact.
+
+    Let S be the traces with a matching span in the window's tail ``[t, end]``. Any other
+    matching trace has all its matching spans before ``t``, so it started before ``t``. If
+    S's top ``limit`` (by trace start) all started at or after ``t``, nothing outside S can
+    outrank them: that page is the answer. Otherwise widen the tail and ask again.
+    """
+    if q.order == "newest":
+        width = q.end_ns - q.start_ns
+        for part in NARROWING:
+            tail = width // part
+            if tail < MIN_NARROWED_NS:
+                continue
+            t = q.end_ns - tail
+            rows = _ranked(cur, replace(q, start_ns=t))
+            if len(rows) == q.limit and rows[-1][1] >= t:
+                return rows
+    return _ranked(cur, q)
+
+
+def _ranked(cur: duckdb.DuckDBPyConnection, q: SearchQuery) -> list[tuple[int, int, int]]:
+    sql, params = ranked_traces_sql(q)
+    return cur.execute(sql, params).fetchall()
