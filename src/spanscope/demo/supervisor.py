@@ -12,7 +12,9 @@ stops the rest in order)::
 Stop order is the reverse: traffic first (no new requests), then the services (each
 finishes in-flight requests and flushes its spans), then the Spanscope server it started
 (which drains everything into its store). Each gets SIGTERM, then SIGKILL after a grace
-period; every child is waited for, so none is left running or a zombie.
+period; every child is waited for, so none is left running or a zombie. Should the
+supervisor itself be killed (SIGKILL), Linux sends every child SIGTERM (``PR_SET_PDEATHSIG``)
+and the services also notice their parent is gone: nothing outlives the lab.
 
 Ports: the supervisor binds every service's listening socket itself (``--base-port``: the
 gateway on it, the others on the next seven; 0 = any free ports) and hands it to the child
@@ -213,6 +215,7 @@ class Lab:
                 pass_fds=pass_fds,
                 process_group=0,  # its own group: see the module docs
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         return Child(name, process)
 
@@ -315,6 +318,14 @@ class Lab:
         for group in (traffic, services, [self.server] if self.server else []):
             _terminate(group)
         self.children, self.server = [], None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: have Linux send it SIGTERM when the supervisor dies, even
+    by SIGKILL (``PR_SET_PDEATHSIG``), so nothing outlives a killed lab."""
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _terminate(children: list[Child]) -> None:
