@@ -13,7 +13,8 @@ JSON — and serves the next request for one of them from memory::
 
 It is never stale: every request first reads the trace's *stamp* from the store's per-trace
 index (``DuckDBStore.trace_stamp``: write batches, span count, first start, last end — about
-a millisecond), and an entry is reused only while the stamp is unchanged. A span arriving
+a millisecond), and an entry is reused only while the stamp is unchanged (on a miss,
+``DuckDBStore.trace_read`` reads the trace within the stamp's time range). A span arriving
 late for a cached trace changes the stamp, and the next request reads the trace again.
 Stores without ``trace_stamp`` are read every time.
 
@@ -154,8 +155,13 @@ class TraceCache:
 
     @staticmethod
     def _read(store: Any, trace_id: bytes, stamp: object) -> CachedTrace | None:
+        # trace_read: the store's read for a stamp in hand (no second index look-up).
+        read = getattr(store, "trace_read", None)
         with gc_paused():
-            stored = store.trace(trace_id)
+            if stamp is not None and read is not None:
+                stored = read(trace_id, stamp)
+            else:
+                stored = store.trace(trace_id)
         return None if stored is None else CachedTrace(stamp, stored)
 
     def _put(self, trace_id: bytes, entry: CachedTrace) -> None:

@@ -340,10 +340,13 @@ class DuckDBStore:
     ) -> Trace | None:
         # The fragments table is small and answers exactly, so the hints are not needed here.
         del start_ns, end_ns
-        cur = self._reader()
         stamp = self.trace_stamp(trace_id)
-        if stamp is None:
-            return None
+        return None if stamp is None else self.trace_read(trace_id, stamp)
+
+    def trace_read(self, trace_id: bytes, stamp: tuple[int, int, int, int]) -> Trace | None:
+        """:meth:`trace` for a stamp just read by :meth:`trace_stamp` (its time range bounds
+        the scan), so a caller that checked the stamp does not look it up twice."""
+        cur = self._reader()
         # Arrow, column by column: row tuples cost ~60 µs per span (see table_to_spans).
         table = cur.sql(
             f"SELECT {TRACE_READ_COLUMNS} FROM spans "
