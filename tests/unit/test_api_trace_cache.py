@@ -154,3 +154,15 @@ def test_gc_paused_restores_the_collector_across_threads() -> None:
     leave.set()
     t.join(10)
     assert gc.isenabled()
+
+
+def test_cache_size_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spanscope.api.trace_cache import DEFAULT_MAX_SPANS, max_spans_from_env
+
+    monkeypatch.delenv("SPANSCOPE_TRACE_CACHE_SPANS", raising=False)
+    assert max_spans_from_env() == DEFAULT_MAX_SPANS
+    monkeypatch.setenv("SPANSCOPE_TRACE_CACHE_SPANS", "0")
+    assert max_spans_from_env() == 0
+    monkeypatch.setenv("SPANSCOPE_TRACE_CACHE_SPANS", "lots")
+    with pytest.raises(ValueError, match="SPANSCOPE_TRACE_CACHE_SPANS='lots'"):
+        max_spans_from_env()

@@ -16,7 +16,8 @@ index (``DuckDBStore.trace_stamp``: write batches, span count, first start, last
 a millisecond), and an entry is reused only while the stamp is unchanged (on a miss,
 ``DuckDBStore.trace_read`` reads the trace within the stamp's time range). A span arriving
 late for a cached trace changes the stamp, and the next request reads the trace again.
-Stores without ``trace_stamp`` are read every time.
+Stores without ``trace_stamp`` are read every time. ``SPANSCOPE_TRACE_CACHE_SPANS`` bounds
+the spans kept (default 50,000, ~120 MB; 0 turns the cache off).
 
 Concurrent requests for one trace (the UI fetches the trace and its critical path in
 parallel) wait for the first read instead of repeating it. Cached objects are shared
@@ -30,6 +31,7 @@ run with the collector paused (:func:`gc_paused`), since they create no referenc
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -42,8 +44,10 @@ from spanscope.analysis.skew import adjust_clock_skew
 from spanscope.api.serialize import trace_to_native
 from spanscope.model import Trace
 
-DEFAULT_MAX_SPANS = 200_000
-"""Spans kept across all cached traces (a 10,000-span trace is ~25 MB with its JSON)."""
+DEFAULT_MAX_SPANS = 50_000
+"""Spans kept across all cached traces: ~2.4 KB each with the adjusted copy and the JSON
+(a 10,000-span trace is ~24 MB; measured with tracemalloc), so at most ~120 MB."""
+ENV_MAX_SPANS = "SPANSCOPE_TRACE_CACHE_SPANS"
 
 _gc_lock = threading.Lock()
 _gc_pausers = 0
@@ -182,6 +186,23 @@ class TraceCache:
 _cache_lock = threading.Lock()
 
 
+def max_spans_from_env() -> int:
+    """``SPANSCOPE_TRACE_CACHE_SPANS`` (spans kept; 0 turns the cache off), else the default."""
+    text = os.environ.get(ENV_MAX_SPANS, "").strip()
+    if not text:
+        return DEFAULT_MAX_SPANS
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(
+            f"{ENV_MAX_SPANS}={text!r}: expected a whole number of spans, 0 to turn the cache "
+            f"off (default {DEFAULT_MAX_SPANS})"
+        )
+    return value
+
+
 def app_trace_cache(state: Any) -> TraceCache:
     """The app's cache (``app.state.trace_cache``), made on first use."""
     cache = getattr(state, "trace_cache", None)
@@ -189,5 +210,5 @@ def app_trace_cache(state: Any) -> TraceCache:
         with _cache_lock:
             cache = getattr(state, "trace_cache", None)
             if cache is None:
-                cache = state.trace_cache = TraceCache()
+                cache = state.trace_cache = TraceCache(max_spans_from_env())
     return cache  # type: ignore[no-any-return]
