@@ -14,7 +14,8 @@ spans and the raw payload to :class:`IngestPipeline`:
    highest WAL position whose predecessors are all stored; after a commit, WAL segments
    wholly below ``p`` are deleted.
 4. **checkpoint** — a second thread runs ``store.checkpoint()`` (DuckDB's CHECKPOINT)
-   every ``checkpoint_interval_s``, so the insert path never stalls on it.
+   every ``checkpoint_interval_s``, or, for a store that checkpoints by itself when it
+   can do so cheaply (``store.last_checkpoint``), when it has not for ``CHECKPOINT_MAX_S``.
 
 On start, :meth:`IngestPipeline.replay` decodes every WAL record after
 ``store.wal_position()`` with the same decoders and writes it again (writes are
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 
 BATCH_SPANS = 20_000
 """Spans per store write when the queue is full: DuckDB inserts best in ~10k+ batches."""
+
+CHECKPOINT_MAX_S = 60.0
+"""Longest wait between checkpoints of a store that also checkpoints by itself."""
 
 Decoder = Callable[[bytes, Limits], DecodeResult | ColumnarResult | SignalResult]
 Batch = list[Span] | SpanColumns | SpanTable | SignalBatch
@@ -403,8 +407,14 @@ class IngestPipeline:
         return out, sampler.safe_position(self._watermark)
 
     def _checkpoint_loop(self) -> None:
+        # A store that checkpoints by itself (DuckDBStore: at each filled row group, as a
+        # checkpoint of a partly filled one leaves blocks free in the file; see
+        # docs/performance.md) says when it last did; this thread then only covers a slow
+        # trickle that fills no row group for CHECKPOINT_MAX_S.
         while not self._stopping.wait(self._checkpoint_interval_s):
-            self._checkpoint()
+            last = getattr(self.store, "last_checkpoint", None)
+            if last is None or time.monotonic() - last >= CHECKPOINT_MAX_S:
+                self._checkpoint()
 
     def _checkpoint(self) -> None:
         checkpoint = getattr(self.store, "checkpoint", None)

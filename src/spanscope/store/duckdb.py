@@ -27,8 +27,10 @@ DuckDB's lock error naming the holding process.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +76,8 @@ from spanscope.store.duckdb_schema import (
 )
 from spanscope.store.duckdb_search import ranked_traces
 
+log = logging.getLogger(__name__)
+
 _SPAN_SELECT = SPAN_COLUMNS.replace("trace_id,", f"{BATCH_TRACE_ID},", 1)
 
 # Rows of the batch that are already stored (b.i lists them); the start range prunes row groups.
@@ -109,6 +113,23 @@ _FRAGMENTS_SQL = """
 
 MEMORY_LIMIT = os.environ.get("SPANSCOPE_DUCKDB_MEMORY_LIMIT", "1GB")
 """DuckDB's buffer pool limit (``SPANSCOPE_DUCKDB_MEMORY_LIMIT``, DuckDB size syntax)."""
+
+
+ROW_GROUP_ROWS = 122_880
+"""DuckDB's row-group size (rows): the unit it compresses and rewrites at a checkpoint."""
+
+
+def _split_rows(parts: list[pa.Table], n: int) -> tuple[list[pa.Table], list[pa.Table]]:
+    """The first ``n`` rows of ``parts`` and the rest (zero-copy slices)."""
+    head: list[pa.Table] = []
+    for i, part in enumerate(parts):
+        if part.num_rows >= n:
+            head.append(part.slice(0, n))
+            rest = [part.slice(n)] if part.num_rows > n else []
+            return head, rest + parts[i + 1 :]
+        head.append(part)
+        n -= part.num_rows
+    return head, []
 
 
 def _first_copies(batch: pa.Table) -> pa.Table:
@@ -158,6 +179,14 @@ class DuckDBStore:
             self._writer.execute("SELECT service, name, kind FROM operations").fetchall()
         )
         self._closed = False
+        # Checkpoint only when the spans table ends on a row-group boundary: a checkpoint
+        # of a partly filled row group leaves that copy's blocks free in the file once the
+        # group is rewritten full (63-117 B/span on disk instead of ~60; docs/performance.md).
+        self._align_row_groups = self.path != ":memory:"
+        row = self._writer.execute("SELECT count(*) FROM spans").fetchone()
+        self._rows = int(row[0]) if row else 0
+        self.last_checkpoint = time.monotonic()
+        """When DuckDB's WAL was last folded into the file (``time.monotonic()``)."""
 
     # --- connections ------------------------------------------------------------------
 
@@ -173,8 +202,10 @@ class DuckDBStore:
         return cur
 
     def checkpoint(self) -> None:
-        """Fold DuckDB's WAL into the file (call from a background thread, not the writer)."""
+        """Fold DuckDB's WAL into the file (call from a background thread, not the writer).
+        Writes checkpoint by themselves at each filled row group; this is for the rest."""
         self._reader().execute("CHECKPOINT")
+        self.last_checkpoint = time.monotonic()
 
     def close(self) -> None:
         with self._write_lock, self._cursor_lock:
@@ -219,24 +250,58 @@ class DuckDBStore:
                 )
             operations = set().union(*(t.operations for t in tables)) - self._operations
             sampling = [t.sampling for t in tables if t.sampling is not None]
-            cur = self._writer
-            cur.execute("BEGIN TRANSACTION")
+            inserted = 0
+            # Spans that fill the current row group commit (and checkpoint) on their own;
+            # the rest, with the WAL position, in the write's main transaction. A crash in
+            # between replays the whole WAL record, and the filled part is found stored.
+            while self._align_row_groups:
+                room = ROW_GROUP_ROWS - self._rows % ROW_GROUP_ROWS
+                if sum(p.num_rows for p in parts) <= room:
+                    break
+                head, parts = _split_rows(parts, room)
+                inserted += self._commit(head, new_resources, operations, [], (), None)
+                new_resources, operations = {}, set()
+            inserted += self._commit(
+                parts, new_resources, operations, sampling, signals, wal_position
+            )
+        return inserted
+
+    def _commit(
+        self,
+        parts: list[pa.Table],
+        new_resources: dict[int, tuple[int, Attributes]],
+        operations: set[tuple[str, str, int]],
+        sampling: list[Any],
+        signals: Sequence[SignalBatch],
+        wal_position: int | None,
+    ) -> int:
+        """One write transaction (caller holds the write lock); checkpoints when it leaves
+        the spans table at a row-group boundary."""
+        cur = self._writer
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            inserted = self._insert(cur, parts, new_resources, operations)
+            if sampling:  # tail-sampling decisions commit with their traces' spans
+                record_sampling(cur, sampling)
+            if signals:
+                duckdb_signals.insert(cur, signals)
+            if wal_position is not None:
+                cur.execute("DELETE FROM wal_checkpoint")
+                cur.execute("INSERT INTO wal_checkpoint VALUES (1, ?)", [wal_position])
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        # Only after COMMIT: a rolled-back write must not leave these marked as stored.
+        self._resource_ids.update({h: v[0] for h, v in new_resources.items()})
+        self._operations.update(operations)
+        self._rows += inserted
+        if self._align_row_groups and inserted and self._rows % ROW_GROUP_ROWS == 0:
             try:
-                inserted = self._insert(cur, parts, new_resources, operations)
-                if sampling:  # tail-sampling decisions commit with their traces' spans
-                    record_sampling(cur, sampling)
-                if signals:
-                    duckdb_signals.insert(cur, signals)
-                if wal_position is not None:
-                    cur.execute("DELETE FROM wal_checkpoint")
-                    cur.execute("INSERT INTO wal_checkpoint VALUES (1, ?)", [wal_position])
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            # Only after COMMIT: a rolled-back write must not leave these marked as stored.
-            self._resource_ids.update({h: v[0] for h, v in new_resources.items()})
-            self._operations.update(operations)
+                cur.execute("CHECKPOINT")
+                self.last_checkpoint = time.monotonic()
+            except duckdb.Error as exc:  # an optimisation only: the data is committed
+                log.warning("row-group checkpoint skipped: %s", exc)
         return inserted
 
     def _resource_ids_for(
