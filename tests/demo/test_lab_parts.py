@@ -9,7 +9,14 @@ import pytest
 
 from spanscope.demo import data
 from spanscope.demo.incidents import INCIDENTS, IncidentSwitch, check_name, write_active
-from spanscope.demo.tour import dominant_span, log_lines, percentile, self_times
+from spanscope.demo.tour import (
+    dominant_span,
+    log_lines,
+    most_grown,
+    percentile,
+    self_time_per_operation,
+    self_times,
+)
 
 
 def test_switchboard_is_seen_by_a_service_and_names_are_checked(tmp_path: Path) -> None:
@@ -88,3 +95,18 @@ def test_log_lines_of_a_trace_are_its_json_lines_only(tmp_path: Path) -> None:
         json.dumps({"timestamp": "1", "message": "a", "trace_id": trace_id}) + "\n"
     )
     assert [r["message"] for r in log_lines(tmp_path, trace_id)] == ["a", "b"]
+
+
+def test_what_changed_is_the_operation_whose_self_time_per_trace_grew_most() -> None:
+    def trace(select_ns: int, other_ns: int) -> dict:
+        return {"spans": [
+            span("root", None, 0, 100 + select_ns + other_ns, "POST /orders"),
+            {**span("q", "root", 10, 10 + select_ns, "SELECT"), "service": "orders"},
+            {**span("p", "root", 50, 50 + other_ns, "POST /v1/charges"), "service": "provider"},
+        ]}  # fmt: skip
+
+    before = self_time_per_operation([trace(1, 30), trace(1, 10)])
+    after = self_time_per_operation([trace(40, 80), trace(40, 10)])  # one stalled provider call
+    assert before[("orders", "SELECT")] == 1
+    assert most_grown(before, after) == (("orders", "SELECT"), 1, 40)
+    assert most_grown(before, {}) is None

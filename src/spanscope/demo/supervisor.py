@@ -285,11 +285,15 @@ class Lab:
         started = time.monotonic()
         pending = list(self.config.incidents)
         toured: set[int] = set()
+        baseline_due: float | None = self.config.baseline_s if pending else self.config.tour_after_s
         tour.print_welcome()
         while not self.stopping.is_set():
             elapsed = time.monotonic() - started
             if self.config.duration_s is not None and elapsed >= self.config.duration_s:
                 break
+            if baseline_due is not None and elapsed >= baseline_due and not self.events:
+                baseline_due = None
+                tour.print_baseline()
             if pending and elapsed >= self.config.baseline_s:
                 for name in pending:
                     self.set_incident(name, True)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from spanscope.demo.supervisor import Lab
 
 WARMUP_S = 5.0
+MAX_COMPARED = 40  # traces fetched per window for "what changed"
 
 
 def percentile(values: list[int], q: float) -> int:
@@ -135,6 +136,33 @@ class Tour:
             service="gateway", operation=route, start=start_ns, end=end_ns, limit=1000
         )
 
+    def print_baseline(self) -> None:
+        """Normal traffic as Spanscope saw it: latency per gateway route, the slowest trace."""
+        lab, say = self.lab, self.lab.say
+        if not lab.config.tracing:
+            return
+        now = time.time_ns()
+        start = min(now, lab.traffic_started_ns + int(WARMUP_S * 1e9))
+        traces = self.search(service="gateway", start=start, end=now, limit=1000)
+        if not traces:
+            return
+        seconds = (now - start) / 1e9
+        say(f"normal traffic, as Spanscope saw it ({seconds:.0f} s, {len(traces)} traces):")
+        by_route: dict[str, list[int]] = {}
+        for t in traces:
+            by_route.setdefault(t["root_operation"], []).append(t["duration_ns"])
+        for route, durations in sorted(by_route.items(), key=lambda kv: -len(kv[1])):
+            say(
+                f"  {route or '(root not in yet)':<28} p50 {_ms(percentile(durations, 50)):>8}"
+                f"   p99 {_ms(percentile(durations, 99)):>8}   ({len(durations)} traces)"
+            )
+        slowest = max(traces, key=lambda t: t["duration_ns"])
+        say(
+            f"  slowest: {self.api}/trace/{slowest['trace_id']}  "
+            f"({slowest['root_operation']}, {_ms(slowest['duration_ns'])})"
+        )
+        say("")
+
     def print_welcome(self) -> None:
         lab, say = self.lab, self.lab.say
         say("")
@@ -195,6 +223,8 @@ class Tour:
         typical = (
             sorted(before, key=lambda t: t["duration_ns"])[len(before) // 2] if before else None
         )
+        if not incident.errors:
+            self._what_changed(before, after)
         self._where_the_time_went(trace_id, summary["duration_ns"], typical)
         if incident.errors:
             self._first_error(trace_id)
@@ -233,6 +263,22 @@ class Tour:
         trace: dict[str, Any] = response.json()
         return trace
 
+    def _what_changed(self, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> None:
+        """Compare self time per operation over whole windows: one trace can be dominated by
+        a scheduling stall on a busy machine, dozens of them cannot."""
+        fetched = []
+        for window in (before, after):
+            newest = sorted(window, key=lambda t: -t["start_time_unix_nano"])[:MAX_COMPARED]
+            fetched.append([t for t in (self._fetch(x["trace_id"]) for x in newest) if t])
+        grown = most_grown(self_time_per_operation(fetched[0]), self_time_per_operation(fetched[1]))
+        if grown is None:
+            return
+        (service, operation), was, now = grown
+        self.lab.say(
+            f"  what changed most: {service} · {' '.join(operation.split())[:90]}"
+            f"  {_ms(was)} -> {_ms(now)} self time per trace"
+        )
+
     def _first_error(self, trace_id: str) -> None:
         trace = self._fetch(trace_id)
         origin = _error_origin(trace["spans"]) if trace else None
@@ -270,6 +316,28 @@ class Tour:
                 f"    the same span in a typical trace from before: {_ms(took)} "
                 f"(now {_ms(span['duration_ns'])})"
             )
+
+
+def self_time_per_operation(traces: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """Mean self time per trace of each (service, statement or span name), in ns."""
+    total: dict[tuple[str, str], float] = {}
+    for trace in traces:
+        spans = trace.get("spans") or []
+        selfs = self_times(spans)
+        for span in spans:
+            key = (span["service"], _statement(span) or span["name"])
+            total[key] = total.get(key, 0.0) + selfs[span["span_id"]]
+    return {key: ns / max(1, len(traces)) for key, ns in total.items()}
+
+
+def most_grown(
+    before: dict[tuple[str, str], float], after: dict[tuple[str, str], float]
+) -> tuple[tuple[str, str], float, float] | None:
+    """The operation whose self time per trace grew the most: (key, before ns, after ns)."""
+    if not after:
+        return None
+    key = max(after, key=lambda k: after[k] - before.get(k, 0.0))
+    return key, before.get(key, 0.0), after[key]
 
 
 def _error_origin(spans: list[dict[str, Any]]) -> dict[str, Any] | None:
