@@ -5,7 +5,9 @@
 Builds one realistic request (benchmarks/workload.py: 512 spans, 10 services, ~8
 attributes per span, an event on ~10 % of spans) and prints spans/s, the median of
 ``--runs`` runs, for: protobuf ``ParseFromString`` alone (the floor), the full
-``decode_otlp_protobuf``, and ``decode_otlp_json`` on the same request as OTLP/JSON.
+``decode_otlp_protobuf`` (Span objects), ``decode_otlp_columns`` (the receivers' columnar
+decoder, with its KeyValue cache warm) and the Arrow table built from its columns, and
+``decode_otlp_json`` on the same request as OTLP/JSON.
 Compare with shared/MEASURED.md; numbers on a shared machine are noisy.
 """
 
@@ -26,7 +28,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 from workload import make_request, to_otlp_json  # noqa: E402
 
 from spanscope.ingest.otlp import decode_otlp_protobuf  # noqa: E402
+from spanscope.ingest.otlp_columns import decode_otlp_columns  # noqa: E402
 from spanscope.ingest.otlp_json import decode_otlp_json  # noqa: E402
+from spanscope.store.duckdb_schema import columns_table  # noqa: E402
 
 
 def spans_per_second(step: Callable[[], object], n_spans: int, runs: int) -> float:
@@ -62,6 +66,7 @@ def main() -> None:
     result = decode_otlp_protobuf(body, now_ns=now_ns)
     assert len(result.spans) == args.spans and result.rejected == 0, result.first_error
 
+    columns = decode_otlp_columns(body, now_ns=now_ns).spans
     n = args.spans
     print(
         f"request: {n} spans, {len(body) / n:.0f} B/span protobuf, "
@@ -70,6 +75,8 @@ def main() -> None:
     cases: list[tuple[str, Callable[[], object]]] = [
         ("ParseFromString only", lambda: ExportTraceServiceRequest().ParseFromString(body)),
         ("decode_otlp_protobuf", lambda: decode_otlp_protobuf(body, now_ns=now_ns)),
+        ("decode_otlp_columns", lambda: decode_otlp_columns(body, now_ns=now_ns)),
+        ("columns_table", lambda: columns_table(columns)),
         ("decode_otlp_json", lambda: decode_otlp_json(json_body, now_ns=now_ns)),
     ]
     for label, step in cases:
