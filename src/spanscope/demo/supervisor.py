@@ -156,9 +156,8 @@ class Lab:
             "--host", api.hostname or "127.0.0.1",
             "--port", str(api.port or 80), "--otlp-http-port", str(otlp.port or 4318),
         ]  # fmt: skip
-        self.say(
-            f"no Spanscope answers at {url}: starting one (log: {self.dir}/logs/spanscope.log)"
-        )
+        output = self.dir / "logs" / "spanscope.stderr"
+        self.say(f"no Spanscope answers at {url}: starting one (its output: {output})")
         self.server = self._spawn("spanscope", command)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _answers(url + "/healthz"):
