@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
-from spanscope.api.serialize import summary_to_native
+from spanscope.api.serialize import sampling_to_native, summary_to_native
 from spanscope.api.trace_cache import CachedTrace, app_trace_cache
-from spanscope.model import SpanKind, parse_trace_id
+from spanscope.model import SpanKind, Trace, parse_trace_id
 from spanscope.query.model import (
     DEFAULT_LIMIT,
     DEFAULT_LOOKBACK_NS,
@@ -122,8 +123,17 @@ def search(
         )
     except ValueError as e:
         raise bad_request(str(e)) from None
+    found = store.search(query)
+    kept = kept_by(store, [t.trace_id for t in found])
     # A response, not a dict: FastAPI would run jsonable_encoder over every value first.
-    return OrjsonResponse({"traces": [summary_to_native(t) for t in store.search(query)]})
+    return OrjsonResponse({"traces": [summary_to_native(t, kept.get(t.trace_id)) for t in found]})
+
+
+def kept_by(store: Store, trace_ids: list[bytes]) -> dict[bytes, tuple[str, float]]:
+    """(policy, weight) of the traces the tail sampler kept; stores that record no sampling
+    decisions (no ``sampling`` method) answer none."""
+    lookup = getattr(store, "sampling", None)
+    return lookup(trace_ids) if lookup is not None and trace_ids else {}
 
 
 def cached_trace(request: Request, store: Store, trace_id: str, name: str) -> CachedTrace:
@@ -144,8 +154,19 @@ def trace(
     raw: Annotated[bool, Query(description="true: as stored, no clock-skew adjustment")] = False,
 ) -> Any:
     entry = cached_trace(request, store, trace_id, "trace_id")
-    # The JSON bytes are cached with the trace: a 10,000-span trace is ~8 MB of it.
-    return Response(entry.native_json(raw), media_type="application/json")
+    # The JSON bytes are cached with the trace: a 10,000-span trace is ~8 MB of it. The
+    # sampling record commits with the trace's spans, so it is as fresh as the entry.
+    body = entry.derived("native+sampling", raw, lambda t: with_sampling(store, t, entry, raw))
+    return Response(body, media_type="application/json")
+
+
+def with_sampling(store: Store, t: Trace, entry: CachedTrace, raw: bool) -> bytes:
+    """The trace's native JSON with ``"sampling"`` appended when the tail sampler kept it."""
+    body = entry.native_json(raw)
+    kept = kept_by(store, [t.trace_id]).get(t.trace_id)
+    if kept is None:
+        return body
+    return body[:-1] + b',"sampling":' + orjson.dumps(sampling_to_native(kept)) + b"}"
 
 
 @router.get("/dependencies", summary="Caller -> callee edges between services")

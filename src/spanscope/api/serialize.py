@@ -150,8 +150,15 @@ def trace_to_native(t: Trace) -> Json:
     }
 
 
-def summary_to_native(t: TraceSummary) -> Json:
-    return {
+def sampling_to_native(kept: tuple[str, float]) -> Json:
+    """The tail sampler's record of a kept trace: the deciding policy and the trace's
+    weight (adjusted count, ``1 / rate``); the API adds it as ``"sampling"``."""
+    policy, weight = kept
+    return {"policy": policy, "weight": int(weight) if float(weight).is_integer() else weight}
+
+
+def summary_to_native(t: TraceSummary, sampling: tuple[str, float] | None = None) -> Json:
+    out = {
         "trace_id": t.trace_id.hex(),
         "root_service": t.root_service,
         "root_operation": t.root_operation,
@@ -165,6 +172,9 @@ def summary_to_native(t: TraceSummary) -> Json:
             for c in t.services
         ],
     }
+    if sampling is not None:  # only traces the tail sampler kept have a record
+        out["sampling"] = sampling_to_native(sampling)
+    return out
 
 
 # --- Jaeger ---------------------------------------------------------------------------
