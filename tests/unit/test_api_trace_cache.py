@@ -41,7 +41,7 @@ class CountingStore(DuckDBStore):
         super().__init__(":memory:")
         self.reads = 0
 
-    def trace_read(self, trace_id: bytes, stamp: tuple[int, int, int, int]) -> Trace | None:
+    def trace_read(self, trace_id: bytes, stamp: tuple[int, int, int]) -> Trace | None:
         self.reads += 1  # trace() reads through here too
         return super().trace_read(trace_id, stamp)
 

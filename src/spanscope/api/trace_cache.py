@@ -12,8 +12,8 @@ JSON — and serves the next request for one of them from memory::
     entry.native_json(raw=False)                # the /api/v1/traces/{id} body, bytes
 
 It is never stale: every request first reads the trace's *stamp* from the store's per-trace
-index (``DuckDBStore.trace_stamp``: write batches, span count, first start, last end — about
-a millisecond), and an entry is reused only while the stamp is unchanged (on a miss,
+index (``DuckDBStore.trace_stamp``: write batches, first start, last end — about a
+millisecond), and an entry is reused only while the stamp is unchanged (on a miss,
 ``DuckDBStore.trace_read`` reads the trace within the stamp's time range). A span arriving
 late for a cached trace changes the stamp, and the next request reads the trace again.
 Stores without ``trace_stamp`` are read every time. ``SPANSCOPE_TRACE_CACHE_SPANS`` bounds

@@ -408,7 +408,7 @@ class DuckDBStore:
         stamp = self.trace_stamp(trace_id)
         return None if stamp is None else self.trace_read(trace_id, stamp)
 
-    def trace_read(self, trace_id: bytes, stamp: tuple[int, int, int, int]) -> Trace | None:
+    def trace_read(self, trace_id: bytes, stamp: tuple[int, int, int]) -> Trace | None:
         """:meth:`trace` for a stamp just read by :meth:`trace_stamp` (its time range bounds
         the scan), so a caller that checked the stamp does not look it up twice."""
         cur = self._reader()
@@ -417,22 +417,23 @@ class DuckDBStore:
             f"SELECT {TRACE_READ_COLUMNS} FROM spans "
             "WHERE start_ns BETWEEN ? AND ? AND trace_id = ?::UHUGEINT "
             "ORDER BY start_ns, span_id",
-            params=[stamp[2], stamp[3], int.from_bytes(trace_id, "big")],
+            params=[stamp[1], stamp[2], int.from_bytes(trace_id, "big")],
         ).to_arrow_table()
         if not table.num_rows:
             return None
         resources = self._resources(cur, set(table.column("resource_id").unique().to_pylist()))
         return Trace(trace_id=trace_id, spans=table_to_spans(table, trace_id, resources))
 
-    def trace_stamp(self, trace_id: bytes) -> tuple[int, int, int, int] | None:
-        """(write batches, spans, first start, last end) of a stored trace from the per-trace
-        index, None if unknown: it changes whenever spans of the trace are stored, so a
-        cache of read traces can key on it (spanscope.api.trace_cache)."""
+    def trace_stamp(self, trace_id: bytes) -> tuple[int, int, int] | None:
+        """(write batches, first start, last end) of a stored trace from the per-trace index,
+        None if unknown. Every write that stores a span of the trace adds a batch, so the
+        stamp changes whenever the trace does and a cache of read traces can key on it
+        (spanscope.api.trace_cache). (Summing the batches' span counts too cost 0.9 ms of
+        a 2.4 ms look-up at 10M spans: the count of batches says the same.)"""
         row = (
             self._reader()
             .execute(
-                "SELECT count(*), sum(list_sum(list_transform(services, lambda x: x.span_count))),"
-                " min(min_start_ns), max(max_end_ns) FROM trace_fragments "
+                "SELECT count(*), min(min_start_ns), max(max_end_ns) FROM trace_fragments "
                 "WHERE trace_id = ?::UHUGEINT",
                 [int.from_bytes(trace_id, "big")],
             )
@@ -440,8 +441,8 @@ class DuckDBStore:
         )
         if not row or not row[0][0]:
             return None
-        n, spans, lo, hi = row[0]
-        return int(n), int(spans), int(lo), int(hi)
+        n, lo, hi = row[0]
+        return int(n), int(lo), int(hi)
 
     def search(self, query: SearchQuery) -> list[TraceSummary]:
         cur = self._reader()
