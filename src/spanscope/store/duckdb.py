@@ -413,14 +413,15 @@ class DuckDBStore:
         the scan), so a caller that checked the stamp does not look it up twice."""
         cur = self._reader()
         # Arrow, column by column: row tuples cost ~60 µs per span (see table_to_spans).
+        # Sorted by Arrow, not ORDER BY: DuckDB's sort took 1.6 of 4.6 ms for a 20-span trace.
         table = cur.sql(
             f"SELECT {TRACE_READ_COLUMNS} FROM spans "
-            "WHERE start_ns BETWEEN ? AND ? AND trace_id = ?::UHUGEINT "
-            "ORDER BY start_ns, span_id",
+            "WHERE start_ns BETWEEN ? AND ? AND trace_id = ?::UHUGEINT",
             params=[stamp[1], stamp[2], int.from_bytes(trace_id, "big")],
         ).to_arrow_table()
         if not table.num_rows:
             return None
+        table = table.sort_by([("start_ns", "ascending"), ("span_id", "ascending")])
         resources = self._resources(cur, set(table.column("resource_id").unique().to_pylist()))
         return Trace(trace_id=trace_id, spans=table_to_spans(table, trace_id, resources))
 
