@@ -11,6 +11,8 @@ What it prints (and what the core issue targets on a 2-core machine):
 - ack -> queryable latency at half the measured load (target <= 2 s);
 - server RSS sampled through the run (target: flat under sustained load);
 - bytes on disk per span after a clean shutdown (target <= 70);
+- CPU µs per span of the server process, its decode worker processes and this client
+  (steadier than spans/s on a shared machine), and the load average before and after;
 - the decode floor: the single-core rate at which Python merely parses and walks the same
   requests with Spanscope's own decoder, and the ratio of the served rate to it.
 
