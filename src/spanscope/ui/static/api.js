@@ -77,6 +77,14 @@ export const analysis = {
   red: (params) => getJSON("/api/v1/red", params),
 };
 
+// Logs and metrics linked to traces (docs/logs-and-metrics.md).
+export const signals = {
+  traceLogs: (traceId, spanId) => getJSON(`/api/v1/traces/${enc(traceId)}/logs`, { span_id: spanId }),
+  metrics: (service) => getJSON("/api/v1/metrics", { service }),
+  series: (name, params) => getJSON(`/api/v1/metrics/${enc(name)}/series`, params),
+  exemplars: (params) => getJSON("/api/v1/exemplars", params),
+};
+
 /** The sentence a view shows when an analysis endpoint is not on this server. */
 export function missingText(error, what) {
   return error && error.missingEndpoint

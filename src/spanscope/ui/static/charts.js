@@ -1,15 +1,18 @@
-// Small SVG charts for the service overview: time-series lines (RED) and a latency
-// histogram whose exemplar dots open the traces they stand for. No charting library:
-// these two shapes are all the UI draws.
+// Small SVG charts for the service overview: time-series lines (RED, and metric quantiles
+// with exemplar dots) and a latency histogram whose exemplar dots open the traces they stand
+// for. No charting library: these two shapes are all the UI draws.
 
 import { navigate } from "./nav.js";
 import { fmtDuration, fmtTime, h, s, ticks } from "./dom.js";
 
 const PAD = { l: 58, r: 12, t: 12, b: 24 };
 
-/** lineChart({title, series: [{name, cls, points: [[t_ns, value], ...]}], format, width}) */
-export function lineChart({ title, series, format, width = 460, height = 170 }) {
-  const all = series.flatMap((sr) => sr.points);
+/**
+ * lineChart({title, series: [{name, cls, points: [[t_ns, value], ...]}], format, width,
+ *   dots: [{t, value, traceId, href, label}]}) — dots are exemplars: click opens href.
+ */
+export function lineChart({ title, series, format, width = 460, height = 170, dots = [] }) {
+  const all = [...series.flatMap((sr) => sr.points), ...dots.map((d) => [d.t, d.value])];
   const svg = s("svg", { class: "chart", width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title });
   if (all.length) {
     const t0 = Math.min(...all.map((p) => p[0]));
@@ -28,8 +31,14 @@ export function lineChart({ title, series, format, width = 460, height = 170 }) 
       svg.append(s("polyline", { points: pts.join(" "), class: `line ${sr.cls || ""}` }));
       if (sr.points.length === 1) svg.append(s("circle", { cx: x(sr.points[0][0]), cy: y(sr.points[0][1]), r: 3, class: `line ${sr.cls || ""}` }));
     }
+    for (const d of dots) {
+      const open = () => navigate(d.href);
+      svg.append(s("circle", { cx: x(d.t).toFixed(1), cy: y(d.value).toFixed(1), r: 4, class: "exemplar",
+        dataset: { traceId: d.traceId }, tabindex: 0, role: "link", "aria-label": d.label,
+        on: { click: open, keydown: (e) => e.key === "Enter" && open() } }, s("title", {}, d.label)));
+    }
   }
-  return h("figure", { class: "chart-box" }, h("figcaption", {}, title,
+  return h("figure", { class: `chart-box${width > 600 ? " wide" : ""}` }, h("figcaption", {}, title,
     series.length > 1 ? h("span", { class: "legend" }, series.map((sr) => h("span", { class: `key ${sr.cls || ""}` }, sr.name))) : null),
   all.length ? svg : h("p", { class: "muted" }, "no data"));
 }

@@ -1,8 +1,10 @@
 // Span detail: everything one span carries — name, service, kind, timing, status, typed
-// attributes, resource, scope, events with their times, links (clickable) and warnings such
-// as a clock-skew adjustment. Values are shown as text, whatever they contain.
+// attributes, resource, scope, events with their times, links (clickable), warnings such
+// as a clock-skew adjustment, and the log records written inside the span (logs.js).
+// Values are shown as text, whatever they contain.
 
 import { fmtDuration, fmtTime, h, serviceColor } from "./dom.js";
+import { spanLogs } from "./logs.js";
 import { attrText } from "./tracemodel.js";
 
 /** The detail panel for span index i of `tree`; onSpan(index) selects another span. */
@@ -37,7 +39,8 @@ export function spanDetail(tree, i, onSpan) {
     attrTable("Attributes", sp.attributes, "attributes"),
     attrTable("Resource", sp.resource, "resource"),
     events(sp, tree),
-    links(sp, tree, onSpan));
+    links(sp, tree, onSpan),
+    spanLogs(tree, i));
 }
 
 function dropped(sp) {

@@ -112,6 +112,14 @@ export function ticks(span, count = 6) {
   return out;
 }
 
+/** "kept by: errors · weight 1" when the tail sampler kept the trace (docs/sampling.md). */
+export function samplingBadge(sampling) {
+  if (!sampling) return null;
+  const weight = Number.isInteger(sampling.weight) ? sampling.weight : +Number(sampling.weight).toPrecision(4);
+  return h("span", { class: "sampling", title: `tail sampling kept this trace by policy "${sampling.policy}"; `
+    + `it stands for ${weight} trace${weight === 1 ? "" : "s"} in counts` }, `kept by: ${sampling.policy} · weight ${weight}`);
+}
+
 /** A panel that says plainly what went wrong (with the API's own message). */
 export function errorBox(title, error) {
   return h("div", { class: "error-box", role: "alert" },

@@ -4,7 +4,7 @@
 
 import { api, searchApiUrl } from "./api.js";
 import { navigate } from "./nav.js";
-import { clear, errorBox, fmtDuration, fmtTime, h, s, serviceColor, ticks } from "./dom.js";
+import { clear, errorBox, fmtDuration, fmtTime, h, s, samplingBadge, serviceColor, ticks } from "./dom.js";
 
 const LOOKBACKS = ["15m", "1h", "6h", "1d", "2d", "7d"];
 const FIELDS = ["service", "operation", "min_duration", "max_duration", "status", "lookback",
@@ -174,7 +174,8 @@ function resultItem(t, maxDuration, onSelect) {
       h("span", { class: "span-count" }, `${t.span_count} span${t.span_count === 1 ? "" : "s"}`),
       t.error_count ? h("span", { class: "error-count" }, `${t.error_count} error${t.error_count === 1 ? "" : "s"}`) : null,
       h("span", { class: "muted" }, fmtTime(t.start_time_unix_nano)),
-      h("code", { class: "muted trace-id" }, t.trace_id.slice(0, 12))),
+      h("code", { class: "muted trace-id" }, t.trace_id.slice(0, 12)),
+      samplingBadge(t.sampling)),
     h("div", { class: "pills" }, t.services.map(servicePill)));
 }
 

@@ -1,13 +1,19 @@
 // Service overview: RED charts over time (request rate, error ratio, p50/p95/p99 latency)
-// from /api/v1/red, a latency histogram whose exemplar dots open traces, and the service's
-// operations with links to search them. /services/{service}?lookback=&step=&span_kind=
+// from /api/v1/red, a latency histogram whose exemplar dots open traces, the service's own
+// HTTP server duration metric (OTLP metrics: p50/p95/p99 with exemplar dots, each opening
+// the trace it was recorded in), and the service's operations with links to search them.
+// /services/{service}?lookback=&step=&span_kind=
 
-import { analysis, api, missingText } from "./api.js";
+import { analysis, api, missingText, signals } from "./api.js";
 import { navigate, setQuery } from "./nav.js";
-import { clear, errorBox, fmtDuration, h, serviceColor } from "./dom.js";
+import { clear, errorBox, fmtDuration, fmtTime, h, serviceColor } from "./dom.js";
 import { histogram, lineChart } from "./charts.js";
 
 const LOOKBACKS = ["15m", "1h", "6h", "1d", "2d", "7d"];
+// OTel's HTTP server duration histogram: the stable name (seconds) first, then the older
+// one (milliseconds); RPC servers as a last resort. The same order as /api/v1/incident.
+const LATENCY_METRICS = ["http.server.request.duration", "http.server.duration", "rpc.server.duration"];
+const UNIT_NS = { ns: 1, us: 1e3, "µs": 1e3, ms: 1e6, s: 1e9 };
 
 export async function render(main, params, service) {
   const lookback = params.get("lookback") || "1h";
@@ -34,6 +40,9 @@ export async function render(main, params, service) {
   setQuery(new URLSearchParams(Object.entries({ lookback: lookback === "1h" ? "" : lookback, step, span_kind: kind })
     .filter(([, v]) => v)));
 
+  const metrics = h("div", { class: "detail-block metrics-block" },
+    h("h3", {}, "HTTP server duration (OTLP metrics)"), h("p", { class: "muted" }, "Loading…"));
+  latencyMetrics(metrics, service, lookback, step);
   const [red, ops] = await Promise.allSettled([
     analysis.red(Object.fromEntries(Object.entries(query).filter(([, v]) => v))),
     api.operations(service),
@@ -42,6 +51,7 @@ export async function render(main, params, service) {
   if (red.status === "fulfilled") body.append(...redCharts(red.value));
   else if (red.reason.missingEndpoint) body.append(h("p", { class: "unavailable" }, missingText(red.reason, "RED metrics")));
   else body.append(errorBox("Cannot load RED metrics:", red.reason));
+  body.append(metrics);
   if (ops.status === "fulfilled") body.append(operationList(service, ops.value.operations, lookback));
 }
 
@@ -65,6 +75,46 @@ function redCharts(answer) {
         { name: "p99", cls: "p99", points: pts("p99_ns") }] })),
     sr.histogram ? histogram(sr.histogram) : null,
   ];
+}
+
+/** The service's HTTP server duration metric, p50/p95/p99 per step, exemplars as dots. */
+async function latencyMetrics(host, service, lookback, step) {
+  const title = host.firstChild;
+  const say = (...parts) => host.replaceChildren(title, h("p", { class: "muted empty no-metrics" }, ...parts));
+  let answer;
+  try {
+    const { metrics } = await signals.metrics(service);
+    const name = LATENCY_METRICS.find((m) => metrics.includes(m));
+    if (!name) {
+      say(`${service} has sent no HTTP server duration metric (${LATENCY_METRICS.join(", ")}), so there is no `
+        + "metrics chart. Export OTLP metrics from the service (spanscope.sdk.configure() does) to see it here, "
+        + "with exemplars that open traces: docs/logs-and-metrics.md.");
+      return;
+    }
+    answer = await signals.series(name, { service, lookback, step });
+  } catch (e) {
+    host.replaceChildren(title, h("p", { class: "unavailable" }, missingText(e, "The metrics chart")));
+    return;
+  }
+  const scale = UNIT_NS[answer.unit] ?? 1;
+  const format = UNIT_NS[answer.unit] ? fmtDuration : (v) => `${+v.toPrecision(3)} ${answer.unit || ""}`.trim();
+  const points = (answer.series[0] || { points: [] }).points;
+  // A step's value is drawn mid-step: its exemplars were recorded anywhere inside it.
+  const quantile = (q) => points.filter((p) => p.quantiles && p.quantiles[q] != null)
+    .map((p) => [p.time_unix_nano + answer.step_ns / 2, p.quantiles[q] * scale]);
+  const dots = (answer.exemplars || []).filter((e) => e.trace_id).map((e) => ({
+    t: e.time_unix_nano, value: e.value * scale, traceId: e.trace_id, href: (e.links && e.links.trace) || `/trace/${e.trace_id}`,
+    label: `exemplar: ${format(e.value * scale)} at ${fmtTime(e.time_unix_nano, false)} — open trace ${e.trace_id}` }));
+  const twin = `/api/v1/metrics/${encodeURIComponent(answer.metric)}/series?${new URLSearchParams(
+    Object.entries({ service, lookback, step }).filter(([, v]) => v))}`;
+  host.replaceChildren(h("h3", {}, `${answer.metric} (${answer.unit || "no unit"}) `,
+    h("a", { class: "json-twin", href: twin }, "JSON")),
+  !points.length && !dots.length ? h("p", { class: "muted empty" }, `No ${answer.metric} data points in the last ${lookback}.`)
+    : lineChart({ title: `${answer.metric} p50 / p95 / p99 · ${dots.length} exemplar${dots.length === 1 ? "" : "s"} (click a dot to open its trace)`,
+      format, width: 940, height: 220, dots, series: [
+        { name: "p50", cls: "p50", points: quantile("p50") },
+        { name: "p95", cls: "p95", points: quantile("p95") },
+        { name: "p99", cls: "p99", points: quantile("p99") }] }));
 }
 
 function operationList(service, operations, lookback) {

@@ -1,12 +1,14 @@
 // One trace, as in Jaeger's trace page: a header with the headline, then tabs — Timeline
-// (the waterfall, with the span detail below it), Where the time went, Span table and the
-// raw JSON. The URL keeps the selected span, tab, find text and zoom
-// (/trace/{id}?span=&tab=&find=&from=&to=) so a shared link opens the same view.
+// (the waterfall, with the span detail below it), Where the time went, Span table, Logs
+// (logs.js, fetched when opened) and the raw JSON. The URL keeps the selected span, tab,
+// find text and zoom (/trace/{id}?span=&tab=&find=&from=&to=) so a shared link opens the
+// same view.
 
 import { analysis, api, missingText } from "./api.js";
 import { setQuery } from "./nav.js";
 import { spanDetail } from "./detail.js";
-import { clear, errorBox, fmtDuration, fmtTime, h } from "./dom.js";
+import { clear, errorBox, fmtDuration, fmtTime, h, samplingBadge } from "./dom.js";
+import { logsTab } from "./logs.js";
 import { breakdownTab, jsonTab, spanTableTab } from "./trace_tabs.js";
 import { buildTree } from "./tracemodel.js";
 import { createWaterfall } from "./waterfall.js";
@@ -15,6 +17,7 @@ const TABS = [
   ["timeline", "Timeline"],
   ["breakdown", "Where the time went"],
   ["table", "Span table"],
+  ["logs", "Logs"],
   ["json", "JSON"],
 ];
 
@@ -76,7 +79,8 @@ export async function render(main, params, traceId) {
       panels[key] = key === "timeline" ? h("div", { class: "timeline-tab" }, waterfall.element, detail)
         : key === "breakdown" ? breakdownTab(trace.trace_id)
           : key === "table" ? spanTableTab(tree, (i) => { showTab("timeline"); select(i); })
-            : jsonTab(trace);
+            : key === "logs" ? logsTab(trace.trace_id, tree, (i) => { showTab("timeline"); select(i); })
+              : jsonTab(trace);
     }
     body.replaceChildren(panels[key]);
     if (key === "timeline" && !waterfall.element.dataset.ready) {
@@ -109,6 +113,7 @@ function traceHeader(trace, tree) {
       h("span", {}, `depth ${maxDepth + 1}`),
       errors ? h("span", { class: "error-count" }, `${errors} errors`) : null,
       tree.roots.length > 1 ? h("span", { class: "muted" }, `${tree.roots.length - 1} orphan subtrees`) : null,
+      samplingBadge(trace.sampling),
       h("a", { href: `/api/v1/traces/${trace.trace_id}`, class: "json-twin" }, "JSON"),
       h("a", { href: `/compare?a=${trace.trace_id}` }, "Compare…")),
     trace.warnings && trace.warnings.length
