@@ -16,9 +16,12 @@ sets up, on the OpenTelemetry SDK (nothing here replaces it):
   included), else parent-based always-on;
 - **propagators**: ``propagators=``, else ``OTEL_PROPAGATORS``, else ``tracecontext,baggage``
   (W3C). ``b3`` (single header) and ``b3multi`` are there for Zipkin shops;
-- **auto-instrumentation** of installed libraries (:mod:`spanscope.sdk.instrument`);
-- **log correlation** (:mod:`spanscope.sdk.logs`) and **metrics with exemplars**
-  (:mod:`spanscope.sdk.metrics`).
+- **auto-instrumentation** of installed libraries (:mod:`spanscope.sdk.instrument`), without
+  the ASGI per-message ``http send``/``http receive`` spans unless
+  ``asgi_message_spans=True``;
+- **logs** (:mod:`spanscope.sdk.logs`): trace ids on every ``logging`` record, and the records
+  exported over OTLP/HTTP to ``<endpoint>/v1/logs`` by a handler on the root logger;
+- **metrics with exemplars** (:mod:`spanscope.sdk.metrics`) to ``<endpoint>/v1/metrics``.
 
 ``service_name`` may be empty when ``OTEL_SERVICE_NAME`` is set. The returned
 :class:`Handle` flushes and shuts everything down (also run at exit). Calling
@@ -39,6 +42,7 @@ from opentelemetry import metrics as metrics_api
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
@@ -50,6 +54,7 @@ from opentelemetry.util._once import Once
 from spanscope.sdk import logs as logs_mod
 from spanscope.sdk import metrics as metrics_mod
 from spanscope.sdk.instrument import Instrumented, instrument_installed
+from spanscope.sdk.logs import LogExport
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4318"
 DEFAULT_PROPAGATORS = "tracecontext,baggage"
@@ -59,7 +64,8 @@ _log = logging.getLogger(__name__)
 
 @dataclass
 class Handle:
-    """What :func:`configure` built. ``shutdown()`` flushes spans and metrics, then stops."""
+    """What :func:`configure` built. ``shutdown()`` flushes spans, logs and metrics, then
+    stops."""
 
     service_name: str
     resource: Resource
@@ -69,9 +75,12 @@ class Handle:
     instrumented: Instrumented = field(default_factory=Instrumented)
     _previous_propagator: TextMapPropagator | None = None
     _closed: bool = False
+    log_export: LogExport | None = None
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         ok = self.tracer_provider.force_flush(timeout_millis)
+        if self.log_export is not None:
+            ok = self.log_export.force_flush(timeout_millis) and ok
         if self.meter_provider is not None:
             ok = self.meter_provider.force_flush(timeout_millis) and ok
         return ok
@@ -84,6 +93,8 @@ class Handle:
         self._closed = True
         self.instrumented.uninstrument()
         self.tracer_provider.shutdown()
+        if self.log_export is not None:
+            self.log_export.shutdown()  # after the spans: a log points at a stored trace
         if self.meter_provider is not None:
             self.meter_provider.shutdown()
         logs_mod.uninstall_log_correlation()
@@ -111,13 +122,20 @@ def configure(
     span_exporter: SpanExporter | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     metric_readers: Sequence[MetricReader] | None = None,
+    log_processors: Sequence[LogRecordProcessor] | None = None,
     remote_sampling: bool | str = False,
+    asgi_message_spans: bool = False,
 ) -> Handle:
     """Configure tracing (and logs, metrics) for this process; see the module docs.
 
     ``span_exporter`` replaces the OTLP exporter (batched); ``span_processors`` are added as
     they are (e.g. a ``SimpleSpanProcessor(InMemorySpanExporter())`` in tests);
-    ``metric_readers`` replaces the OTLP metrics reader (e.g. ``InMemoryMetricReader()``).
+    ``metric_readers`` replaces the OTLP metrics reader (e.g. ``InMemoryMetricReader()``);
+    ``log_processors`` replaces the OTLP log export (e.g. ``SimpleLogRecordProcessor(
+    InMemoryLogRecordExporter())``; ``[]`` keeps the correlation and exports nothing).
+    ``asgi_message_spans=True`` keeps the FastAPI/Starlette instrumentation's ``http send`` /
+    ``http receive`` span per ASGI message (dropped by default: a third of a small request's
+    spans, with no time of their own worth reading).
     ``remote_sampling=True`` (or the API's URL) fetches head-sampling rules from the
     Spanscope server every minute (:mod:`spanscope.sdk.remote`, docs/sampling.md).
     """
@@ -173,18 +191,35 @@ def configure(
     previous = propagate.get_global_textmap()
     propagate.set_global_textmap(build_propagator(propagators))
 
+    log_export = None
     if logs:
         logs_mod.install_log_correlation(name)
+        processors = (
+            list(log_processors)
+            if log_processors is not None
+            else [logs_mod.otlp_log_processor(_signal_url("LOGS", endpoint, base))]
+        )
+        if processors:
+            log_export = logs_mod.install_log_export(resource, processors)
 
     handle = Handle(name, resource, provider, meter_provider, base, Instrumented(), previous)
+    handle.log_export = log_export
     if instrument:
         kwargs: dict[str, Any] = {"tracer_provider": provider}
         if meter_provider is not None:
             kwargs["meter_provider"] = meter_provider
-        handle.instrumented = instrument_installed(**kwargs)
+        handle.instrumented = instrument_installed(
+            exclude_asgi_message_spans=not asgi_message_spans, **kwargs
+        )
     _current = handle
     atexit.register(handle.shutdown)
     return handle
+
+
+def _signal_url(signal: str, endpoint: str | None, base: str) -> str:
+    """``OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`` (a full URL) unless ``endpoint=`` was given."""
+    override = None if endpoint else os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
+    return override or f"{base}/v1/{signal.lower()}"
 
 
 def sampler_from_env() -> Sampler:
