@@ -16,8 +16,13 @@ the product names from inventory in one batch call — or one call per line (n-p
 
 ``missing-index`` is applied by orders itself: when the switchboard says so it really drops
 ``idx_orders_ref`` (and rebuilds it when the incident ends), so ``find-order``'s SELECT scans
-the 50,000-row table. ``payment-provider`` stands for a third party: its latency is a sleep,
-as any stub of someone else's API is; everything else does its real work.
+the 50,000-row table — and orders logs a ``slow query`` WARNING with the statement and its
+duration whenever the lookup takes more than :data:`SLOW_QUERY_MS`, as a database's slow-query
+log would. payments logs a WARNING per retry (``retrying payment-provider call, attempt
+2/5``), so ``retry-storm`` reads in a trace's logs too.
+
+``payment-provider`` stands for a third party: its latency is a sleep, as any stub of
+someone else's API is; everything else does its real work.
 """
 
 from __future__ import annotations
@@ -42,6 +47,9 @@ from spanscope.demo.shop import Item
 from spanscope.sdk import span
 
 CHARGE_ATTEMPTS = 5
+SLOW_QUERY_MS = 10.0
+"""orders' slow-query threshold: the indexed lookup takes ~0.02 ms, the scan ~15-25 ms idle."""
+ORDER_LOOKUP = "SELECT id, status, total_cents FROM orders WHERE order_ref = ?"
 """payments' retry budget per charge: generous, and without backoff — the bug that turns
 an intermittent provider failure into a retry storm."""
 
@@ -103,9 +111,17 @@ def orders(ctx: ServiceContext) -> fastapi.FastAPI:
     def find_order(order_ref: str) -> tuple[Any, ...] | None:
         index.sync()
         with span("find-order", attributes={"order.ref": order_ref}):
-            rows = db.query(
-                "SELECT id, status, total_cents FROM orders WHERE order_ref = ?", (order_ref,)
-            )
+            started = time.perf_counter()
+            rows = db.query(ORDER_LOOKUP, (order_ref,))
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if elapsed_ms > SLOW_QUERY_MS:
+                ctx.log.warning(
+                    "slow query: %.1f ms (threshold %.0f ms): %s",
+                    elapsed_ms,
+                    SLOW_QUERY_MS,
+                    ORDER_LOOKUP,
+                    extra={"db.statement": ORDER_LOOKUP, "db.duration_ms": round(elapsed_ms, 2)},
+                )
         return rows[0] if rows else None
 
     @app.post("/orders", status_code=201)
@@ -206,20 +222,11 @@ def payments(ctx: ServiceContext) -> fastapi.FastAPI:
                 try:
                     response = provider.post("/v1/charges", json=body.model_dump())
                 except httpx.HTTPError as exc:
-                    ctx.log.warning(
-                        "provider unreachable", extra={"attempt": attempt, "error": repr(exc)}
-                    )
+                    _log_retry(ctx, attempt, body.order_ref, repr(exc))
                     continue
             if response.status_code < 500:
                 break
-            ctx.log.warning(
-                "provider failed, retrying",
-                extra={
-                    "attempt": attempt,
-                    "status": response.status_code,
-                    "order_ref": body.order_ref,
-                },
-            )
+            _log_retry(ctx, attempt, body.order_ref, f"answered {response.status_code}")
         else:
             ctx.log.error(
                 "charge failed", extra={"order_ref": body.order_ref, "attempts": CHARGE_ATTEMPTS}
@@ -233,6 +240,18 @@ def payments(ctx: ServiceContext) -> fastapi.FastAPI:
         return response.json()
 
     return app
+
+
+def _log_retry(ctx: ServiceContext, failed: int, order_ref: str, reason: str) -> None:
+    """A WARNING for each retry the failed attempt causes (the last failure is an ERROR)."""
+    if failed < CHARGE_ATTEMPTS:
+        ctx.log.warning(
+            "retrying payment-provider call, attempt %d/%d (%s)",
+            failed + 1,
+            CHARGE_ATTEMPTS,
+            reason,
+            extra={"payment.attempt": failed + 1, "order_ref": order_ref, "reason": reason},
+        )
 
 
 def payment_provider(ctx: ServiceContext) -> fastapi.FastAPI:

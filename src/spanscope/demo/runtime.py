@@ -8,11 +8,16 @@ The supervisor (:mod:`spanscope.demo.supervisor`) starts each service as::
 
 and the process, in this order:
 
-1. calls ``spanscope.sdk.configure(service_name=..., instrument=True)`` — FastAPI, httpx and
-   sqlite3 are instrumented automatically, so every request, outgoing call and query is a
-   span, and ``traceparent`` travels on every hop (skipped with ``--no-tracing``);
+1. calls ``spanscope.sdk.configure(service_name=..., instrument=True, logs=True,
+   metrics=True)`` — FastAPI, httpx and sqlite3 are instrumented automatically, so every
+   request, outgoing call and query is a span, and ``traceparent`` travels on every hop; the
+   FastAPI instrumentation's ``http.server.duration`` histogram goes to ``/v1/metrics`` every
+   ``OTEL_METRIC_EXPORT_INTERVAL`` ms (5 s here unless set), each bucket with exemplars
+   pointing at the requests' traces; every log record goes to ``/v1/logs`` with the trace
+   and span it was written in (all skipped with ``--no-tracing``);
 2. logs JSON lines to ``<lab-dir>/logs/<service>.log`` with ``spanscope.sdk.logs``'
-   :class:`JsonFormatter`: a line written while serving a request carries its ``trace_id``;
+   :class:`JsonFormatter`: a line written while serving a request carries its ``trace_id``
+   (the same records Spanscope gets over OTLP, for ``grep``);
 3. builds the service's FastAPI app (:mod:`spanscope.demo.shop`, :mod:`spanscope.demo.checkout`)
    and serves it with uvicorn on the inherited listening socket ``--fd`` — the supervisor
    bound it, so ports are known before any child starts and no two processes race for one;
@@ -46,6 +51,9 @@ import httpx
 from spanscope.demo.incidents import IncidentSwitch
 
 SERVICE_VERSION = "1.4.2"
+METRIC_EXPORT_INTERVAL_MS = "5000"
+"""How often the services export their metrics, unless ``OTEL_METRIC_EXPORT_INTERVAL`` says:
+the SDK's default of 60 s would leave a minute-long incident with one point on the chart."""
 
 
 @dataclass
@@ -86,14 +94,18 @@ def setup_logging(lab_dir: Path, service: str) -> logging.Logger:
 
 
 def configure_tracing(service: str, endpoint: str) -> Any:
+    """Traces, logs and metrics (with exemplars) to the lab's Spanscope at ``endpoint``."""
     from spanscope.sdk import configure
 
+    os.environ.setdefault("OTEL_METRIC_EXPORT_INTERVAL", METRIC_EXPORT_INTERVAL_MS)
     return configure(
         service_name=service,
         service_version=SERVICE_VERSION,
         environment="demo",
         endpoint=endpoint,
         instrument=True,
+        logs=True,
+        metrics=True,
     )
 
 
