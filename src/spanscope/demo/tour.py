@@ -17,7 +17,8 @@ find it — never from the lab's own knowledge of what it broke::
 - where its time went: the span with the largest *self time* (its duration not covered by
   its children) in ``GET /api/v1/traces/{id}`` — computed here, so the tour works even on
   a server without the analysis endpoints;
-- its logs: the lab's JSON log lines whose ``trace_id`` is that trace's.
+- its logs: the lab's JSON log lines whose ``trace_id`` is that trace's;
+- then the same story from the services' metrics and logs (:mod:`.tour_signals`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from urllib.parse import urlencode
 import httpx
 
 from spanscope.demo.incidents import INCIDENTS
+from spanscope.demo.tour_signals import print_signals
 
 if TYPE_CHECKING:
     from spanscope.demo.supervisor import Lab
@@ -237,6 +239,7 @@ class Tour:
         for record in (own or lines)[:3]:
             service = record.get("service.name", "?")
             say(f"    {service}: {record.get('level')} {record.get('message')}")
+        print_signals(self.api, incident.service, before_start, on_ns, time.time_ns(), say)
         if typical is not None:
             query = urlencode({"a": typical["trace_id"], "b": trace_id})
             say(f"  compare with a typical trace from before: {self.api}/compare?{query}")
