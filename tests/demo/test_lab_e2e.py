@@ -21,6 +21,7 @@ a real ``spanscope serve``; then, asking only the query API:
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import time
 from collections import Counter
@@ -170,6 +171,9 @@ def test_missing_index_lab_tells_the_story(
         in output
     ), output
     assert f"{server.api_url}/trace/" in output
+    # ... and walked on from the services' own metrics and logs
+    assert "orders http.server.duration p99" in output, output
+    assert "slowest exemplar:" in output and "spanscope explain " in output, output
 
     walk_through(server.api_url, start, switched[0]["time_unix_nano"], traces)
 
@@ -182,18 +186,20 @@ def walk_through(api: str, start_ns: int, switch_ns: int, traces: dict[str, Any]
         assert response.status_code == 200, (path, params, response.text)
         return response.json()
 
-    def p99(window_start: int, window_end: int) -> float:
-        # one step over the whole window: the quantile of every request in it
-        answer = get(
-            "/api/v1/metrics/http.server.duration/series", service="orders",
-            start=window_start, end=window_end, step=f"{window_end - window_start}ns",
-        )  # fmt: skip
-        (series,) = answer["series"]
-        return float(sum(p["quantiles"]["p99"] for p in series["points"]))
-
-    # the first few seconds are warm-up (cold caches, first connections): not "normal"
-    before, after = p99(start_ns + 4_000_000_000, switch_ns), p99(switch_ns, time.time_ns())
-    assert after > before, f"orders p99 {before:.1f} ms before the switch, {after:.1f} ms after"
+    # the p99 series, one point per 2 s step (the export interval): its typical level after
+    # the switch is above its typical level before. Medians over the steps, because one
+    # step's p99 is one request on a busy 2-core machine (a 230 ms stall was seen in a
+    # baseline); the first seconds are warm-up (cold caches, first connections)
+    series = get(
+        "/api/v1/incident", service="orders", start=start_ns + 4_000_000_000,
+        end=time.time_ns(), step="2s",
+    )["series"]  # fmt: skip
+    assert len(series) == 1 and series[0]["labels"]["service"] == "orders", series
+    points = [(p["time_unix_nano"], p["quantiles"]["p99"]) for p in series[0]["points"]]
+    before = [q for t, q in points if t + 2_000_000_000 <= switch_ns]
+    after = [q for t, q in points if t >= switch_ns]
+    assert len(before) >= 2 and len(after) >= 5, points
+    assert statistics.median(after) > statistics.median(before), (before, after)
 
     incident = get("/api/v1/incident", service="orders", start=switch_ns, end=time.time_ns())
     assert incident["metric"] == "http.server.duration" and incident["unit"] == "ms"
