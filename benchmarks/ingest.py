@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from workload import make_request  # noqa: E402
 
-from spanscope.ingest.otlp import decode_otlp_protobuf  # noqa: E402
+from spanscope.ingest.otlp_columns import decode_otlp_columns  # noqa: E402
 
 _PROTOBUF = "application/x-protobuf"
 
@@ -307,14 +307,14 @@ async def ack_to_queryable(
 
 
 def decode_floor(bodies: Bodies, seconds: float = 3.0) -> float:
-    """Single-core spans/s of decode_otlp_protobuf on the same requests."""
+    """Single-core spans/s of the receivers' decoder (decode_otlp_columns), same requests."""
     raw = [b for b, _ in bodies.base]
     now = time.time_ns()
     spans = 0
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         for body in raw:
-            spans += len(decode_otlp_protobuf(body, now_ns=now).spans)
+            spans += len(decode_otlp_columns(body, now_ns=now).spans)
     return spans / (time.perf_counter() - t0)
 
 

@@ -40,17 +40,17 @@ What is refused, and how (see :mod:`spanscope.ingest.limits`):
 * Nothing, but capped with a warning on the span: attribute, event and link counts,
   long string/bytes values, long names. A link with invalid ids is dropped and counted.
 
-Speed: this runs for every span received, and creating Python objects is its whole cost
-(shared/MEASURED.md), so the walk uses local aliases and ``WhichOneof`` and checks the
-common case first; ``benchmarks/decode.py`` measures it.
+Where the work is: the span walk itself lives in :mod:`spanscope.ingest.otlp_columns`
+(the receivers decode straight into columns, with a cache for repeated attributes); this
+module holds what every OTLP decoder shares — ``AnyValue`` mapping, events, links, the
+parse-error explanation — and presents the columnar result as ``Span`` objects, so OTLP
+protobuf has exactly one decode path. ``benchmarks/decode.py`` measures both.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from spanscope.ingest.attributes import (
@@ -60,12 +60,9 @@ from spanscope.ingest.attributes import (
     cap_bytes,
     cap_count,
     cap_text,
-    check_span,
-    new_span,
-    parent_or_none,
 )
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
-from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Link, SpanKind, StatusCode
+from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeResult, Limits
+from spanscope.model import Attributes, Event, Link, SpanKind, StatusCode
 
 __all__ = ["decode_otlp_protobuf", "decode_otlp_request", "attributes_from_pb"]
 
@@ -82,17 +79,14 @@ def decode_otlp_protobuf(
 
     Raises :class:`DecodeError` when the body as a whole is not such a message; spans
     refused one by one are counted in the result instead.
+
+    There is ONE decode path for OTLP protobuf: the receivers' columnar decoder
+    (``ingest/otlp_columns.py``); this returns its result as :class:`Span` objects.
     """
-    if not body:
-        raise DecodeError(
-            "empty body: expected an OTLP ExportTraceServiceRequest encoded as protobuf"
-        )
-    request = ExportTraceServiceRequest()
-    try:
-        request.ParseFromString(body)
-    except (ProtobufDecodeError, ValueError, TypeError) as exc:
-        raise DecodeError(_explain_parse_error(body, exc)) from None
-    return decode_otlp_request(request, limits, now_ns)
+    from spanscope.ingest.otlp_columns import decode_otlp_columns
+
+    columns = decode_otlp_columns(body, limits, now_ns)
+    return DecodeResult(columns.spans.to_spans(), columns.rejected, columns.first_error)
 
 
 def _explain_parse_error(body: bytes, exc: Exception) -> str:
@@ -115,132 +109,10 @@ def decode_otlp_request(
     now_ns: int | None = None,
 ) -> DecodeResult:
     """Map an already parsed request (the gRPC server has one) to spans."""
-    result = DecodeResult()
-    if now_ns is None:
-        now_ns = time.time_ns()
-    index = 0
-    for resource_spans in request.resource_spans:
-        resource_warnings: list[str] = []
-        resource, _ = attributes_from_pb(
-            resource_spans.resource.attributes, limits, resource_warnings, "resource"
-        )
-        service = resource.get("service.name")
-        if type(service) is not str or not service:
-            service = UNKNOWN_SERVICE
-        else:
-            service = cap_text(service, limits.max_name_bytes, resource_warnings, "service name")
-        for scope_spans in resource_spans.scope_spans:
-            index = _decode_spans(
-                scope_spans,
-                service,
-                resource,
-                resource_warnings,
-                limits,
-                now_ns,
-                result,
-                index,
-            )
-    return result
+    from spanscope.ingest.otlp_columns import decode_otlp_request_columns
 
-
-def _decode_spans(
-    scope_spans: Any,
-    service: str,
-    resource: Attributes,
-    resource_warnings: list[str],
-    limits: Limits,
-    now_ns: int,
-    result: DecodeResult,
-    index: int,
-) -> int:
-    """Append the valid spans of one ScopeSpans to ``result``; returns the running index
-    (used to name a span whose own id is unusable)."""
-    scope = scope_spans.scope
-    scope_warnings = list(resource_warnings)
-    max_name = limits.max_name_bytes
-    max_value = limits.max_attribute_value_bytes
-    scope_name = cap_text(scope.name, max_name, scope_warnings, "scope name")
-    scope_version = cap_text(scope.version, max_name, scope_warnings, "scope version")
-    min_time = limits.min_time_ns
-    max_time = now_ns + limits.max_future_ns
-    append = result.spans.append
-    kinds = _KINDS
-    codes = _STATUS_CODES
-    for pb in scope_spans.spans:
-        index += 1
-        trace_id = pb.trace_id
-        span_id = pb.span_id
-        parent = pb.parent_span_id
-        start = pb.start_time_unix_nano
-        end = pb.end_time_unix_nano
-        problem = check_span(trace_id, span_id, parent, start, end, min_time, max_time)
-        if problem is not None:
-            result.reject(f"span {_label(span_id, index)} in {service}: {problem}")
-            continue
-        warnings = list(scope_warnings) if scope_warnings else []
-        name = pb.name
-        if len(name) * 4 > max_name:
-            name = cap_text(name, max_name, warnings, "span name")
-        if pb.attributes:
-            attributes, dropped = attributes_from_pb(pb.attributes, limits, warnings, "span")
-        else:
-            attributes, dropped = {}, 0
-        events: list[Event] = []
-        dropped_events = pb.dropped_events_count
-        if pb.events:
-            events, more = _events_from_pb(pb.events, limits, warnings)
-            dropped_events += more
-        links: list[Link] = []
-        dropped_links = pb.dropped_links_count
-        if pb.links:
-            links, more = _links_from_pb(pb.links, limits, warnings)
-            dropped_links += more
-        kind = pb.kind
-        if 0 <= kind < 6:
-            span_kind = kinds[kind]
-        else:
-            warnings.append(f"unknown span kind {kind}: stored as unspecified")
-            span_kind = SpanKind.UNSPECIFIED
-        status = pb.status
-        code = status.code
-        if 0 <= code < 3:
-            status_code = codes[code]
-        else:
-            warnings.append(f"unknown status code {code}: stored as unset")
-            status_code = StatusCode.UNSET
-        message = status.message
-        if message and len(message) * 4 > max_value:
-            message = cap_text(message, max_value, warnings, "status message")
-        trace_state = pb.trace_state
-        if trace_state and len(trace_state) * 4 > max_value:
-            trace_state = cap_text(trace_state, max_value, warnings, "trace state")
-        append(
-            new_span(
-                trace_id,
-                span_id,
-                name,
-                start,
-                end,
-                service,
-                parent_or_none(parent),
-                span_kind,
-                status_code,
-                message,
-                attributes,
-                resource,
-                scope_name,
-                scope_version,
-                trace_state,
-                pb.flags,
-                events,
-                links,
-                pb.dropped_attributes_count + dropped,
-                dropped_events,
-                dropped_links,
-                warnings,
-            )
-        )
-    return index
+    columns = decode_otlp_request_columns(request, limits, now_ns)
+    return DecodeResult(columns.spans.to_spans(), columns.rejected, columns.first_error)
 
 
 def _label(span_id: bytes, index: int) -> str:
