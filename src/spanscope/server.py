@@ -39,6 +39,7 @@ from typing import Any
 
 import uvicorn
 
+from spanscope.api.trace_cache import max_spans_from_env
 from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool, default_workers
 from spanscope.ingest.grpc import create_grpc_server
@@ -75,6 +76,7 @@ def settings_from_env(settings: Settings) -> Settings:
         changes[field] = value
     try:
         limits = limits_from_env(settings.limits, os.environ)
+        max_spans_from_env()  # the API's trace cache reads it later: refuse a bad one now
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     if limits is not settings.limits:

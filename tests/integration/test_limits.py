@@ -68,3 +68,16 @@ def test_a_bad_limit_stops_the_server_with_its_name(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0
     assert "SPANSCOPE_MAX_ATTRIBUTES='lots': expected a positive whole number" in proc.stderr
+
+
+def test_a_bad_trace_cache_size_stops_the_server_at_start(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "spanscope", "serve", "--data-dir", str(tmp_path / "d")]
+        + ["--port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0", "--zipkin-port", "0"],
+        env={"SPANSCOPE_TRACE_CACHE_SPANS": "-5", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode != 0
+    assert "SPANSCOPE_TRACE_CACHE_SPANS='-5': expected a whole number of spans" in proc.stderr
