@@ -140,10 +140,16 @@ def cached_trace(request: Request, store: Store, trace_id: str, name: str) -> Ca
     """The trace named by parameter ``name``, through the app's cache of recently read
     traces (one read serves the trace view's several requests); 404 if unknown."""
     tid = param(name, trace_id, parse_trace_id)
-    found = app_trace_cache(request.app.state).entry(store, tid)
+    found = cached_entry(request, store, tid)
     if found is None:
         raise ApiError(404, f"trace {tid.hex()} not found")
     return found
+
+
+def cached_entry(request: Request, store: Store, trace_id: bytes) -> CachedTrace | None:
+    """The trace through the app's cache of recently read traces, None if unknown: for
+    endpoints that answer an unknown trace in their own API's shape (the Jaeger APIs)."""
+    return app_trace_cache(request.app.state).entry(store, trace_id)
 
 
 @router.get("/traces/{trace_id}", summary="One whole trace, spans ordered by start")
