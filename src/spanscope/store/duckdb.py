@@ -178,6 +178,17 @@ class DuckDBStore:
         self._operations: set[tuple[str, str, int]] = set(
             self._writer.execute("SELECT service, name, kind FROM operations").fetchall()
         )
+        # services()/operations() answer from the set above (one SQL statement is ~1 ms);
+        # keyed by its size, which only grows: (size, sorted services, {service: [(name, kind)]})
+        self._listing: tuple[int, list[str], dict[str, list[tuple[str, int]]]] = (-1, [], {})
+        # Whether any tail-sampling decision was ever recorded: until one is, sampling() needs
+        # no SQL (~1 ms per trace read). Set before the write commits, so a reader that sees
+        # the sampled trace's spans sees the flag too.
+        self._sampling_recorded = bool(
+            self._writer.execute("SELECT count(*) FROM (FROM trace_sampling LIMIT 1)").fetchall()[
+                0
+            ][0]
+        )
         self._closed = False
         # Checkpoint only when the spans table ends on a row-group boundary: a checkpoint
         # of a partly filled row group leaves that copy's blocks free in the file once the
@@ -278,6 +289,8 @@ class DuckDBStore:
         """One write transaction (caller holds the write lock); checkpoints when it leaves
         the spans table at a row-group boundary."""
         cur = self._writer
+        if sampling:
+            self._sampling_recorded = True
         cur.execute("BEGIN TRANSACTION")
         try:
             inserted = self._insert(cur, parts, new_resources, operations)
@@ -515,21 +528,25 @@ class DuckDBStore:
         return set(rows)
 
     def services(self) -> list[str]:
-        rows = (
-            self._reader()
-            .execute("SELECT DISTINCT service FROM operations ORDER BY service")
-            .fetchall()
-        )
-        return [r[0] for r in rows]
+        return list(self._listings()[1])
 
     def operations(self, service: str, kind: SpanKind | None = None) -> list[Operation]:
-        sql = "SELECT DISTINCT name, kind FROM operations WHERE service = ?"
-        params: list[Any] = [service]
-        if kind is not None:
-            sql += " AND kind = ?"
-            params.append(int(kind))
-        rows = self._reader().execute(sql + " ORDER BY name, kind", params).fetchall()
-        return [Operation(name, SpanKind(k)) for name, k in rows]
+        ops = self._listings()[2].get(service, [])
+        return [Operation(name, SpanKind(k)) for name, k in ops if kind is None or k == kind]
+
+    def _listings(self) -> tuple[int, list[str], dict[str, list[tuple[str, int]]]]:
+        """Services and their operations, sorted, from the set of stored operations that
+        every committed write extends (rows are never removed from ``operations``): no SQL,
+        rebuilt only when the set has grown."""
+        listing = self._listing
+        if listing[0] == len(self._operations):
+            return listing
+        ops = list(self._operations)  # a C-level copy: safe while a write adds to the set
+        by_service: dict[str, list[tuple[str, int]]] = {}
+        for service, name, kind in sorted(set(ops)):
+            by_service.setdefault(service, []).append((name, kind))
+        listing = self._listing = (len(ops), sorted(by_service), by_service)
+        return listing
 
     def dependencies(
         self, start_ns: int, end_ns: int, service: str | None = None
@@ -626,6 +643,8 @@ class DuckDBStore:
 
     def sampling(self, trace_ids: Sequence[bytes]) -> dict[bytes, tuple[str, float]]:
         """(policy, weight) of each given trace that tail sampling kept."""
+        if not self._sampling_recorded:
+            return {}
         return duckdb_sampling.sampling_of(self._reader(), trace_ids)
 
     def expire(
