@@ -1,13 +1,17 @@
 """DuckDBStore answers services and operations from memory: the same lists as the stored
-rows, new ones at once after a write, and the same after the file is reopened."""
+rows, new ones at once after a write, and the same after the file is reopened; and it
+finds tail-sampling records whether they were written now or before a reopen."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+
 from spanscope.model import Operation, Span, SpanKind
 from spanscope.query.model import now_ns
 from spanscope.store.duckdb import DuckDBStore
+from spanscope.store.duckdb_schema import spans_table
 
 T0 = now_ns() - 60 * 1_000_000_000
 
@@ -56,4 +60,32 @@ def test_services_and_operations_follow_writes_and_survive_reopen(tmp_path: Path
     reopened = DuckDBStore(path)
     assert reopened.services() == ["billing", "orders", "Ärger"]
     assert reopened.operations("orders") == expected_ops
+    reopened.close()
+
+
+def test_sampling_records_are_found_fresh_and_after_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    store = DuckDBStore(path)
+    plain, sampled = (
+        span(1, "orders", "a", SpanKind.SERVER),
+        span(2, "orders", "b", SpanKind.SERVER),
+    )
+    store.write([plain])
+    assert store.sampling([plain.trace_id]) == {}  # nothing recorded yet: answered without SQL
+    batch = spans_table([sampled])
+    tid = int.from_bytes(sampled.trace_id, "big")
+    batch.sampling = pa.table(
+        {
+            "trace_hi": pa.array([tid >> 64], pa.uint64()),
+            "trace_lo": pa.array([tid & (2**64 - 1)], pa.uint64()),
+            "policy": ["errors"],
+            "weight": [2.0],
+            "decided_ns": [T0],
+        }
+    )
+    store.write_tables([batch])
+    assert store.sampling([sampled.trace_id, plain.trace_id]) == {sampled.trace_id: ("errors", 2.0)}
+    store.close()
+    reopened = DuckDBStore(path)
+    assert reopened.sampling([sampled.trace_id]) == {sampled.trace_id: ("errors", 2.0)}
     reopened.close()
