@@ -35,8 +35,8 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from spanscope.ingest.limits import DecodeError, Limits, SignalResult
-from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
-from spanscope.ingest.wal import WalClosedError
+from spanscope.ingest.pipeline import IngestPipeline
+from spanscope.ingest.refusals import refusal
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +88,8 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         if result.spans:
             try:
                 self.pipeline.accept_blocking("otlp-proto", payload, result.spans)
-            except OverloadedError as exc:
-                _abort_with_retry(
-                    context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after_s
-                )
-            except WalClosedError as exc:
-                _abort_with_retry(context, grpc.StatusCode.UNAVAILABLE, str(exc), 1)
-            except OSError as exc:
-                log.exception("write-ahead log fsync failed")
-                _abort_with_retry(
-                    context,
-                    grpc.StatusCode.UNAVAILABLE,
-                    f"could not make the spans durable ({exc}); retry",
-                    5,
-                )
+            except Exception as exc:
+                _refuse(context, exc)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.rejected_spans = result.rejected
@@ -140,17 +128,8 @@ class SignalReceiver:
         if result.signals:
             try:
                 self.pipeline.accept_blocking(self.wal_format, body, result.signals)
-            except OverloadedError as exc:
-                _abort_with_retry(
-                    context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), exc.retry_after_s
-                )
-            except WalClosedError as exc:
-                _abort_with_retry(context, grpc.StatusCode.UNAVAILABLE, str(exc), 1)
-            except OSError as exc:
-                log.exception("write-ahead log fsync failed")
-                _abort_with_retry(
-                    context, grpc.StatusCode.UNAVAILABLE, f"could not store ({exc}); retry", 5
-                )
+            except Exception as exc:
+                _refuse(context, exc)
         response = self.response_type()
         if result.rejected:
             setattr(response.partial_success, self.rejected_field, result.rejected)
@@ -190,6 +169,15 @@ def _signal_handlers(pipeline: IngestPipeline, limits: Limits) -> list[Any]:
             )
         )
     return out
+
+
+def _refuse(context: grpc.ServicerContext, exc: Exception) -> None:
+    """Abort with the shared answer for a refused request (``ingest/refusals.py``)."""
+    answer = refusal(exc)
+    if answer is None:
+        raise exc
+    code = grpc.StatusCode[answer.grpc_code]
+    _abort_with_retry(context, code, answer.message, answer.retry_after_s)
 
 
 def _abort_with_retry(

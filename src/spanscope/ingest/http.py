@@ -50,8 +50,8 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from spanscope.ingest.decode_worker import TableResult
 from spanscope.ingest.limits import DecodeError, DecodeResult, Limits, SignalResult
 from spanscope.ingest.otlp_columns import ColumnarResult
-from spanscope.ingest.pipeline import Decoder, IngestPipeline, OverloadedError
-from spanscope.ingest.wal import WalClosedError
+from spanscope.ingest.pipeline import Decoder, IngestPipeline
+from spanscope.ingest.refusals import refusal
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +188,11 @@ async def accept(pipeline: IngestPipeline, fmt: str, body: bytes, result: Result
     try:
         batch = result.signals if isinstance(result, SignalResult) else result.spans
         await pipeline.accept(fmt, body, batch)
-    except OverloadedError as exc:
-        raise HttpError(429, str(exc), exc.retry_after_s) from None
-    except WalClosedError as exc:
-        raise HttpError(503, str(exc), 1) from None
-    except OSError as exc:
-        log.exception("write-ahead log fsync failed")
-        raise HttpError(503, f"could not make the spans durable ({exc}); retry", 5) from None
+    except Exception as exc:
+        answer = refusal(exc)
+        if answer is None:
+            raise
+        raise HttpError(answer.http_status, answer.message, answer.retry_after_s) from None
 
 
 async def respond(

@@ -38,6 +38,7 @@ from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool
 from spanscope.ingest.limits import DecodeResult, Limits, SignalResult
 from spanscope.ingest.otlp_columns import ColumnarResult
+from spanscope.ingest.refusals import RefusalLog
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.model import SignalBatch, Span
 from spanscope.sampling.tail import TailSampler
@@ -152,6 +153,8 @@ class IngestPipeline:
         self._writer: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
         self.stored_batches = 0
+        self.refusals = RefusalLog()
+        """Requests the WAL could not take (full disk, I/O error): counted and logged."""
 
     # -- admission -----------------------------------------------------------------
 
@@ -184,14 +187,17 @@ class IngestPipeline:
         self.admit(len(spans))
         try:
             position, durable = self.wal.append(fmt, payload)
-        except BaseException:
+        except BaseException as exc:
             self._release(len(spans))
+            self.refusals.refused(len(spans), exc)
             raise
         try:
             await asyncio.wrap_future(durable)
-        except BaseException:
+        except BaseException as exc:
             self._abandon(position, len(spans))
+            self.refusals.refused(len(spans), exc)
             raise
+        self.refusals.accepted()
         self._queue.put(_Item(position, spans))
 
     def accept_blocking(self, fmt: str, payload: bytes, spans: Batch) -> None:
@@ -201,14 +207,17 @@ class IngestPipeline:
         self.admit(len(spans))
         try:
             position, durable = self.wal.append(fmt, payload)
-        except BaseException:
+        except BaseException as exc:
             self._release(len(spans))
+            self.refusals.refused(len(spans), exc)
             raise
         try:
             durable.result()
-        except BaseException:
+        except BaseException as exc:
             self._abandon(position, len(spans))
+            self.refusals.refused(len(spans), exc)
             raise
+        self.refusals.accepted()
         self._queue.put(_Item(position, spans))
 
     def _abandon(self, position: int, span_count: int) -> None:
@@ -227,8 +236,9 @@ class IngestPipeline:
         batch: list[Batch] = []
         size = 0
         last = after
-        replayed = 0
+        replayed = records = 0
         for record in self.wal.records(after=after):
+            records += 1
             try:
                 result = self.decoder(record.format)(record.payload, self.settings.limits)
             except Exception as exc:  # decoded fine before the ack; keep going if not now
@@ -249,9 +259,24 @@ class IngestPipeline:
         self.wal.release(self._watermark)
         if last > after:
             log.info(
-                "replayed WAL positions %d..%d: %d spans newly stored", after + 1, last, replayed
+                "replayed WAL positions %d..%d (%d records): %d spans newly stored",
+                after + 1,
+                last,
+                records,
+                replayed,
             )
+        self._log_unreadable()
         return replayed
+
+    def _log_unreadable(self) -> None:
+        # The WAL logged each damaged region as it read it; this is the total to act on.
+        if self.wal.bad_records:
+            log.warning(
+                "WAL replay skipped %d unreadable regions (%d bytes): any request in them "
+                "is not stored (see the warnings above for segments and offsets)",
+                self.wal.bad_records,
+                self.wal.skipped_bytes,
+            )
 
     def _replay_sampled(self) -> int:
         """Replay into the tail sampler: these records' traces were not decided yet (the
@@ -269,6 +294,7 @@ class IngestPipeline:
         count = sum(len(item.spans) for item in items)
         if items:
             log.info("replayed %d WAL records (%d spans) into the tail sampler", len(items), count)
+        self._log_unreadable()
         return count
 
     def decoder(self, fmt: str) -> Decoder:
