@@ -83,12 +83,13 @@ class InjectedDisk:
         self.budget = None
 
 
-def mount(root: Path, kind: str) -> str | None:
-    """Mount an 8 MB tmpfs or a 16 MB ext4 image at ``root``; None, or why it is impossible."""
+def mount(root: Path, kind: str, size_mb: int = 8) -> str | None:
+    """Mount a tmpfs of ``size_mb`` or a 16 MB ext4 image at ``root``; None, or why it is
+    impossible."""
     if os.geteuid() != 0:
         return "not root: mounting a small filesystem needs CAP_SYS_ADMIN"
     if kind == "tmpfs":
-        command = ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(root)]
+        command = ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(root)]
     else:
         if shutil.which("mkfs.ext4") is None:
             return "mkfs.ext4 is not installed"

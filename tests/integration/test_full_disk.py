@@ -5,19 +5,33 @@ the same steps run against an injected ENOSPC). A filler file takes the space; a
 refused with WalFullError — never acknowledged, and no torn bytes stay in the segments —;
 the filler goes, appends succeed again, and after a reopen every acknowledged record is
 read back exactly once, in order.
+
+Then the same with the real server, its data dir (WAL and DuckDB file) on a 32 MB tmpfs:
+OTLP/HTTP requests get 200 until the disk fills, then 503 + Retry-After naming the disk's
+error; once space returns they get 200 again; the server is then SIGKILLed, and after a restart
+(WAL replay) every acknowledged request is stored whole and no refused one at all.
 """
 
 from __future__ import annotations
 
 import random
+import shutil
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from disks import InjectedDisk, RealDisk, mount, unmount
+from google.rpc import status_pb2
+from test_crash import SPANS_PER_REQUEST, export_request, span_count
 
 from spanscope.ingest.wal import WalFullError, WriteAheadLog
+
+if TYPE_CHECKING:
+    from conftest import RunningServer
 
 HEADER = 17
 
@@ -90,3 +104,77 @@ def test_a_full_disk_refuses_appends_and_loses_nothing_acknowledged(
     assert read == acked
     assert (reopened.bad_records, reopened.torn_tail_bytes) == (0, 0)
     reopened.close()
+
+
+def test_the_server_on_a_full_disk_answers_503_and_stores_every_acked_span_once(
+    start_spanscope: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    root = tmp_path / "disk"
+    root.mkdir()
+    why_not = mount(root, "tmpfs", size_mb=32)
+    if why_not is not None:
+        pytest.skip(f"needs a real small filesystem ({why_not}); the WAL test above still runs")
+    servers: list[RunningServer] = []
+    try:
+        data_dir = root / "data"
+        servers.append(start_spanscope(data_dir, env={"SPANSCOPE_FLUSH_INTERVAL_S": "2"}))
+        disk = RealDisk(root, "tmpfs")
+        acked: set[int] = set()
+        refused: set[int] = set()
+        numbers = iter(range(10_000))
+
+        def send() -> int:
+            n = next(numbers)
+            answer = httpx.post(
+                servers[-1].otlp_http_url + "/v1/traces",
+                content=export_request(n),
+                headers={"Content-Type": "application/x-protobuf"},
+                timeout=30,
+            )
+            if answer.status_code == 200:
+                acked.add(n)
+            else:
+                assert answer.status_code == 503, answer.text
+                assert int(answer.headers["retry-after"]) >= 1
+                message = status_message(answer)
+                assert "No space left on device" in message, message
+                assert "nothing from this request was stored" in message
+                refused.add(n)
+            return answer.status_code
+
+        for _ in range(20):
+            assert send() == 200
+        disk.fill(leave=256 * 1024)
+        while len(refused) < 20:
+            send()
+            assert len(acked) + len(refused) < 3000, "the disk never filled up"
+        disk.empty()  # space returns: the server takes requests again by itself
+        deadline = time.monotonic() + 60
+        while send() != 200:
+            assert time.monotonic() < deadline, servers[-1].log()
+        for _ in range(20):
+            assert send() == 200
+
+        # A crash now: the last acknowledged requests are only in the WAL (the writer
+        # gathers for 2 s), behind the records written while the disk was full.
+        servers[-1].kill()
+        servers.append(start_spanscope(data_dir))  # replay whatever the store missed
+        missing = [n for n in sorted(acked) if span_count(servers[-1], n) != SPANS_PER_REQUEST]
+        assert not missing, f"acknowledged requests not stored whole: {missing[:10]}"
+        stored = [n for n in sorted(refused) if span_count(servers[-1], n)]
+        assert not stored, f"refused requests stored anyway: {stored[:10]}"
+        # And a clean stop after the replay keeps them (it deletes the WAL only then).
+        assert servers[-1].stop() == 0, servers[-1].log()
+        servers.append(start_spanscope(data_dir))
+        sample = sorted(acked)[:: max(1, len(acked) // 10)]
+        assert all(span_count(servers[-1], n) == SPANS_PER_REQUEST for n in sample)
+    finally:
+        for server in servers:
+            server.stop()
+        for log in root.glob("*.log"):  # keep the servers' logs for a failure report
+            shutil.copy(log, tmp_path / log.name)
+        unmount(root)
+
+
+def status_message(answer: httpx.Response) -> str:
+    return str(status_pb2.Status.FromString(answer.content).message)
