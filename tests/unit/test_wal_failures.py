@@ -359,3 +359,53 @@ def test_a_log_torn_by_an_older_version_gives_back_the_records_behind_the_tear(
     position, durable = wal.append("otlp-proto", b"next")
     assert durable.result(timeout=10) == position == 6
     wal.close()
+
+
+def test_the_pipeline_never_stalls_or_drops_the_log_over_refused_records(
+    tmp_path: Path,
+) -> None:
+    from test_pipeline import DECODERS, FakeStore
+
+    from spanscope.config import Settings
+    from spanscope.ingest.limits import Limits
+    from spanscope.ingest.pipeline import IngestPipeline
+
+    disk, fsync = Disk(), FlakyFsync()
+    store = FakeStore()
+    wal = WriteAheadLog(tmp_path / "wal", write=disk.write, fsync=fsync)
+    pipeline = IngestPipeline(
+        store, wal, Settings(data_dir=tmp_path, flush_interval_s=0.01), decoders=DECODERS
+    )
+    pipeline.start()
+
+    def send(ids: bytes) -> bool:
+        spans = DECODERS["otlp-json"](ids, Limits()).spans
+        try:
+            pipeline.accept_blocking("otlp-json", ids, spans)
+        except WalWriteError:
+            return False
+        return True
+
+    assert send(b"[1]")  # position 1
+    disk.free = 0
+    assert not send(b"[2]")  # refused before it took a position
+    disk.free = None
+    fsync.failing = True
+    assert not send(b"[3]")  # took position 2, then its fsync failed: abandoned
+    fsync.failing = False
+    assert send(b"[4]")  # position 3
+    pipeline.stop()
+    # The checkpoint passed the abandoned position instead of freezing below it.
+    assert store.position == 3
+    assert sorted(int.from_bytes(k[1], "big") for k in store.spans) == [1, 4]
+    assert pipeline.pending_spans == 0
+    assert (pipeline.refusals.requests, pipeline.refusals.spans) == (2, 2)
+    wal.close()
+    # The writer already released the segment of 1 and 2. A clean stop deletes the rest
+    # only once the store holds every record written to it.
+    assert wal.release(upto=2) == 0
+    reopened = WriteAheadLog(wal.directory)
+    assert [r.position for r in reopened.records()] == [3]
+    reopened.close()
+    assert reopened.release(upto=store.position) >= 1
+    assert wal.segments() == []

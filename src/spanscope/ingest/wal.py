@@ -109,9 +109,9 @@ class WalWriteError(OSError):
         """"write" or "fsync": which system call failed."""
 
     def __str__(self) -> str:
-        verb = "written" if self.action == "write" else "flushed to disk (fsync)"
+        verb = "written (" if self.action == "write" else "flushed to disk (fsync: "
         return (
-            f"the write-ahead log could not be {verb} ({self.strerror}) in {self.directory}: "
+            f"the write-ahead log could not be {verb}{self.strerror}) in {self.directory}: "
             f"{self.needed} bytes needed; nothing of it was acknowledged"
         )
 
@@ -444,13 +444,16 @@ class WriteAheadLog:
                 ", ".join(str(w.position) for w in mine[:5]) + (" ..." if len(mine) > 5 else ""),
                 cut,
             )
+            step = "cut"
             try:
                 self._truncate(segment.fd, cut)
+                step = "flush the cut of"
                 self._fsync(segment.fd)
             except OSError as again:
                 log.error(
-                    "could not cut %s back to offset %d (%s): replay may still find those "
-                    "unacknowledged records (harmless: writes are idempotent)",
+                    "could not %s %s back to offset %d (%s): replay may still find those "
+                    "unacknowledged records (harmless: store writes are idempotent)",
+                    step,
                     segment.path,
                     cut,
                     again.strerror,
