@@ -165,6 +165,46 @@ def test_when_the_torn_bytes_cannot_be_cut_off_the_log_moves_to_a_new_segment(
     reopened.close()
 
 
+def test_a_torn_first_record_that_cannot_be_cut_gets_a_segment_of_its_own_name(
+    tmp_path: Path,
+) -> None:
+    disk = Disk(free=10)
+
+    def no_truncate(fd: int, length: int) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    wal = WriteAheadLog(tmp_path, write=disk.write, truncate=no_truncate)
+    with pytest.raises(WalFullError):
+        wal.append("otlp-proto", b"torn" * 10)
+    disk.free = None
+    assert wal.append("otlp-proto", b"first")[1].result(timeout=10) == 1
+    # Both segments start at position 1: the second is told apart by a suffix, and sorts
+    # after the first.
+    assert [p.name for p in wal.segments()] == [f"{1:020d}.wal", f"{1:020d}-1.wal"]
+    wal.close()
+    reopened = WriteAheadLog(tmp_path)
+    assert [(r.position, r.payload) for r in reopened.records()] == [(1, b"first")]
+    reopened.close()
+
+
+def test_a_torn_tail_followed_by_an_empty_segment_is_still_cut_at_open(tmp_path: Path) -> None:
+    # A crash tore the last write; the restart opened a new segment and crashed again
+    # before writing to it.
+    wal = WriteAheadLog(tmp_path)
+    wal.append("otlp-proto", b"kept")[1].result(timeout=10)
+    wal.close()
+    segment = wal.segments()[-1]
+    segment.write_bytes(segment.read_bytes() + b"\x05\x00\x00")
+    (tmp_path / f"{2:020d}.wal").touch()
+    reopened = WriteAheadLog(tmp_path)
+    assert reopened.torn_tail_bytes == 3
+    assert segment.stat().st_size == HEADER + 4
+    assert [r.payload for r in reopened.records()] == [b"kept"]
+    assert reopened.bad_records == 0
+    assert reopened.append("otlp-proto", b"next")[1].result(timeout=10) == 2
+    reopened.close()
+
+
 class FlakyFsync:
     """``os.fsync`` that fails (EIO) while ``failing`` is set; ``gate`` can hold it."""
 

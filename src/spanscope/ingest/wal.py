@@ -60,6 +60,7 @@ import errno
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -186,6 +187,8 @@ class WriteAheadLog:
         """Records appended since open (for measuring group commit)."""
         self.fsyncs = 0
         """fsync rounds run since open; far fewer than ``appends`` under concurrency."""
+        self.fsync_seconds = 0.0
+        """Time spent in those rounds; with ``fsyncs``, the mean group-commit latency."""
         self.write_errors = 0
         """Appends refused since open because the record could not be written."""
         self.fsync_errors = 0
@@ -201,8 +204,12 @@ class WriteAheadLog:
         self._highest_written = 0
         segments = self.segments()
         if segments:
-            tail = self._open_tail(segments[-1])
-            on_disk = tail if tail is not None else first_position(segments[-1]) - 1
+            on_disk = first_position(segments[-1]) - 1
+            # The end of the log is the last segment with bytes: a restart that crashed
+            # before its first write leaves an empty segment after a torn tail.
+            written = [path for path in segments if path.stat().st_size]
+            tail = self._open_tail(written[-1]) if written else None
+            on_disk = max(on_disk, tail or 0)
             self._highest_written = on_disk
             last = max(last, on_disk)
         self._last_position = last
@@ -404,11 +411,13 @@ class WriteAheadLog:
             # Outside the lock: appends keep arriving while the disk works; they form
             # the next group.
             failed: dict[_Segment, OSError] = {}
+            started = time.perf_counter()
             for segment in work.segments:
                 try:
                     self._fsync(segment.fd)
                 except OSError as exc:
                     failed[segment] = exc
+            self.fsync_seconds += time.perf_counter() - started
             self.fsyncs += 1
             with self._lock:
                 lost = self._fail_segments(failed, work.waiters) if failed else {}
