@@ -372,6 +372,7 @@ class WriteAheadLog:
             )
             self._retired.append(segment)
             self._segment = None
+            self._wake.notify()  # the sync thread closes it (after flushing earlier records)
 
     def _open_segment(self, first_position: int) -> _Segment:
         generation = 0
