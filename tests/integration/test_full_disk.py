@@ -20,12 +20,14 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import grpc
 import httpx
 import pytest
 from disks import InjectedDisk, RealDisk, mount, unmount
 from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from test_crash import SPANS_PER_REQUEST, export_request, span_count
 
 from spanscope.ingest.wal import WalFullError, WriteAheadLog
@@ -148,6 +150,33 @@ def test_the_server_on_a_full_disk_answers_503_and_stores_every_acked_span_once(
         while len(refused) < 20:
             send()
             assert len(acked) + len(refused) < 3000, "the disk never filled up"
+        # The same refusal over OTLP/gRPC and Zipkin. Top the filler up first: the store
+        # may have freed a little meanwhile (DuckDB drops its own WAL at a checkpoint).
+        disk.fill(leave=0)
+        n = next(numbers)
+        with grpc.insecure_channel(servers[-1].otlp_grpc_endpoint) as channel:
+            stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+            request = trace_service_pb2.ExportTraceServiceRequest.FromString(export_request(n))
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Export(request, timeout=30)
+        error: Any = info.value
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+        assert "No space left on device" in error.details()
+        assert "google.rpc.retryinfo-bin" in dict(error.trailing_metadata())
+        refused.add(n)
+        zipkin_spans = [  # ~12 KB: more than any room left (a small body could still fit)
+            {
+                "traceId": "f" * 32,
+                "id": f"{i + 1:016x}",
+                "name": "full",
+                "timestamp": 1_700_000_000_000_000,
+            }
+            for i in range(120)
+        ]
+        zipkin = httpx.post(servers[-1].zipkin_url + "/api/v2/spans", json=zipkin_spans, timeout=30)
+        assert zipkin.status_code == 503 and int(zipkin.headers["retry-after"]) >= 1
+        assert "No space left on device" in zipkin.text
+
         disk.empty()  # space returns: the server takes requests again by itself
         deadline = time.monotonic() + 60
         while send() != 200:
