@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import random
 import struct
 import threading
 import zlib
@@ -449,3 +450,54 @@ def test_the_pipeline_never_stalls_or_drops_the_log_over_refused_records(
     reopened.close()
     assert reopened.release(upto=store.position) >= 1
     assert wal.segments() == []
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    sizes=st.lists(st.integers(0, 300), min_size=1, max_size=30),
+    where=st.floats(0, 1),
+    length=st.integers(1, 400),
+    kind=st.sampled_from(["zeros", "random", "ones", "flip"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_one_damaged_region_costs_only_the_records_it_touches(
+    tmp_path_factory: pytest.TempPathFactory,
+    sizes: list[int],
+    where: float,
+    length: int,
+    kind: str,
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    records = [(p, rng.randbytes(size)) for p, size in enumerate(sizes, start=1)]
+    spans, data = [], b""
+    for position, payload in records:
+        spans.append((len(data), len(data) + HEADER + len(payload)))
+        data += _record(position, payload)
+    start = int(where * (len(data) - 1))
+    end = min(len(data), start + length)
+    original = data[start:end]
+    damage = {
+        "zeros": bytes(len(original)),
+        "random": rng.randbytes(len(original)),
+        "ones": b"\xff" * len(original),
+        "flip": bytes(b ^ 0x5A for b in original),
+    }[kind]
+    directory = tmp_path_factory.mktemp("wal")
+    (directory / f"{1:020d}.wal").write_bytes(data[:start] + damage + data[end:])
+    # A later segment, so damage at the end of the first is not the log's torn tail.
+    after = (len(records) + 1, b"in the next segment")
+    (directory / f"{after[0]:020d}.wal").write_bytes(_record(*after))
+
+    wal = WriteAheadLog(directory)
+    read = [(r.position, r.payload) for r in wal.records()]
+    wal.close()
+    untouched = [
+        record for record, (lo, hi) in zip(records, spans, strict=True) if hi <= start or lo >= end
+    ]
+    assert set(untouched) | {after} <= set(read)  # nothing outside the damage is lost
+    assert set(read) <= set(records) | {after}  # nothing made up
+    assert [p for p, _ in read] == sorted(p for p, _ in read)
+    if damage != original:
+        assert wal.bad_records >= 1 and wal.skipped_bytes >= 1
+    assert wal.torn_tail_bytes == 0
