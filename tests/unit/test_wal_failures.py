@@ -265,6 +265,19 @@ def test_records_written_while_a_failing_fsync_runs_fail_with_it(tmp_path: Path)
     assert _payloads(tmp_path) == [b"fresh"]
 
 
+def test_a_new_segment_that_cannot_be_made_durable_refuses_the_append(tmp_path: Path) -> None:
+    fsync = FlakyFsync()
+    wal = WriteAheadLog(tmp_path, segment_bytes=10, fsync=fsync)
+    wal.append("otlp-proto", b"first, filling the segment")[1].result(timeout=10)
+    fsync.failing = True  # the directory fsync that makes the next segment's name durable
+    with pytest.raises(WalWriteError, match="Input/output error"):
+        wal.append("otlp-proto", b"second")
+    fsync.failing = False
+    assert wal.append("otlp-proto", b"third")[1].result(timeout=10) == 2
+    wal.close()
+    assert _payloads(tmp_path) == [b"first, filling the segment", b"third"]
+
+
 def _three_records(tmp_path: Path) -> tuple[Path, bytes]:
     wal = WriteAheadLog(tmp_path)
     for body in (b"aaaa" * 5, b"bbbb" * 5, b"cccc" * 5):
