@@ -48,8 +48,11 @@ from spanscope.ingest.attributes import (
     cap_count,
     cap_text,
     check_span,
+    clamp_event_time,
+    load_json,
     new_span,
     parent_or_none,
+    saturate_count,
 )
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
 from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Link, SpanKind, StatusCode
@@ -93,10 +96,7 @@ def decode_otlp_json(
     """Decode an OTLP/JSON ``ExportTraceServiceRequest`` body (already un-gzipped)."""
     if not body:
         raise DecodeError('empty body: expected OTLP/JSON, an object like {"resourceSpans": [...]}')
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"body is not valid JSON in UTF-8: {exc}") from None
+    document = load_json(body)
     if type(document) is not dict:
         raise DecodeError(
             'expected a JSON object like {"resourceSpans": [...]} at the top level, '
@@ -252,7 +252,7 @@ def _span(
     if type(name) is not str or len(name) * 4 > max_name:
         name = cap_text(_str(name, "name"), max_name, warnings, "span name")
     attributes, dropped = _attributes(sp.get("attributes"), limits, warnings, "span")
-    events, dropped_events = _events(sp.get("events"), limits, warnings)
+    events, dropped_events = _events(sp.get("events"), limits, warnings, end)
     links, dropped_links = _links(sp.get("links"), limits, warnings)
     kind = _enum(sp.get("kind"), "kind", _KINDS, "SPAN_KIND_")
     status = sp.get("status") or {}
@@ -275,6 +275,12 @@ def _span(
         dropped_events += _int(sp["droppedEventsCount"], "droppedEventsCount", _UINT32)
     if "droppedLinksCount" in sp:
         dropped_links += _int(sp["droppedLinksCount"], "droppedLinksCount", _UINT32)
+    if dropped > _UINT32[1]:
+        dropped = saturate_count(dropped, warnings, "dropped_attributes_count")
+    if dropped_events > _UINT32[1]:
+        dropped_events = saturate_count(dropped_events, warnings, "dropped_events_count")
+    if dropped_links > _UINT32[1]:
+        dropped_links = saturate_count(dropped_links, warnings, "dropped_links_count")
     return new_span(
         trace_id,
         span_id,
@@ -472,7 +478,7 @@ def _base64(raw: str, key: str) -> bytes:
         raise _BadSpan(f"attribute {key!r}: bytesValue {_show(raw)} is not base64") from None
 
 
-def _events(raw: Any, limits: Limits, warnings: list[str]) -> tuple[list[Event], int]:
+def _events(raw: Any, limits: Limits, warnings: list[str], end_ns: int) -> tuple[list[Event], int]:
     if not raw:
         return [], 0
     if type(raw) is not list:
@@ -488,15 +494,19 @@ def _events(raw: Any, limits: Limits, warnings: list[str]) -> tuple[list[Event],
             _str(ev.get("name"), "event name"), limits.max_name_bytes, warnings, "event name"
         )
         attributes, dropped = _attributes(ev.get("attributes"), limits, warnings, f"event {name!r}")
-        events.append(
-            Event(
-                _int(ev.get("timeUnixNano"), "event timeUnixNano", _UINT64),
-                name,
-                attributes,
-                _int(ev.get("droppedAttributesCount"), "event droppedAttributesCount", _UINT32)
-                + dropped,
-            )
+        time_ns = clamp_event_time(
+            _int(ev.get("timeUnixNano"), "event timeUnixNano", _UINT64),
+            end_ns,
+            warnings,
+            f"event {name!r} time",
         )
+        dropped = saturate_count(
+            _int(ev.get("droppedAttributesCount"), "event droppedAttributesCount", _UINT32)
+            + dropped,
+            warnings,
+            f"event {name!r} dropped_attributes_count",
+        )
+        events.append(Event(time_ns, name, attributes, dropped))
     return events, total - kept
 
 
@@ -534,14 +544,10 @@ def _links(raw: Any, limits: Limits, warnings: list[str]) -> tuple[list[Link], i
             warnings,
             "link trace state",
         )
-        links.append(
-            Link(
-                trace_id,
-                span_id,
-                trace_state,
-                attributes,
-                _int(ln.get("droppedAttributesCount"), "link droppedAttributesCount", _UINT32)
-                + more,
-            )
+        more = saturate_count(
+            _int(ln.get("droppedAttributesCount"), "link droppedAttributesCount", _UINT32) + more,
+            warnings,
+            f"link #{i} dropped_attributes_count",
         )
+        links.append(Link(trace_id, span_id, trace_state, attributes, more))
     return links, dropped
