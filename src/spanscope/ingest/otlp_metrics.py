@@ -31,7 +31,9 @@ beyond int64 nanoseconds (the store's BIGINT), a histogram whose
 ``bucket_counts`` do not number ``len(explicit_bounds) + 1`` or whose bounds are not
 increasing, an exponential histogram scale outside -10..20, an exemplar with ids of the
 wrong length, and Summary points (a legacy type with no buckets: use a histogram).
-Points flagged ``no_recorded_value`` carry no measurement and are skipped silently.
+Points flagged ``no_recorded_value`` carry no measurement and are skipped silently; an
+``aggregation_temporality`` other than 0, 1 or 2 is stored as 0 (unspecified), as OTLP
+says of unknown enum values.
 """
 
 from __future__ import annotations
@@ -163,6 +165,8 @@ def _decode_metric(
             )
         return
     temporality = 0 if kind == "gauge" else data.aggregation_temporality
+    if not 0 <= temporality <= 2:  # an enum value this version does not know: unspecified
+        temporality = 0
     monotonic = kind == "sum" and data.is_monotonic
     unit = cap_text(metric.unit, 64, [], "unit")
     for i, dp in enumerate(data.data_points):
