@@ -238,6 +238,9 @@ def log_requests(draw: Any) -> ExportLogsServiceRequest:
     )
 
 
+BUCKETS = st.lists(U64, max_size=3)
+
+
 def _exemplars(draw: Any) -> list[metrics_pb2.Exemplar]:
     return [
         metrics_pb2.Exemplar(
