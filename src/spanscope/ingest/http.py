@@ -40,6 +40,7 @@ import asyncio
 import logging
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -329,6 +330,9 @@ class OtlpHttpReceiver:
                     result = await decode(self.pipeline.decoder(fmt), body, self.limits)
             except DecodeError as exc:
                 raise HttpError(400, f"cannot decode the OTLP {wire} body: {exc}") from None
+            except BrokenProcessPool as exc:  # the server's fault, not the body's: retry
+                log.error("a decode worker process died: %s", exc)
+                raise HttpError(503, "decode workers are unavailable; retry", 5) from None
             except Exception as exc:  # a decoder bug must not become a bare 500
                 raise undecodable(f"OTLP {wire}", exc) from None
             await accept(self.pipeline, fmt, body, result)
