@@ -41,7 +41,9 @@ from typing import Any
 import orjson
 
 from spanscope.ingest.attributes import (
+    INT64_MAX,
     MAX_VALUE_DEPTH,
+    UINT32_MAX,
     ZERO_SPAN_ID,
     ZERO_TRACE_ID,
     cap_bytes,
@@ -275,11 +277,11 @@ def _span(
         dropped_events += _int(sp["droppedEventsCount"], "droppedEventsCount", _UINT32)
     if "droppedLinksCount" in sp:
         dropped_links += _int(sp["droppedLinksCount"], "droppedLinksCount", _UINT32)
-    if dropped > _UINT32[1]:
+    if dropped > UINT32_MAX:
         dropped = saturate_count(dropped, warnings, "dropped_attributes_count")
-    if dropped_events > _UINT32[1]:
+    if dropped_events > UINT32_MAX:
         dropped_events = saturate_count(dropped_events, warnings, "dropped_events_count")
-    if dropped_links > _UINT32[1]:
+    if dropped_links > UINT32_MAX:
         dropped_links = saturate_count(dropped_links, warnings, "dropped_links_count")
     return new_span(
         trace_id,
@@ -494,18 +496,14 @@ def _events(raw: Any, limits: Limits, warnings: list[str], end_ns: int) -> tuple
             _str(ev.get("name"), "event name"), limits.max_name_bytes, warnings, "event name"
         )
         attributes, dropped = _attributes(ev.get("attributes"), limits, warnings, f"event {name!r}")
-        time_ns = clamp_event_time(
-            _int(ev.get("timeUnixNano"), "event timeUnixNano", _UINT64),
-            end_ns,
-            warnings,
-            f"event {name!r} time",
-        )
-        dropped = saturate_count(
-            _int(ev.get("droppedAttributesCount"), "event droppedAttributesCount", _UINT32)
-            + dropped,
-            warnings,
-            f"event {name!r} dropped_attributes_count",
-        )
+        time_ns = _int(ev.get("timeUnixNano"), "event timeUnixNano", _UINT64)
+        if time_ns > INT64_MAX:
+            time_ns = clamp_event_time(time_ns, end_ns, warnings, f"event {name!r} time")
+        if "droppedAttributesCount" in ev:
+            dropped += _int(ev["droppedAttributesCount"], "event droppedAttributesCount", _UINT32)
+            if dropped > UINT32_MAX:
+                what = f"event {name!r} dropped_attributes_count"
+                dropped = saturate_count(dropped, warnings, what)
         events.append(Event(time_ns, name, attributes, dropped))
     return events, total - kept
 
