@@ -261,3 +261,34 @@ def test_non_canonical_paths_get_400(spanscope_server: Any) -> None:
         assert "not canonical" in answer.text, answer.text
     answer = post(spanscope_server.otlp_http_url + "/v1/traces", body, "application/x-protobuf")
     assert answer.status_code == 200
+
+
+def test_a_wal_holding_poison_from_before_the_checks_replays(
+    start_spanscope: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A data dir whose write-ahead log already holds poison requests (acknowledged by a
+    server without these checks) starts, and replay stores everything storable: the
+    decoders replay runs are the ones that now range-check."""
+    from spanscope.ingest.wal import WriteAheadLog
+
+    data = tmp_path / "data"
+    wal = WriteAheadLog(data / "wal")
+    try:
+        pending = [
+            wal.append("otlp-proto", trace_request(poison_spans(600)).SerializeToString()),
+            wal.append("otlp-json", as_json(trace_request(poison_spans(610)))),
+            wal.append(
+                "zipkin-json",
+                orjson.dumps([zipkin_span(620, duration=2**62), zipkin_span(621)]),
+            ),
+            wal.append("otlp-proto", trace_request([good_span(630)]).SerializeToString()),
+        ]
+        for _, durable in pending:
+            durable.result(timeout=30)
+    finally:
+        wal.close()
+    server = start_spanscope(data)
+    trace_json(server, 630)
+    trace_json(server, 621)
+    check_kept_poison(server, 600)
+    check_kept_poison(server, 610)
