@@ -111,6 +111,28 @@ def test_duplicates_are_stored_once(store: Store) -> None:
     assert summary.services == [ServiceCount("db", 1, 0), ServiceCount("frontend", 1, 0)]
 
 
+def test_a_span_sent_again_with_another_start_time_is_stored_once(store: Store) -> None:
+    # Idempotent by (trace id, span id), whatever the copy's times say (issue 10): a client
+    # that re-sends a span with a new start time must not make it appear twice.
+    first = make_span(1, 1, start_ms=0)
+    assert store.write([first, make_span(1, 2, 1, start_ms=5)]) == 2
+    later = make_span(1, 1, start_ms=50_000, duration_ms=3)
+    earlier = make_span(1, 1, start_ms=-3_600_000)
+    assert store.write([later]) == 0
+    assert store.write([earlier, make_span(1, 3, 1, start_ms=90_000)]) == 1
+    assert store.write([make_span(2, 1, start_ms=50_000)]) == 1  # another trace: another span
+    assert store.span_count() == 4
+    trace = store.trace(tid(1))
+    assert trace is not None
+    assert [(s.span_id, s.start_ns) for s in trace.spans] == [
+        (sid(1), first.start_ns),
+        (sid(2), first.start_ns + 5 * MS),
+        (sid(3), first.start_ns + 90_000 * MS),
+    ]
+    (summary,) = [s for s in store.search(q()) if s.trace_id == tid(1)]
+    assert summary.span_count == 3
+
+
 def test_wal_position_is_recorded(store: Store) -> None:
     assert store.wal_position() is None
     store.write([make_span(1, 1)], wal_position=10)

@@ -4,8 +4,13 @@ The OTLP protobuf, OTLP JSON and Zipkin decoders each walk their own shapes, but
 must agree on what a valid span is and on what happens to an oversized one:
 
 * :func:`check_span` refuses a span that cannot be made valid (bad ids, end before start,
-  a start time outside ``[limits.min_time_ns, now + limits.max_future_ns]``) and returns
-  the reason, which the decoder puts in ``DecodeResult.reject``.
+  a start time outside ``[limits.min_time_ns, now + limits.max_future_ns]``, an end time
+  beyond int64 nanoseconds) and returns the reason, which the decoder puts in
+  ``DecodeResult.reject``.
+* :func:`saturate_count` and :func:`clamp_event_time` are the range checks for the other
+  numbers the store keeps in fixed-width columns: a ``dropped_*_count`` raised past uint32
+  (its wire type) by the excess is saturated, an event time beyond int64 is set to the
+  span's end; either way the span is kept and the change is a warning on it.
 * :func:`cap_text` cuts names and values at a UTF-8 character boundary and records a
   warning on the span, as the OpenTelemetry SDK cuts attribute values at its length limit.
 * :func:`cap_count` is the "keep the first N, count the rest as dropped" rule used for
@@ -24,14 +29,38 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
+import orjson
+
+from spanscope.ingest.limits import DecodeError
 from spanscope.model import SPAN_ID_LEN, TRACE_ID_LEN, Span
 
 ZERO_TRACE_ID = bytes(TRACE_ID_LEN)
 ZERO_SPAN_ID = bytes(SPAN_ID_LEN)
 
+INT64_MAX = 2**63 - 1
+"""The latest storable time in ns since the epoch (2262-04-11): times are BIGINT columns."""
+UINT32_MAX = 2**32 - 1
+"""The largest ``dropped_*_count`` (uint32 on the wire, UINTEGER in the store)."""
+
 MAX_VALUE_DEPTH = 32
 """Arrays/kvlists nested deeper than this are dropped: recursion over untrusted input
 must stay bounded (protobuf's own parser stops at 100 levels, JSON parsers at ~1024)."""
+
+
+def load_json(body: bytes) -> Any:
+    """``orjson.loads(body)``, or a :class:`DecodeError` (HTTP 400) that says why. orjson
+    reads an integer beyond 64 bits as a double (the span is then refused for that field's
+    range) and refuses a number beyond a double's range, which gets a hint here."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        hint = ""
+        if "number" in str(exc):
+            hint = (
+                "; numbers must fit a double (send 64-bit integers as decimal strings, "
+                'as OTLP/JSON does: "startTimeUnixNano": "1700000000000000000")'
+            )
+        raise DecodeError(f"body is not valid JSON in UTF-8: {exc}{hint}") from None
 
 
 def truncate_utf8(text: str, max_bytes: int) -> str:
@@ -69,6 +98,35 @@ def cap_count(total: int, limit: int, warnings: list[str], what: str) -> int:
         return total
     warnings.append(f"{what} truncated: kept {limit} of {total}")
     return limit
+
+
+def saturate_count(count: int, warnings: list[str], field: str) -> int:
+    """``count`` within uint32; warns "<field> <count> saturated at 4294967295" when a
+    ``dropped_*_count`` plus the items the limits dropped would overflow it.
+
+    >>> warnings: list[str] = []
+    >>> saturate_count(2**32, warnings, "dropped_events_count"), warnings
+    (4294967295, ['dropped_events_count 4294967296 saturated at 4294967295'])
+    """
+    if count <= UINT32_MAX:
+        return count
+    warnings.append(f"{field} {count} saturated at {UINT32_MAX}")
+    return UINT32_MAX
+
+
+def clamp_event_time(
+    time_ns: int, end_ns: int, warnings: list[str], what: str, shown: str | None = None
+) -> int:
+    """An event time the store can keep: one beyond int64 ns (a uint64 on the wire) is set
+    to the span's end, with a warning naming ``what`` ("event 'retry' time") and the value
+    as sent (``shown``, default "<time_ns> ns"). The span is kept."""
+    if time_ns <= INT64_MAX:
+        return time_ns
+    warnings.append(
+        f"{what} {shown or f'{time_ns} ns'} is beyond the latest storable time "
+        f"({INT64_MAX} ns, int64): set to the span's end time {end_ns}"
+    )
+    return end_ns
 
 
 def check_span(
@@ -110,6 +168,11 @@ def check_span(
         return (
             f"start time {start_ns} ns is more than the allowed skew after the receiver's "
             f"clock (latest accepted: {max_time_ns}); check the sender's clock and time unit"
+        )
+    if end_ns > INT64_MAX:
+        return (
+            f"end time {end_ns} ns is beyond the latest storable time {INT64_MAX} ns (int64, "
+            "year 2262); check the sender's clock and that times are nanoseconds"
         )
     return None
 

@@ -94,9 +94,14 @@ def _decode(body: bytes, limits: Limits) -> _Packed | str:
 
     try:
         result = decode_otlp_columns(body, limits)
+        table = columns_table(result.spans)
     except DecodeError as exc:
         return str(exc)  # an exception would be pickled with its traceback; the text is all
-    return _pack(columns_table(result.spans), result.rejected, result.first_error)
+    except (ValueError, OverflowError, TypeError, pa.ArrowException) as exc:
+        # The decoder range-checks every column, so this is a bug; the client still gets a
+        # 400 naming it (never a bare 500), and the worker stays up.
+        return f"spans do not fit the store's columns ({type(exc).__name__}: {exc})"
+    return _pack(table, result.rejected, result.first_error)
 
 
 def _ready() -> bool:

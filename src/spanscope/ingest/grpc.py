@@ -85,6 +85,8 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
             context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode ExportTraceServiceRequest: {exc}"
             )
+        except Exception as exc:  # a decoder bug: INVALID_ARGUMENT naming it, not INTERNAL
+            _abort_undecodable(context, "ExportTraceServiceRequest", exc)
         if result.spans:
             try:
                 self.pipeline.accept_blocking("otlp-proto", payload, result.spans)
@@ -124,6 +126,8 @@ class SignalReceiver:
             result = self.pipeline.decoder(self.wal_format)(body, self.limits)
         except DecodeError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode {name}: {exc}")
+        except Exception as exc:  # a decoder bug: INVALID_ARGUMENT naming it, not INTERNAL
+            _abort_undecodable(context, name, exc)
         assert isinstance(result, SignalResult)
         if result.signals:
             try:
@@ -178,6 +182,15 @@ def _refuse(context: grpc.ServicerContext, exc: Exception) -> None:
         raise exc
     code = grpc.StatusCode[answer.grpc_code]
     _abort_with_retry(context, code, answer.message, answer.retry_after_s)
+
+
+def _abort_undecodable(context: grpc.ServicerContext, what: str, exc: Exception) -> None:
+    log.error("decoder failed on a gRPC %s", what, exc_info=exc)
+    context.abort(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"cannot decode {what}: {type(exc).__name__}: {exc} (a Spanscope decoder bug; the "
+        "server log has the details, please report it)",
+    )
 
 
 def _abort_with_retry(

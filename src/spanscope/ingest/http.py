@@ -10,7 +10,9 @@ request                                 answer
 protobuf or JSON, decodable             200 ``ExportTraceServiceResponse`` in the request's
                                         encoding; ``partial_success`` counts rejected spans
                                         (log records, data points) and says why
-body that does not decode, or empty     400 ``google.rpc.Status`` with the reason
+body that does not decode, or empty,    400 ``google.rpc.Status`` with the reason
+gzip with bytes after its end, or a
+non-canonical path (``/v1/traces//``)
 body > ``limits.max_body_bytes``,       413 (a gzip bomb is inflated only up to the cap)
 gunzipped > ``max_decompressed_bytes``
 other Content-Type / Content-Encoding   415
@@ -38,6 +40,7 @@ import asyncio
 import logging
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,6 +150,13 @@ def gunzip(data: bytes, max_bytes: int) -> bytes:
                 break
         if not inflater.eof:
             raise HttpError(400, "gzip body is truncated: the gzip stream does not end")
+        trailing = len(inflater.unused_data) + len(inflater.unconsumed_tail)
+        if trailing:
+            raise HttpError(
+                400,
+                f"gzip body has {trailing} bytes after the end of the gzip stream; "
+                "send exactly one gzip stream (the data may be corrupt or concatenated)",
+            )
         out.append(inflater.flush())
     except zlib.error as exc:
         raise HttpError(
@@ -175,6 +185,18 @@ async def gunzip_off_loop(data: bytes, max_bytes: int) -> bytes:
 
 
 Result = DecodeResult | ColumnarResult | TableResult | SignalResult
+
+
+def undecodable(what: str, exc: Exception) -> HttpError:
+    """The 400 for a body a decoder failed on with something other than DecodeError: every
+    such failure is a Spanscope bug (decoders must range-check), logged with its
+    traceback; the client is told what broke instead of getting a bare 500."""
+    log.error("decoder failed on a %s body", what, exc_info=exc)
+    return HttpError(
+        400,
+        f"cannot decode the {what} body: {type(exc).__name__}: {exc} (a Spanscope decoder "
+        "bug; the server log has the details, please report it)",
+    )
 
 
 async def decode(decoder: Decoder, body: bytes, limits: Limits) -> Result:
@@ -206,9 +228,19 @@ async def respond(
     await send({"type": "http.response.body", "body": body})
 
 
+def canonical_path(path: str) -> str:
+    """``//v1/traces/`` -> ``/v1/traces``: empty segments dropped."""
+    return "/" + "/".join(part for part in path.split("/") if part)
+
+
 def _route(scope: Scope, path: str) -> HttpError | None:
-    if scope["path"].rstrip("/") != path:
-        return HttpError(404, f"no such path {scope['path']!r}: POST spans to {path}")
+    sent = scope["path"]
+    if sent != path:
+        if canonical_path(sent) == path:
+            # Refused rather than guessed: a proxy or client that mangles paths should be
+            # told, and one resource must have one URL.
+            return HttpError(400, f"path {sent!r} is not canonical: POST to {path}")
+        return HttpError(404, f"no such path {sent!r}: POST spans to {path}")
     if scope["method"] != "POST":
         return HttpError(405, f"method {scope['method']} not allowed: use POST {path}")
     return None
@@ -268,12 +300,13 @@ class OtlpHttpReceiver:
         wire = media_type(headers.get("content-type", ""))
         as_json = wire != _PROTOBUF  # errors for unknown types are JSON: readable
         try:
-            signal = _SIGNALS.get(scope["path"].rstrip("/"))
+            path = canonical_path(scope["path"])
+            signal = _SIGNALS.get(path)
             if signal is None:
                 raise HttpError(
                     404, f"no such path {scope['path']!r}: POST to {', '.join(_SIGNALS)}"
                 )
-            routing = _route(scope, scope["path"].rstrip("/"))
+            routing = _route(scope, path)
             if routing is not None:
                 raise routing
             if wire not in (_PROTOBUF, _JSON):
@@ -295,6 +328,11 @@ class OtlpHttpReceiver:
                     result = await decode(self.pipeline.decoder(fmt), body, self.limits)
             except DecodeError as exc:
                 raise HttpError(400, f"cannot decode the OTLP {wire} body: {exc}") from None
+            except BrokenProcessPool as exc:  # the server's fault, not the body's: retry
+                log.error("a decode worker process died: %s", exc)
+                raise HttpError(503, "decode workers are unavailable; retry", 5) from None
+            except Exception as exc:  # a decoder bug must not become a bare 500
+                raise undecodable(f"OTLP {wire}", exc) from None
             await accept(self.pipeline, fmt, body, result)
         except HttpError as err:
             await self._error(send, err, as_json)
@@ -366,6 +404,8 @@ class ZipkinReceiver:
                 result = await decode(self.pipeline.decoder("zipkin-json"), body, self.limits)
             except DecodeError as exc:
                 raise HttpError(400, f"cannot decode the Zipkin v2 JSON body: {exc}") from None
+            except Exception as exc:  # a decoder bug must not become a bare 500
+                raise undecodable("Zipkin v2 JSON", exc) from None
             spans = None if isinstance(result, SignalResult) else result.spans
             if result.rejected and not spans:
                 # Zipkin has no partial success: say why when nothing could be kept.

@@ -36,9 +36,12 @@ What is refused, and how (see :mod:`spanscope.ingest.limits`):
   or invalid UTF-8 in any string field (the protobuf parser refuses the message).
 * One span (``DecodeResult.reject``, OTLP ``partial_success``): trace/span id of the
   wrong length or all zeros, a parent id of the wrong length, end before start, a start
-  before ``limits.min_time_ns`` or more than ``limits.max_future_ns`` after now.
+  before ``limits.min_time_ns`` or more than ``limits.max_future_ns`` after now, an end
+  beyond int64 nanoseconds (the store's BIGINT).
 * Nothing, but capped with a warning on the span: attribute, event and link counts,
-  long string/bytes values, long names. A link with invalid ids is dropped and counted.
+  long string/bytes values, long names, a ``dropped_*_count`` that the excess would push
+  past uint32 (saturated), an event time beyond int64 (set to the span's end). A link
+  with invalid ids is dropped and counted.
 
 Where the work is: the span walk itself lives in :mod:`spanscope.ingest.otlp_columns`
 (the receivers decode straight into columns, with a cache for repeated attributes); this
@@ -54,12 +57,16 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from spanscope.ingest.attributes import (
+    INT64_MAX,
     MAX_VALUE_DEPTH,
+    UINT32_MAX,
     ZERO_SPAN_ID,
     ZERO_TRACE_ID,
     cap_bytes,
     cap_count,
     cap_text,
+    clamp_event_time,
+    saturate_count,
 )
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeResult, Limits
 from spanscope.model import Attributes, Event, Link, SpanKind, StatusCode
@@ -206,7 +213,9 @@ def _complex_value(
     return _SKIP
 
 
-def _events_from_pb(events_pb: Any, limits: Limits, warnings: list[str]) -> tuple[list[Event], int]:
+def _events_from_pb(
+    events_pb: Any, limits: Limits, warnings: list[str], end_ns: int
+) -> tuple[list[Event], int]:
     total = len(events_pb)
     kept = cap_count(total, limits.max_events, warnings, "events")
     if kept < total:
@@ -223,9 +232,13 @@ def _events_from_pb(events_pb: Any, limits: Limits, warnings: list[str]) -> tupl
             )
         else:
             attributes, dropped = {}, 0
-        events.append(
-            Event(ev.time_unix_nano, name, attributes, ev.dropped_attributes_count + dropped)
-        )
+        time_ns = ev.time_unix_nano
+        if time_ns > INT64_MAX:
+            time_ns = clamp_event_time(time_ns, end_ns, warnings, f"event {name!r} time")
+        dropped += ev.dropped_attributes_count
+        if dropped > UINT32_MAX:
+            dropped = saturate_count(dropped, warnings, f"event {name!r} dropped_attributes_count")
+        events.append(Event(time_ns, name, attributes, dropped))
     return events, total - kept
 
 
@@ -258,7 +271,8 @@ def _links_from_pb(links_pb: Any, limits: Limits, warnings: list[str]) -> tuple[
         trace_state = cap_text(
             pb.trace_state, limits.max_attribute_value_bytes, warnings, "link trace state"
         )
-        links.append(
-            Link(trace_id, span_id, trace_state, attributes, pb.dropped_attributes_count + more)
-        )
+        more += pb.dropped_attributes_count
+        if more > UINT32_MAX:
+            more = saturate_count(more, warnings, f"link #{i} dropped_attributes_count")
+        links.append(Link(trace_id, span_id, trace_state, attributes, more))
     return links, dropped

@@ -46,7 +46,14 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from spanscope.columnar import SpanColumns
-from spanscope.ingest.attributes import cap_count, cap_text, check_span, parent_or_none
+from spanscope.ingest.attributes import (
+    UINT32_MAX,
+    cap_count,
+    cap_text,
+    check_span,
+    parent_or_none,
+    saturate_count,
+)
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, Limits
 from spanscope.ingest.otlp import (
     _SKIP,
@@ -321,8 +328,10 @@ def _decode_spans(
                     other[key] = value
         dropped_events = pb.dropped_events_count
         if pb.events:
-            events, more = _events_from_pb(pb.events, limits, warnings)
+            events, more = _events_from_pb(pb.events, limits, warnings, end)
             dropped_events += more
+            if dropped_events > UINT32_MAX:
+                dropped_events = saturate_count(dropped_events, warnings, "dropped_events_count")
             add_events(events or None)
         else:
             add_events(None)
@@ -330,6 +339,8 @@ def _decode_spans(
         if pb.links:
             links, more = _links_from_pb(pb.links, limits, warnings)
             dropped_links += more
+            if dropped_links > UINT32_MAX:
+                dropped_links = saturate_count(dropped_links, warnings, "dropped_links_count")
             add_links(links or None)
         else:
             add_links(None)
@@ -363,7 +374,13 @@ def _decode_spans(
         add_scope_version(scope_version)
         add_trace_state(trace_state)
         add_flags(pb.flags)
-        add_dropped_attrs(pb.dropped_attributes_count + dropped)
+        if dropped:
+            dropped += pb.dropped_attributes_count
+            if dropped > UINT32_MAX:
+                dropped = saturate_count(dropped, warnings, "dropped_attributes_count")
+            add_dropped_attrs(dropped)
+        else:
+            add_dropped_attrs(pb.dropped_attributes_count)
         add_dropped_events(dropped_events)
         add_dropped_links(dropped_links)
         add_warnings(warnings or None)

@@ -41,15 +41,20 @@ from typing import Any
 import orjson
 
 from spanscope.ingest.attributes import (
+    INT64_MAX,
     MAX_VALUE_DEPTH,
+    UINT32_MAX,
     ZERO_SPAN_ID,
     ZERO_TRACE_ID,
     cap_bytes,
     cap_count,
     cap_text,
     check_span,
+    clamp_event_time,
+    load_json,
     new_span,
     parent_or_none,
+    saturate_count,
 )
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
 from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Link, SpanKind, StatusCode
@@ -93,10 +98,7 @@ def decode_otlp_json(
     """Decode an OTLP/JSON ``ExportTraceServiceRequest`` body (already un-gzipped)."""
     if not body:
         raise DecodeError('empty body: expected OTLP/JSON, an object like {"resourceSpans": [...]}')
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"body is not valid JSON in UTF-8: {exc}") from None
+    document = load_json(body)
     if type(document) is not dict:
         raise DecodeError(
             'expected a JSON object like {"resourceSpans": [...]} at the top level, '
@@ -252,7 +254,7 @@ def _span(
     if type(name) is not str or len(name) * 4 > max_name:
         name = cap_text(_str(name, "name"), max_name, warnings, "span name")
     attributes, dropped = _attributes(sp.get("attributes"), limits, warnings, "span")
-    events, dropped_events = _events(sp.get("events"), limits, warnings)
+    events, dropped_events = _events(sp.get("events"), limits, warnings, end)
     links, dropped_links = _links(sp.get("links"), limits, warnings)
     kind = _enum(sp.get("kind"), "kind", _KINDS, "SPAN_KIND_")
     status = sp.get("status") or {}
@@ -275,6 +277,12 @@ def _span(
         dropped_events += _int(sp["droppedEventsCount"], "droppedEventsCount", _UINT32)
     if "droppedLinksCount" in sp:
         dropped_links += _int(sp["droppedLinksCount"], "droppedLinksCount", _UINT32)
+    if dropped > UINT32_MAX:
+        dropped = saturate_count(dropped, warnings, "dropped_attributes_count")
+    if dropped_events > UINT32_MAX:
+        dropped_events = saturate_count(dropped_events, warnings, "dropped_events_count")
+    if dropped_links > UINT32_MAX:
+        dropped_links = saturate_count(dropped_links, warnings, "dropped_links_count")
     return new_span(
         trace_id,
         span_id,
@@ -472,7 +480,7 @@ def _base64(raw: str, key: str) -> bytes:
         raise _BadSpan(f"attribute {key!r}: bytesValue {_show(raw)} is not base64") from None
 
 
-def _events(raw: Any, limits: Limits, warnings: list[str]) -> tuple[list[Event], int]:
+def _events(raw: Any, limits: Limits, warnings: list[str], end_ns: int) -> tuple[list[Event], int]:
     if not raw:
         return [], 0
     if type(raw) is not list:
@@ -488,15 +496,15 @@ def _events(raw: Any, limits: Limits, warnings: list[str]) -> tuple[list[Event],
             _str(ev.get("name"), "event name"), limits.max_name_bytes, warnings, "event name"
         )
         attributes, dropped = _attributes(ev.get("attributes"), limits, warnings, f"event {name!r}")
-        events.append(
-            Event(
-                _int(ev.get("timeUnixNano"), "event timeUnixNano", _UINT64),
-                name,
-                attributes,
-                _int(ev.get("droppedAttributesCount"), "event droppedAttributesCount", _UINT32)
-                + dropped,
-            )
-        )
+        time_ns = _int(ev.get("timeUnixNano"), "event timeUnixNano", _UINT64)
+        if time_ns > INT64_MAX:
+            time_ns = clamp_event_time(time_ns, end_ns, warnings, f"event {name!r} time")
+        if "droppedAttributesCount" in ev:
+            dropped += _int(ev["droppedAttributesCount"], "event droppedAttributesCount", _UINT32)
+            if dropped > UINT32_MAX:
+                what = f"event {name!r} dropped_attributes_count"
+                dropped = saturate_count(dropped, warnings, what)
+        events.append(Event(time_ns, name, attributes, dropped))
     return events, total - kept
 
 
@@ -534,14 +542,10 @@ def _links(raw: Any, limits: Limits, warnings: list[str]) -> tuple[list[Link], i
             warnings,
             "link trace state",
         )
-        links.append(
-            Link(
-                trace_id,
-                span_id,
-                trace_state,
-                attributes,
-                _int(ln.get("droppedAttributesCount"), "link droppedAttributesCount", _UINT32)
-                + more,
-            )
+        more = saturate_count(
+            _int(ln.get("droppedAttributesCount"), "link droppedAttributesCount", _UINT32) + more,
+            warnings,
+            f"link #{i} dropped_attributes_count",
         )
+        links.append(Link(trace_id, span_id, trace_state, attributes, more))
     return links, dropped

@@ -28,7 +28,8 @@ The same rules as spans (:mod:`spanscope.ingest.limits`): the whole body is refu
 invalid UTF-8; one record is refused (``partial_success.rejected_log_records``) when its
 trace id is not 16 bytes or its span id not 8 (empty means "outside a span"; all zeros is
 read as empty, as SDKs send for an invalid context), when it has no time at all, or when
-its time is before ``limits.min_time_ns`` or too far in the future. Attribute counts and
+its time is before ``limits.min_time_ns`` or too far in the future, or when its
+``observed_time_unix_nano`` is beyond int64 nanoseconds (the store's BIGINT). Attribute counts and
 long values are capped as for spans.
 
 OTLP/JSON differs from protobuf's canonical JSON only in ids (hex, not base64): the JSON
@@ -51,7 +52,13 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from spanscope.ingest.attributes import ZERO_SPAN_ID, ZERO_TRACE_ID, cap_text
+from spanscope.ingest.attributes import (
+    INT64_MAX,
+    ZERO_SPAN_ID,
+    ZERO_TRACE_ID,
+    cap_text,
+    load_json,
+)
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, Limits, SignalResult
 from spanscope.ingest.otlp import attributes_from_pb
 from spanscope.model import SPAN_ID_LEN, TRACE_ID_LEN, UNKNOWN_SERVICE, Attributes, LogRecord
@@ -65,6 +72,7 @@ __all__ = [
     "resource_service",
     "check_ids",
     "any_value",
+    "beyond_int64",
 ]
 
 SEVERITY_NAMES = {1: "TRACE", 5: "DEBUG", 9: "INFO", 13: "WARN", 17: "ERROR", 21: "FATAL"}
@@ -117,6 +125,8 @@ def decode_logs_request(
                     result.reject(f"{label}: {ids}")
                     continue
                 problem = _check_time(t, limits.min_time_ns, max_time)
+                if problem is None and pb.observed_time_unix_nano > INT64_MAX:
+                    problem = beyond_int64("observed_time_unix_nano", pb.observed_time_unix_nano)
                 if problem is not None:
                     result.reject(f"{label}: {problem}")
                     continue
@@ -188,10 +198,7 @@ def parse_otlp_json(
     ids to base64 in place, or returns why it cannot (the record is then rejected)."""
     if not body:
         raise DecodeError(f'empty body: expected OTLP/JSON, an object like {{"{path[0]}": [...]}}')
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"body is not valid JSON in UTF-8: {exc}") from None
+    document = load_json(body)
     if type(document) is not dict:
         raise DecodeError(f'expected a JSON object like {{"{path[0]}": [...]}} at the top level')
     _walk_records(document, path, "", fix_ids, result)
@@ -288,6 +295,14 @@ def _check_time(t: int, min_time: int, max_time: int) -> str | None:
     if t > max_time:
         return f"time {t} ns is more than the allowed skew after the receiver's clock"
     return None
+
+
+def beyond_int64(field: str, value: int) -> str:
+    """The reason a record with a uint64 time beyond the store's int64 is refused."""
+    return (
+        f"{field} {value} ns is beyond the latest storable time {INT64_MAX} ns (int64, "
+        "year 2262); check the sender's clock and that times are nanoseconds"
+    )
 
 
 def any_value(value: Any, limits: Limits) -> Any:

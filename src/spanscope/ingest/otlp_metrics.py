@@ -26,11 +26,14 @@ of those 2 s requests": ``GET /api/v1/exemplars`` lists them with links to their
 Refused as a whole (:class:`DecodeError`, HTTP 400): a body that is not an
 ``ExportMetricsServiceRequest``. Refused one data point at a time
 (``partial_success.rejected_data_points``): a metric without a name, a point without a
-time or with a time outside the accepted range (as spans), a histogram whose
+time or with a time outside the accepted range (as spans) or a ``start_time_unix_nano``
+beyond int64 nanoseconds (the store's BIGINT), a histogram whose
 ``bucket_counts`` do not number ``len(explicit_bounds) + 1`` or whose bounds are not
 increasing, an exponential histogram scale outside -10..20, an exemplar with ids of the
 wrong length, and Summary points (a legacy type with no buckets: use a histogram).
-Points flagged ``no_recorded_value`` carry no measurement and are skipped silently.
+Points flagged ``no_recorded_value`` carry no measurement and are skipped silently; an
+``aggregation_temporality`` other than 0, 1 or 2 is stored as 0 (unspecified), as OTLP
+says of unknown enum values.
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-from spanscope.ingest.attributes import cap_text
+from spanscope.ingest.attributes import INT64_MAX, cap_text
 from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, SignalResult
 from spanscope.ingest.otlp import attributes_from_pb
 from spanscope.ingest.otlp_logs import (
+    beyond_int64,
     check_ids,
     json_hex_to_base64,
     parse_otlp_json,
@@ -161,6 +165,8 @@ def _decode_metric(
             )
         return
     temporality = 0 if kind == "gauge" else data.aggregation_temporality
+    if not 0 <= temporality <= 2:  # an enum value this version does not know: unspecified
+        temporality = 0
     monotonic = kind == "sum" and data.is_monotonic
     unit = cap_text(metric.unit, 64, [], "unit")
     for i, dp in enumerate(data.data_points):
@@ -171,6 +177,8 @@ def _decode_metric(
         if dp.flags & _NO_RECORDED_VALUE:
             continue
         problem = _check_time(dp.time_unix_nano, window)
+        if problem is None and dp.start_time_unix_nano > INT64_MAX:
+            problem = beyond_int64("start_time_unix_nano", dp.start_time_unix_nano)
         exemplars = _exemplars(dp.exemplars, limits)
         if problem is None and isinstance(exemplars, str):
             problem = exemplars

@@ -21,8 +21,9 @@ Field by field:
   ``id``, ``parentId``: hex, upper case tolerated, shorter ids left-padded as Zipkin's own
   server does. All zeros or more than 32/16 digits: the span is refused.
 * ``timestamp`` and ``duration`` are microseconds -> ``start_ns``/``end_ns``. A span
-  without ``timestamp`` is refused; one without ``duration`` is kept with end = start and
-  a warning (Zipkin omits it for incomplete spans).
+  without ``timestamp``, or whose start or end in nanoseconds overflows int64, is
+  refused; one without ``duration`` is kept with end = start and a warning (Zipkin omits
+  it for incomplete spans).
 * ``kind``: CLIENT/SERVER/PRODUCER/CONSUMER; absent means INTERNAL, because the OTel
   exporter omits ``kind`` for internal spans.
 * ``localEndpoint.serviceName`` -> ``service`` and resource ``service.name``; its
@@ -35,7 +36,8 @@ Field by field:
   ``error`` (-> status; ``error``'s value is the status message),
   ``otel.scope.name``/``otel.library.name`` and their ``.version`` (-> scope),
   ``otel.dropped_*_count`` (-> the dropped counts).
-* ``annotations`` -> events (``timestamp`` µs, ``value`` -> name). The OTel exporter
+* ``annotations`` -> events (``timestamp`` µs, ``value`` -> name; one whose nanoseconds
+  overflow int64 is set to the span's end, with a warning). The OTel exporter
   writes an event as ``{"<name>": {<attributes>}}`` in ``value``; that is unpacked.
 * ``debug: true`` -> trace flags "sampled" (0x01).
 
@@ -57,11 +59,15 @@ from typing import Any
 import orjson
 
 from spanscope.ingest.attributes import (
+    INT64_MAX,
     ZERO_SPAN_ID,
     cap_count,
     cap_text,
     check_span,
+    clamp_event_time,
+    load_json,
     new_span,
+    saturate_count,
 )
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
 from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Span, SpanKind, StatusCode
@@ -95,6 +101,8 @@ _RESOURCE_PREFIXES = (
     "cloud.",
     "deployment.",
 )
+_MAX_MICROS = INT64_MAX // 1000
+"""The latest Zipkin timestamp (µs) whose nanoseconds fit the store's int64."""
 _CONSUMED_TAGS = frozenset(
     ("otel.status_code", "otel.status_description", "error")
     + _SCOPE_NAME_TAGS
@@ -119,10 +127,7 @@ def decode_zipkin_json(
     """Decode a Zipkin v2 JSON body (a list of spans, already un-gzipped)."""
     if not body:
         raise DecodeError("empty body: expected a Zipkin v2 JSON list of spans, [{...}, ...]")
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise DecodeError(f"body is not valid JSON in UTF-8: {exc}") from None
+    document = load_json(body)
     if type(document) is not list:
         hint = ""
         if type(document) is dict and "resourceSpans" in document:
@@ -218,13 +223,25 @@ def _span(
     parent = None if parent_raw in (None, "") else _id(parent_raw, 16, "parentId")
     if "timestamp" not in raw:
         raise _BadSpan("timestamp is missing (microseconds since the epoch)")
-    start = _micros(raw["timestamp"], "timestamp") * 1000
+    micros = _micros(raw["timestamp"], "timestamp")
+    if micros > _MAX_MICROS:
+        raise _BadSpan(
+            f"timestamp {micros} µs overflows int64 nanoseconds (latest storable: "
+            f"{_MAX_MICROS} µs, year 2262); timestamps are microseconds since the epoch"
+        )
+    start = micros * 1000
     warnings: list[str] = []
     if raw.get("duration") is None:
         warnings.append("duration missing (an incomplete Zipkin span): end time set to start")
         end = start
     else:
-        end = start + _micros(raw["duration"], "duration") * 1000
+        micros = _micros(raw["duration"], "duration")
+        end = start + micros * 1000
+        if end > INT64_MAX:
+            raise _BadSpan(
+                f"duration {micros} µs ends the span beyond the latest storable time "
+                f"({INT64_MAX} ns, int64); durations are microseconds"
+            )
     problem = check_span(trace_id, span_id, b"", start, end, limits.min_time_ns, max_time)
     if problem is not None:
         raise _BadSpan(problem)
@@ -248,7 +265,7 @@ def _span(
     scope_name = _first_tag(tags, _SCOPE_NAME_TAGS)
     scope_version = _first_tag(tags, _SCOPE_VERSION_TAGS)
     counts = [_count_tag(tags, key) for key in _DROPPED_TAGS]
-    events, dropped_events = _events(raw.get("annotations"), limits, warnings)
+    events, dropped_events = _events(raw.get("annotations"), limits, warnings, end)
 
     shared_id = None
     if raw.get("shared") is True and kind != SpanKind.CLIENT:
@@ -276,9 +293,9 @@ def _span(
         0x01 if raw.get("debug") is True else 0,
         events,
         [],
-        counts[0] + dropped,
-        counts[1] + dropped_events,
-        counts[2],
+        saturate_count(counts[0] + dropped, warnings, "dropped_attributes_count"),
+        saturate_count(counts[1] + dropped_events, warnings, "dropped_events_count"),
+        saturate_count(counts[2], warnings, "dropped_links_count"),
         warnings,
     )
     return span, shared_id
@@ -300,8 +317,12 @@ def _attributes(
         address = endpoint.get("ipv4") or endpoint.get("ipv6")
         if type(address) is str:
             out[f"network.{prefix}.address"] = address
-        if type(endpoint.get("port")) is int:
-            out[f"network.{prefix}.port"] = endpoint["port"]
+        port = endpoint.get("port")
+        if type(port) is int:
+            if 0 <= port <= 65535:
+                out[f"network.{prefix}.port"] = port
+            else:
+                warnings.append(f"{prefix} endpoint port {port} is not 0-65535: dropped")
     keys = [k for k in tags if k not in _CONSUMED_TAGS and not k.startswith(_RESOURCE_PREFIXES)]
     total = len(keys) + len(out)
     kept = cap_count(total, limits.max_attributes, warnings, "span attributes")
@@ -357,13 +378,14 @@ def _first_tag(tags: dict[str, Any], keys: tuple[str, ...]) -> str:
 
 
 def _count_tag(tags: dict[str, Any], key: str) -> int:
+    """A ``otel.dropped_*_count`` tag's number (0 if not a count; saturated by the caller)."""
     value = tags.get(key)
-    if type(value) is str and value.isascii() and value.isdigit() and len(value) < 10:
+    if type(value) is str and value.isascii() and value.isdigit() and len(value) <= 20:
         return int(value)
     return 0
 
 
-def _events(raw: Any, limits: Limits, warnings: list[str]) -> tuple[list[Event], int]:
+def _events(raw: Any, limits: Limits, warnings: list[str], end_ns: int) -> tuple[list[Event], int]:
     if not raw:
         return [], 0
     if type(raw) is not list:
@@ -376,9 +398,12 @@ def _events(raw: Any, limits: Limits, warnings: list[str]) -> tuple[list[Event],
             raise _BadSpan(
                 f'annotation {_show(item)}: expected {{"timestamp": µs, "value": "..."}}'
             )
-        time_ns = _micros(item.get("timestamp"), "annotation timestamp") * 1000
+        micros = _micros(item.get("timestamp"), "annotation timestamp")
         name, attributes = _unpack_annotation(item["value"])
         name = cap_text(name, limits.max_name_bytes, warnings, "event name")
+        time_ns = clamp_event_time(
+            micros * 1000, end_ns, warnings, f"annotation {name!r} timestamp", f"{micros} µs"
+        )
         total_attrs = len(attributes)
         kept_attrs = cap_count(
             total_attrs, limits.max_attributes, warnings, f"event {name!r} attributes"

@@ -6,10 +6,13 @@
 
 How it keeps the Store rules (src/spanscope/store/base.py):
 
-- **Idempotent writes.** A batch is de-duplicated in Python, then anti-joined against the
-  stored spans on (trace_id, span_id) *restricted to the batch's start-time range* — a
-  re-sent span carries its start time, and the range lets DuckDB's zone maps skip every row
-  group outside it, so the look-up reads only recent data.
+- **Idempotent writes**, by (trace id, span id) whatever the copy's times say. A batch is
+  de-duplicated in Python; then ``trace_fragments`` (small: one row per trace per write)
+  gives the stored extent of the batch's traces — none stored yet, the usual case, and the
+  look-up ends there — and the batch is anti-joined against the stored spans on
+  (trace_id, span_id) *restricted to that extent*, which lets DuckDB's zone maps skip
+  every row group outside it. (Restricting to the batch's own start times instead missed
+  a span re-sent with another start time: it was stored twice.)
 - **WAL position in the same transaction** as the insert (table ``wal_checkpoint``).
 - **A per-trace index**, ``trace_fragments``: appended from the rows actually inserted.
   One row per (trace, write batch). Trace by id reads the trace's [first start, last end]
@@ -80,7 +83,15 @@ log = logging.getLogger(__name__)
 
 _SPAN_SELECT = SPAN_COLUMNS.replace("trace_id,", f"{BATCH_TRACE_ID},", 1)
 
-# Rows of the batch that are already stored (b.i lists them); the start range prunes row groups.
+# Where the batch's traces already have stored spans: every stored span of a trace starts
+# within its fragments' [first start, last end]. NULLs when none of them is stored yet.
+_STORED_EXTENT_SQL = f"""
+    SELECT min(min_start_ns), max(max_end_ns) FROM trace_fragments
+    WHERE trace_id IN (SELECT {BATCH_TRACE_ID} FROM batch b)
+"""
+
+# Rows of the batch that are already stored (b.i lists them); the start range (the stored
+# extent of the batch's traces) prunes row groups.
 _DUPLICATES_SQL = f"""
     SELECT b.i FROM batch b JOIN spans s
       ON s.trace_id = {BATCH_TRACE_ID} AND s.span_id = b.span_id
@@ -358,11 +369,14 @@ class DuckDBStore:
         # Row numbers across the whole write, so "the first copy" is well defined.
         batch = batch.set_column(0, "i", pa.array(range(batch.num_rows), pa.int64()))
         batch = _first_copies(batch)
-        lo = pc.min(batch["start_ns"]).as_py()
-        hi = pc.max(batch["start_ns"]).as_py()
         cur.register("batch", batch)
         try:
-            dups = [r[0] for r in cur.execute(_DUPLICATES_SQL, [lo, hi]).fetchall()]
+            lo, hi = cur.execute(_STORED_EXTENT_SQL).fetchall()[0]
+            dups = (
+                []
+                if lo is None  # no trace of the batch is stored yet: nothing can repeat
+                else [r[0] for r in cur.execute(_DUPLICATES_SQL, [lo, hi]).fetchall()]
+            )
             if dups:
                 batch = batch.filter(pc.invert(pc.is_in(batch["i"], pa.array(dups, pa.int64()))))
                 cur.unregister("batch")
