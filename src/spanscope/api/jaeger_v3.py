@@ -25,10 +25,11 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
-from spanscope.api.jaeger import kind_label
+from spanscope.api.jaeger import attribute_map, kind_label
 from spanscope.api.native import StoreDep, cached_entry, param
 from spanscope.api.serialize import traces_to_otlp
 from spanscope.model import SpanKind, TraceSummary, parse_trace_id
+from spanscope.query.durations import parse_integer
 from spanscope.query.model import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -53,32 +54,17 @@ def _get(request: Request, *names: str) -> tuple[str, str | None]:
 
 
 def _count(name: str, text: str) -> int:
-    def parse(t: str) -> int:
-        n = int(t)
-        if n < 0:
-            raise ValueError("expected a positive integer")
-        return n
-
-    try:
-        return parse(text)
-    except ValueError:
-        raise bad_request(f"parameter {name}={text!r}: expected a positive integer") from None
+    return param(name, text, lambda t: parse_integer(t, 1, "traces"))
 
 
 def _attributes(name: str, text: str) -> list[Condition]:
     try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise bad_request(
-            f"parameter {name}={text!r}: expected a JSON object such as "
-            '{"http.status_code":"500"}'
-        )
-    return [
-        Condition(str(k), "=", parse_value(v) if isinstance(v, str) else v)
-        for k, v in parsed.items()
-    ]
+        return [
+            Condition(str(k), "=", parse_value(v) if isinstance(v, str) else v)
+            for k, v in attribute_map(name, text).items()
+        ]
+    except ValueError as e:
+        raise bad_request(f"parameter {name}: {e}") from None
 
 
 def search_query(request: Request) -> SearchQuery:
