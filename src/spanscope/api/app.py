@@ -39,6 +39,7 @@ from spanscope.api import analysis, jaeger, jaeger_spm, jaeger_v3, native, sampl
 from spanscope.api.errors import ApiError, OrjsonResponse, error_response
 from spanscope.api.guard import RequestGuard
 from spanscope.config import DEFAULT_QUERY_TIMEOUT_S
+from spanscope.query.durations import shown
 from spanscope.store.base import Store
 from spanscope.ui import mount_ui
 
@@ -101,12 +102,15 @@ def create_app(
 
 def _validation_message(request: Request, exc: RequestValidationError) -> str:
     parts = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors[:3]:  # a value repeated 64 times need not be explained 64 times
         loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")]
         name = ".".join(loc) or "request"
         given = request.query_params.get(name, request.path_params.get(name))
-        shown = f"={given!r}" if given is not None else ""
-        parts.append(f"parameter {name}{shown}: {err.get('msg', 'invalid')}")
+        shown_value = f"={shown(given)}" if given is not None else ""
+        parts.append(f"parameter {name}{shown_value}: {err.get('msg', 'invalid')}")
+    if len(errors) > 3:
+        parts.append(f"and {len(errors) - 3} more")
     return "; ".join(parts) or "invalid request"
 
 
