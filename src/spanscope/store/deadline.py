@@ -99,6 +99,10 @@ class _Watchdog:
 
     def add(self, d: Deadline) -> None:
         with self._wake:
+            # Requests mostly finish in the order they came: drop the finished ones here, so
+            # the heap holds the requests in flight, not every one of the last 30 s.
+            while self._heap and self._heap[0][2].done:
+                heapq.heappop(self._heap)
             heapq.heappush(self._heap, (d.at, next(self._order), d))
             if self._thread is None:
                 self._thread = threading.Thread(
