@@ -289,3 +289,11 @@ def test_serve_takes_query_timeout_from_flag_or_environment(
     assert [s.query_timeout_s for s in seen] == [30.0, 2.5, 7.0]
     bad = runner.invoke(app, ["serve", "--query-timeout", "-1"])
     assert bad.exit_code != 0 and "query-timeout" in bad.output
+
+
+@pytest.mark.parametrize("char", ["€", "µ", "\x00", "😀"])
+def test_a_long_non_ascii_value_is_a_400_naming_its_parameter(
+    client: TestClient, char: str
+) -> None:
+    resp = client.get("/api/v1/traces", params={"service": char * 5000})
+    assert "4096" in assert_names(resp, "service")

@@ -58,6 +58,7 @@ def bounds_problem(path: str, query_string: bytes) -> str | None:
     # bound, and too few '&' cannot repeat a parameter too often.
     if len(query_string) <= MAX_VALUE_CHARS and query_string.count(b"&") < MAX_REPEATS:
         return None
+    # As Starlette reads it: percent-escapes decoded as UTF-8 (bad bytes replaced).
     pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     counts = Counter(name for name, _ in pairs)
     for name, n in counts.items():
@@ -67,7 +68,6 @@ def bounds_problem(path: str, query_string: bytes) -> str | None:
         return f"{len(pairs)} query parameters: at most {MAX_PARAMS} per request"
     for name, value in pairs:
         if len(value) > MAX_VALUE_CHARS:
-            value = value.encode("latin-1").decode("utf-8", "replace")
             return f"parameter {name}={shown(value)}: longer than {MAX_VALUE_CHARS} characters"
     return None
 
@@ -95,11 +95,11 @@ class RequestGuard:
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        problem = bounds_problem(path, scope.get("query_string", b""))
-        if problem is not None:
-            await _answer(send_with_id, path, 400, problem)
-            return
         try:
+            problem = bounds_problem(path, scope.get("query_string", b""))
+            if problem is not None:
+                await _answer(send_with_id, path, 400, problem)
+                return
             with deadline(self.query_timeout_s):
                 await self.app(scope, receive, send_with_id)
         except QueryTimeout as exc:

@@ -55,7 +55,8 @@ def param(name: str, value: str, parse: Callable[[str], T]) -> T:
     try:
         return parse(value)
     except ValueError as e:
-        raise bad_request(f"parameter {name}={shown(value)}: {e}") from None
+        detail = str(e).replace(repr(value), shown(value))  # parsers that quote it whole
+        raise bad_request(f"parameter {name}={shown(value)}: {detail}") from None
 
 
 def window(
