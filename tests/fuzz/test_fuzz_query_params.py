@@ -239,7 +239,15 @@ def client(store: DuckDBStore) -> TestClient:
     return TestClient(create_app(store, query_timeout_s=10.0), raise_server_exceptions=False)
 
 
-ROUTES = get_routes(create_app(DuckDBStore(":memory:")))
+def _routes() -> list[tuple[str, list[dict[str, Any]]]]:
+    empty = DuckDBStore(":memory:")
+    try:
+        return get_routes(create_app(empty))
+    finally:
+        empty.close()
+
+
+ROUTES = _routes()
 
 
 def assert_answered(resp: httpx.Response, url: str, query: list[tuple[str, str]]) -> None:
