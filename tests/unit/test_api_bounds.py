@@ -9,6 +9,7 @@ by pytest-timeout markers, never by measuring time.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from memory_store import TRACE_ID, checkout_spans, quick_spans
 
 from spanscope.api.app import create_app
 from spanscope.query.model import now_ns
+from spanscope.store.deadline import current as current_deadline
 from spanscope.store.duckdb import DuckDBStore
 
 BASE = now_ns() - 10 * 60 * 1_000_000_000
@@ -297,3 +299,35 @@ def test_a_long_non_ascii_value_is_a_400_naming_its_parameter(
 ) -> None:
     resp = client.get("/api/v1/traces", params={"service": char * 5000})
     assert "4096" in assert_names(resp, "service")
+
+
+class SignallingSlowStore(SlowStore):
+    """SlowStore that says when its slow read has started."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.reading = threading.Event()
+        self.deadline: Any = None
+
+    def services(self) -> list[str]:
+        self.deadline = current_deadline()
+        self.reading.set()
+        return super().services()
+
+
+@pytest.mark.timeout(60)
+def test_a_slow_query_does_not_hold_the_event_loop() -> None:
+    store = SignallingSlowStore(":memory:")
+    answers: list[Any] = []
+    with TestClient(create_app(store, query_timeout_s=600.0)) as client:  # one event loop
+        slow = threading.Thread(target=lambda: answers.append(client.get("/api/v1/services")))
+        slow.start()
+        assert store.reading.wait(30), "the slow read never started"
+        # while the read runs (its answer is not back), the loop answers other requests
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/api/v1/traces").status_code == 200
+        assert not answers, "the slow read finished early: this test proves nothing"
+        store.deadline.expire()  # its 600 s are up, now: it is interrupted
+        slow.join(50)
+    assert answers and answers[0].status_code == 503
+    store.close()
