@@ -17,6 +17,7 @@ from spanscope.config import (
     DEFAULT_API_PORT,
     DEFAULT_OTLP_GRPC_PORT,
     DEFAULT_OTLP_HTTP_PORT,
+    DEFAULT_QUERY_TIMEOUT_S,
     DEFAULT_URL,
     DEFAULT_ZIPKIN_PORT,
     Settings,
@@ -56,6 +57,12 @@ def serve(
         envvar="SPANSCOPE_CONFIG",
         help="TOML file: [tail_sampling] policies, [retention] (docs/sampling.md).",
     ),
+    query_timeout: float = typer.Option(
+        DEFAULT_QUERY_TIMEOUT_S,
+        "--query-timeout",
+        envvar="SPANSCOPE_QUERY_TIMEOUT_S",
+        help="Seconds a query API request may read before it is cancelled (503); 0: no limit.",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
     from spanscope.server import serve as run_server
@@ -68,7 +75,13 @@ def serve(
         otlp_http_port=otlp_http_port,
         zipkin_port=zipkin_port,
         config_file=config,
+        query_timeout_s=query_timeout,
     )
+    if not query_timeout >= 0:  # also NaN
+        raise typer.BadParameter(
+            f"{query_timeout}: expected seconds >= 0 (0 turns the limit off)",
+            param_hint="--query-timeout",
+        )
     run_server(settings)
 
 

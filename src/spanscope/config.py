@@ -14,6 +14,7 @@ DEFAULT_OTLP_GRPC_PORT = 4317
 DEFAULT_OTLP_HTTP_PORT = 4318
 DEFAULT_ZIPKIN_PORT = 9411
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_API_PORT}"
+DEFAULT_QUERY_TIMEOUT_S = 30.0
 
 
 @dataclass(slots=True)
@@ -30,6 +31,9 @@ class Settings:
     with a retry hint instead of queueing without bound."""
     flush_interval_s: float = 0.25
     """How long the store writer waits to gather a batch (ack -> queryable is ~ this)."""
+    query_timeout_s: float = DEFAULT_QUERY_TIMEOUT_S
+    """``spanscope serve --query-timeout``: a query API read still running this long after
+    its request came is cancelled and answered 503 (0: no limit)."""
     config_file: Path | None = None
     """``spanscope serve --config``: a TOML file with ``[tail_sampling]`` and ``[retention]``
     (docs/sampling.md); None keeps every span and the default retention."""

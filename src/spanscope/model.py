@@ -219,14 +219,15 @@ def parse_span_id(text: str) -> bytes:
 
 def _parse_id(text: str, size: int, what: str) -> bytes:
     t = text.strip().lower()
+    shown = repr(text) if len(text) <= 40 else f"{text[:40]!r}... ({len(text)} characters)"
     if not t or len(t) > size * 2:
-        raise ValueError(f"{what} {text!r}: expected 1 to {size * 2} hex digits")
+        raise ValueError(f"{what} {shown}: expected 1 to {size * 2} hex digits")
     try:
         raw = bytes.fromhex(t.rjust(size * 2, "0"))
     except ValueError:
-        raise ValueError(f"{what} {text!r}: not hexadecimal") from None
+        raise ValueError(f"{what} {shown}: not hexadecimal") from None
     if not any(raw):
-        raise ValueError(f"{what} {text!r}: all zeros is not a valid id")
+        raise ValueError(f"{what} {shown}: all zeros is not a valid id")
     return raw
 
 

@@ -133,10 +133,10 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-def _api_app(store: Store, ready: Callable[[], bool]) -> Any:
+def _api_app(store: Store, ready: Callable[[], bool], query_timeout_s: float) -> Any:
     from spanscope.api.app import create_app
 
-    return create_app(store, ready=ready)
+    return create_app(store, ready=ready, query_timeout_s=query_timeout_s or None)
 
 
 def serve(settings: Settings) -> None:
@@ -200,7 +200,7 @@ async def _run(
     )
     ready = False
     apps = {
-        "api": _api_app(store, lambda: ready),
+        "api": _api_app(store, lambda: ready, settings.query_timeout_s),
         "otlp_http": OtlpHttpReceiver(pipeline, settings.limits),
         "zipkin": ZipkinReceiver(pipeline, settings.limits),
     }

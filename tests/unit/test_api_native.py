@@ -250,8 +250,10 @@ class BrokenStore(MemoryStore):
         ("/api/v3/services", lambda b: b["error"]["message"]),
     ],
 )
-def test_a_store_failure_is_a_shaped_500(path: str, message_of) -> None:
+def test_a_store_failure_is_a_shaped_503_with_a_request_id(path: str, message_of) -> None:
     c = TestClient(create_app(BrokenStore()), raise_server_exceptions=False)
     resp = c.get(path)
-    assert resp.status_code == 500
-    assert "database file is locked" in message_of(resp.json())
+    assert resp.status_code == 503
+    message = message_of(resp.json())
+    assert resp.headers["x-request-id"] in message
+    assert "database file is locked" not in message  # the engine's text stays in the log

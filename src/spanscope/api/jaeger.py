@@ -30,8 +30,10 @@ from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.native import StoreDep, cached_entry, param
 from spanscope.api.serialize import trace_to_jaeger
 from spanscope.model import SpanKind, parse_trace_id
+from spanscope.query.durations import MS, US, parse_integer, shown, shown_int
 from spanscope.query.model import (
     DEFAULT_LIMIT,
+    MAX_CONDITIONS,
     MAX_LIMIT,
     Condition,
     SearchQuery,
@@ -45,6 +47,7 @@ router = APIRouter(prefix="/api", tags=["jaeger"], default_response_class=Orjson
 
 DEFAULT_SEARCH_LOOKBACK_NS = 48 * 3600 * 1_000_000_000
 DEFAULT_DEPENDENCIES_LOOKBACK_MS = 24 * 3600 * 1000
+MAX_LIMIT_TEXT = 2**31 - 1  # Jaeger reads limit as a Go int and clamps; a 400-digit one is a 400
 
 
 def wrap(data: Any, total: int = 0, errors: list[dict[str, Any]] | None = None) -> Any:
@@ -56,14 +59,10 @@ def kind_label(kind: SpanKind) -> str:
     return "" if kind == SpanKind.UNSPECIFIED else kind.label
 
 
-def _int(name: str, value: str, unit: str) -> int:
-    def parse(text: str) -> int:
-        try:
-            return int(text)
-        except ValueError:
-            raise ValueError(f"expected an integer number of {unit}") from None
-
-    return param(name, value, parse)
+def _ns(name: str, value: str, unit: str) -> int:
+    """A whole number of µs or ms, as nanoseconds (400 naming ``name`` if not one)."""
+    scale = US if unit == "microseconds" else MS
+    return param(name, value, lambda text: parse_integer(text, scale, unit))
 
 
 @router.get("/services", summary="Jaeger: service names")
@@ -93,27 +92,53 @@ def operations(
     return wrap(ops, total=len(ops))
 
 
+def tag_condition(key: str, value: str) -> Condition:
+    return Condition(key, "=", parse_value(value))
+
+
+def attribute_map(name: str, text: str) -> dict[str, str | int | float | bool]:
+    """A JSON object of attribute equalities (Grafana's ``tags``, v3's ``query.attributes``):
+    at most MAX_CONDITIONS entries, each value a string, number or boolean."""
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise bad_request(
+            f"parameter {name}={shown(text)}: expected a JSON object such as "
+            '{"http.status_code":"500"}'
+        )
+    if len(parsed) > MAX_CONDITIONS:
+        raise bad_request(
+            f"parameter {name}: {len(parsed)} attributes; at most {MAX_CONDITIONS} per search"
+        )
+    for key, value in parsed.items():
+        if isinstance(value, dict | list) or value is None:
+            raise bad_request(
+                f"parameter {name}: attribute {shown(key)} is {shown(orjson.dumps(value).decode())}"
+                "; expected a string, number or boolean"
+            )
+    return parsed
+
+
 def _tag_conditions(tags: str | None, tag: list[str]) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     if tags:
-        try:
-            parsed = orjson.loads(tags)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            raise bad_request(
-                f"parameter tags={tags!r}: expected a JSON object such as "
-                '{"http.status_code":"500"}'
-            )
         pairs.extend(
             (str(k), v if isinstance(v, str) else orjson.dumps(v).decode())
-            for k, v in parsed.items()
+            for k, v in attribute_map("tags", tags).items()
         )
     for t in tag:
         key, sep, value = t.partition(":")
         if not sep or not key.strip():
-            raise bad_request(f"parameter tag={t!r}: expected key:value (e.g. http.method:GET)")
+            raise bad_request(
+                f"parameter tag={shown(t)}: expected key:value (e.g. http.method:GET)"
+            )
         pairs.append((key.strip(), value))
+    if len(pairs) > MAX_CONDITIONS:
+        raise bad_request(
+            f"parameter tag/tags: {len(pairs)} tag filters; at most {MAX_CONDITIONS} per search"
+        )
     return pairs
 
 
@@ -127,11 +152,11 @@ def _search_query(
     max_duration: str | None,
     limit: int,
 ) -> SearchQuery:
-    end_ns = _int("end", end, "microseconds") * 1000 if end else now_ns()
+    end_ns = _ns("end", end, "microseconds") if end else now_ns()
     start_ns = (
-        _int("start", start, "microseconds") * 1000
+        _ns("start", start, "microseconds")
         if start
-        else end_ns - DEFAULT_SEARCH_LOOKBACK_NS
+        else max(0, end_ns - DEFAULT_SEARCH_LOOKBACK_NS)
     )
     conditions: list[Condition] = []
     status: str | None = None
@@ -141,7 +166,15 @@ def _search_query(
         elif key == "otel.status_code" and value.upper() in ("ERROR", "OK"):
             status = value.lower()
         else:
-            conditions.append(Condition(key, "=", parse_value(value)))
+            try:
+                conditions.append(tag_condition(key, value))
+            except ValueError as e:
+                raise bad_request(f"parameter tag={shown(f'{key}:{value}')}: {e}") from None
+    if not -MAX_LIMIT_TEXT <= limit <= MAX_LIMIT_TEXT:
+        raise bad_request(
+            f"parameter limit={shown_int(limit)}: expected a whole number of traces, at most "
+            f"{MAX_LIMIT} are answered"
+        )
     try:
         return SearchQuery(
             start_ns=start_ns,
@@ -215,8 +248,8 @@ def trace(
 ) -> Any:
     del pretty_print  # orjson output is compact either way
     tid = param("traceID", trace_id, parse_trace_id)
-    start_ns = _int("start", start, "microseconds") * 1000 if start else None
-    end_ns = _int("end", end, "microseconds") * 1000 if end else None
+    start_ns = _ns("start", start, "microseconds") if start else None
+    end_ns = _ns("end", end, "microseconds") if end else None
     # start/end only narrow where Jaeger's storage looks; the per-trace index answers exactly
     # without them, so they are checked (a 400 for a bad value) and the read does not need them.
     del start_ns, end_ns
@@ -239,12 +272,11 @@ def dependencies(
     lookback: str | None = None,
     service: str | None = None,
 ) -> Any:
-    end_ms = _int("endTs", end_ts, "milliseconds") if end_ts else now_ns() // 1_000_000
-    lookback_ms = (
-        _int("lookback", lookback, "milliseconds") if lookback else DEFAULT_DEPENDENCIES_LOOKBACK_MS
+    end_ns = _ns("endTs", end_ts, "milliseconds") if end_ts else now_ns()
+    lookback_ns = (
+        _ns("lookback", lookback, "milliseconds")
+        if lookback
+        else DEFAULT_DEPENDENCIES_LOOKBACK_MS * MS
     )
-    if lookback_ms < 0:
-        raise bad_request(f"parameter lookback={lookback!r}: expected a positive number of ms")
-    end_ns = end_ms * 1_000_000
-    edges = store.dependencies(end_ns - lookback_ms * 1_000_000, end_ns, service or None)
+    edges = store.dependencies(max(0, end_ns - lookback_ns), end_ns, service or None)
     return wrap([{"parent": e.parent, "child": e.child, "callCount": e.call_count} for e in edges])

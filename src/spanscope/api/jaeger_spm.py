@@ -25,7 +25,8 @@ from fastapi import APIRouter, Query
 from spanscope.analysis.red import MIN_STEP_NS, error_ratio
 from spanscope.api.analysis import kinds_param
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
-from spanscope.api.native import StoreDep
+from spanscope.api.native import StoreDep, param
+from spanscope.query.durations import parse_integer
 from spanscope.query.model import now_ns
 
 router = APIRouter(tags=["jaeger"], default_response_class=OrjsonResponse)
@@ -40,15 +41,11 @@ _SPM_HELP = {
 }  # fmt: skip
 
 
-def _ms_param(name: str, value: str | None, default: int) -> int:
+def _ms_param(name: str, value: str | None, default_ms: int) -> int:
+    """A whole number of milliseconds, as ns (a 400 naming ``name`` when it is not one)."""
     if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise bad_request(
-            f"parameter {name}={value!r}: expected milliseconds, e.g. 3600000"
-        ) from None
+        return default_ms * MS
+    return param(name, value, lambda text: parse_integer(text, MS, "milliseconds"))
 
 
 @router.get("/api/metrics/minstep", summary="Jaeger SPM: the smallest step, in ms")
@@ -69,18 +66,19 @@ def spm_metrics(
     rate_per: Annotated[str | None, Query(alias="ratePer")] = None,
     span_kind: Annotated[list[str], Query(alias="spanKind")] = [],  # noqa: B006
 ) -> Any:
-    del rate_per  # rates here are per second over each step, from the spans themselves
+    # Rates here are per second over each step, from the spans themselves; ratePer is
+    # still checked, so a bad one is a 400 as in Jaeger.
+    _ms_param("ratePer", rate_per, 600_000)
     if metric not in _SPM_HELP:
         raise ApiError(404, f"no such metric {metric!r}: expected latencies, calls or errors")
     if not service:
         raise bad_request("please provide at least one service name (service=...)")
     if metric == "latencies" and (quantile is None or not 0 < quantile <= 1):
-        raise bad_request(f"parameter quantile={quantile!r}: required, in (0, 1], e.g. 0.95")
-    end_ms = _ms_param("endTs", end_ts, now_ns() // MS)
-    lookback_ms = _ms_param("lookback", lookback, 3_600_000)
-    step_ms = max(_ms_param("step", step, 5000), MIN_STEP_NS // MS)
-    end_ns = end_ms * MS
-    start_ns = end_ns - lookback_ms * MS
+        shown_q = quantile if quantile is None else f"{quantile:.6g}"
+        raise bad_request(f"parameter quantile={shown_q}: required, in (0, 1], e.g. 0.95")
+    end_ns = _ms_param("endTs", end_ts, now_ns() // MS)
+    start_ns = max(0, end_ns - _ms_param("lookback", lookback, 3_600_000))
+    step_ms = max(_ms_param("step", step, 5000), MIN_STEP_NS) // MS
     kinds = kinds_param([k.removeprefix("SPAN_KIND_") for k in span_kind])
     points = store.red(
         start_ns, end_ns, step_ms * MS, service, None, kinds, group_by_operation,

@@ -25,10 +25,11 @@ import orjson
 from fastapi import APIRouter, Request, Response
 
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
-from spanscope.api.jaeger import kind_label
+from spanscope.api.jaeger import attribute_map, kind_label
 from spanscope.api.native import StoreDep, cached_entry, param
 from spanscope.api.serialize import traces_to_otlp
 from spanscope.model import SpanKind, TraceSummary, parse_trace_id
+from spanscope.query.durations import parse_integer
 from spanscope.query.model import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -43,6 +44,25 @@ NON_STR = orjson.OPT_NON_STR_KEYS  # as OrjsonResponse renders
 router = APIRouter(prefix="/api/v3", tags=["jaeger-v3"], default_response_class=OrjsonResponse)
 
 
+def _documented(*names: str) -> dict[str, Any]:
+    """The query parameters a handler reads from ``request`` itself, for /openapi.json."""
+    return {
+        "parameters": [
+            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+            for n in names
+        ]
+    }
+
+
+SEARCH_PARAMS = _documented(
+    "query.serviceName", "query.operationName", "query.startTimeMin", "query.startTimeMax",
+    "query.durationMin", "query.durationMax", "query.searchDepth", "query.num_traces",
+    "query.attributes", "query.rawTraces", "query.service_name", "query.start_time_min",
+    "query.start_time_max", "query.operation_name", "query.duration_min", "query.duration_max",
+    "query.search_depth", "query.numTraces",
+)  # fmt: skip
+
+
 def _get(request: Request, *names: str) -> tuple[str, str | None]:
     """The first of ``names`` present in the query string, as (name, value)."""
     for name in names:
@@ -53,32 +73,17 @@ def _get(request: Request, *names: str) -> tuple[str, str | None]:
 
 
 def _count(name: str, text: str) -> int:
-    def parse(t: str) -> int:
-        n = int(t)
-        if n < 0:
-            raise ValueError("expected a positive integer")
-        return n
-
-    try:
-        return parse(text)
-    except ValueError:
-        raise bad_request(f"parameter {name}={text!r}: expected a positive integer") from None
+    return param(name, text, lambda t: parse_integer(t, 1, "traces"))
 
 
 def _attributes(name: str, text: str) -> list[Condition]:
     try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise bad_request(
-            f"parameter {name}={text!r}: expected a JSON object such as "
-            '{"http.status_code":"500"}'
-        )
-    return [
-        Condition(str(k), "=", parse_value(v) if isinstance(v, str) else v)
-        for k, v in parsed.items()
-    ]
+        return [
+            Condition(str(k), "=", parse_value(v) if isinstance(v, str) else v)
+            for k, v in attribute_map(name, text).items()
+        ]
+    except ValueError as e:
+        raise bad_request(f"parameter {name}: {e}") from None
 
 
 def search_query(request: Request) -> SearchQuery:
@@ -121,7 +126,11 @@ def services(store: StoreDep) -> Any:
     return {"services": store.services()}
 
 
-@router.get("/operations", summary="Jaeger v3: operations of a service with span kinds")
+@router.get(
+    "/operations",
+    summary="Jaeger v3: operations of a service with span kinds",
+    openapi_extra=_documented("spanKind", "span_kind"),
+)
 def operations(store: StoreDep, request: Request, service: str = "") -> Any:
     if not service:
         raise bad_request("parameter service is required (e.g. /api/v3/operations?service=orders)")
@@ -131,7 +140,11 @@ def operations(store: StoreDep, request: Request, service: str = "") -> Any:
     return {"operations": [{"name": op.name, "spanKind": kind_label(op.kind)} for op in ops]}
 
 
-@router.get("/traces", summary="Jaeger v3: search, answering whole traces as OTLP JSON")
+@router.get(
+    "/traces",
+    summary="Jaeger v3: search, answering whole traces as OTLP JSON",
+    openapi_extra=SEARCH_PARAMS,
+)
 def find_traces(store: StoreDep, request: Request) -> Any:
     query = search_query(request)
     traces = [t for s in store.search(query) if (t := store.trace(s.trace_id)) is not None]
@@ -140,7 +153,11 @@ def find_traces(store: StoreDep, request: Request) -> Any:
     return {"result": traces_to_otlp(traces)}
 
 
-@router.get("/traces/{trace_id}", summary="Jaeger v3: one trace as OTLP JSON")
+@router.get(
+    "/traces/{trace_id}",
+    summary="Jaeger v3: one trace as OTLP JSON",
+    openapi_extra=_documented("startTime", "endTime", "start_time", "end_time"),
+)
 def get_trace(store: StoreDep, request: Request, trace_id: str) -> Any:
     tid = param("trace_id", trace_id, parse_trace_id)
     start_name, start = _get(request, "startTime", "start_time")
@@ -179,6 +196,10 @@ def summary_to_v3(s: TraceSummary) -> dict[str, Any]:
     }
 
 
-@router.get("/trace-summaries", summary="Jaeger v3: search, answering one summary per trace")
+@router.get(
+    "/trace-summaries",
+    summary="Jaeger v3: search, answering one summary per trace",
+    openapi_extra=SEARCH_PARAMS,
+)
 def trace_summaries(store: StoreDep, request: Request) -> Any:
     return {"summaries": [summary_to_v3(s) for s in store.search(search_query(request))]}

@@ -23,13 +23,15 @@ from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.serialize import sampling_to_native, summary_to_native
 from spanscope.api.trace_cache import CachedTrace, app_trace_cache
 from spanscope.model import SpanKind, Trace, parse_trace_id
+from spanscope.query.durations import shown
 from spanscope.query.model import (
     DEFAULT_LIMIT,
     DEFAULT_LOOKBACK_NS,
     SearchQuery,
+    now_ns,
     parse_condition,
     parse_duration,
-    time_range,
+    parse_time,
 )
 from spanscope.store.base import Store
 
@@ -48,22 +50,31 @@ StoreDep = Annotated[Store, Depends(get_store)]
 
 
 def param(name: str, value: str, parse: Callable[[str], T]) -> T:
-    """Parse one query parameter; a ValueError becomes a 400 that names the parameter."""
+    """Parse one query parameter; a ValueError becomes a 400 that names the parameter and
+    shows its value (cut for display: a 40,000-character value is not echoed whole)."""
     try:
         return parse(value)
     except ValueError as e:
-        raise bad_request(f"parameter {name}={value!r}: {e}") from None
+        detail = str(e).replace(repr(value), shown(value))  # parsers that quote it whole
+        raise bad_request(f"parameter {name}={shown(value)}: {detail}") from None
 
 
 def window(
     start: str | None, end: str | None, lookback: str | None, default_ns: int
 ) -> tuple[int, int]:
-    try:
-        return time_range(start, end, lookback, default_ns)
-    except ValueError as e:
-        given = {"start": start, "end": end, "lookback": lookback}
-        shown = ", ".join(f"{k}={v!r}" for k, v in given.items() if v is not None)
-        raise bad_request(f"time parameters ({shown or 'defaults'}): {e}") from None
+    """[start, end] in unix ns from start/end (RFC 3339 or unix) or end - lookback."""
+    end_ns = param("end", end, parse_time) if end else now_ns()
+    if start:
+        start_ns = param("start", start, parse_time)
+    else:
+        span = param("lookback", lookback, parse_duration) if lookback else default_ns
+        start_ns = max(0, end_ns - span)  # "36500d": everything since 1970, not negative
+    if end_ns < start_ns:
+        raise bad_request(
+            f"time parameters start={shown(start or '')}, end={shown(end or 'now')}: "
+            "end is before start"
+        )
+    return start_ns, end_ns
 
 
 @router.get("/services", summary="Every service name seen, sorted")

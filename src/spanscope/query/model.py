@@ -24,11 +24,15 @@ SDKs that record it as a string.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Literal
+
+from spanscope.query.durations import MAX_NS, parse_duration, parse_time, shown, shown_int
+
+__all__ = ["parse_duration", "parse_time"]  # re-exported: one parser, query/durations.py
 
 OPERATORS = ("!=", ">=", "<=", "=", ">", "<")
 Op = Literal["=", "!=", ">", ">=", "<", "<="]
@@ -37,6 +41,11 @@ Scalar = str | int | float | bool
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
 DEFAULT_LOOKBACK_NS = 3600 * 1_000_000_000
+MAX_CONDITIONS = 64
+"""Attribute conditions per search: each is a join in the store's SQL, and a thousand of
+them made DuckDB's binder fail (issue 10)."""
+MAX_CONDITION_CHARS = 4096
+"""Longest attribute key or string value a condition may compare."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +53,28 @@ class Condition:
     key: str
     op: Op
     value: Scalar
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, str | int | float | bool):
+            raise ValueError(
+                f"condition on {shown(self.key)}: value {shown(repr(self.value))} is not a "
+                "string, number or boolean"
+            )
+        if len(self.key) > MAX_CONDITION_CHARS or (
+            isinstance(self.value, str) and len(self.value) > MAX_CONDITION_CHARS
+        ):
+            raise ValueError(
+                f"condition on {shown(self.key)}: key or value longer than "
+                f"{MAX_CONDITION_CHARS} characters"
+            )
+        if isinstance(self.value, int) and not isinstance(self.value, bool):
+            if not -MAX_NS - 1 <= self.value <= MAX_NS:
+                raise ValueError(
+                    f"condition on {shown(self.key)}: {shown_int(self.value)} is outside "
+                    "the int64 range that attributes hold"
+                )
+        elif isinstance(self.value, float) and not math.isfinite(self.value):
+            raise ValueError(f"condition on {shown(self.key)}: {self.value} is not a finite number")
 
 
 @dataclass(slots=True)
@@ -63,7 +94,20 @@ class SearchQuery:
         if self.end_ns < self.start_ns:
             raise ValueError("time range: end is before start")
         if not 1 <= self.limit <= MAX_LIMIT:
-            raise ValueError(f"limit {self.limit}: expected 1 to {MAX_LIMIT}")
+            raise ValueError(f"limit {shown_int(self.limit)}: expected 1 to {MAX_LIMIT}")
+        if len(self.conditions) > MAX_CONDITIONS:
+            raise ValueError(
+                f"{len(self.conditions)} attribute conditions (tag filters): at most "
+                f"{MAX_CONDITIONS} per search"
+            )
+        for name, ns in (
+            ("start", self.start_ns),
+            ("end", self.end_ns),
+            ("min duration", self.min_duration_ns),
+            ("max duration", self.max_duration_ns),
+        ):
+            if ns is not None and not 0 <= ns <= MAX_NS:
+                raise ValueError(f"{name} {shown_int(ns)} ns: outside 0 to {MAX_NS}")
         if self.order not in ("newest", "slowest"):
             raise ValueError(f"order {self.order!r}: expected 'newest' or 'slowest'")
         if self.status not in (None, "error", "ok", "unset"):
@@ -119,71 +163,6 @@ def parse_condition(text: str) -> Condition:
     )
 
 
-_DURATION_UNITS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60 * 1_000_000_000,
-    "h": 3600 * 1_000_000_000,
-    "d": 86400 * 1_000_000_000,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
-
-
-def parse_duration(text: str) -> int:
-    """Go-style duration -> nanoseconds: "250ms", "1.5s", "1m30s", "2h"."""
-    t = text.strip()
-    pos, total = 0, 0.0
-    for m in _DURATION_PART.finditer(t):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    if not t or pos != len(t):
-        raise ValueError(
-            f"duration {text!r}: expected a number with a unit, e.g. 250ms, 1.5s, 1m30s "
-            "(units: ns us ms s m h d)"
-        )
-    return int(round(total))
-
-
-def parse_time(text: str) -> int:
-    """A point in time -> unix nanoseconds.
-
-    Accepts RFC 3339 ("2026-11-25T09:00:00Z", with or without fraction/offset) or a unix
-    timestamp whose unit is told by its size: seconds, milliseconds, microseconds or
-    nanoseconds (as Jaeger's µs and Tempo's seconds both arrive here).
-    """
-    t = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", t):
-        v = float(t)
-        if v < 1e11:
-            return int(v * 1e9)
-        if v < 1e14:
-            return int(v * 1e6)
-        if v < 1e17:
-            return int(v * 1e3)
-        return int(t) if "." not in t else int(v)
-    iso = t.replace("Z", "+00:00").replace("z", "+00:00")
-    frac = re.search(r"\.(\d+)", iso)
-    ns_frac = 0
-    if frac:
-        digits = frac.group(1)
-        ns_frac = int(digits[:9].ljust(9, "0"))
-        iso = iso[: frac.start()] + iso[frac.end() :]
-    try:
-        dt = datetime.fromisoformat(iso)
-    except ValueError:
-        raise ValueError(
-            f"time {text!r}: expected RFC 3339 (2026-11-25T09:00:00Z) or a unix timestamp"
-        ) from None
-    if dt.tzinfo is None:
-        raise ValueError(f"time {text!r}: add a UTC offset or 'Z'")
-    return int(dt.timestamp()) * 1_000_000_000 + ns_frac
-
-
 def now_ns() -> int:
     return time.time_ns()
 
@@ -197,7 +176,7 @@ def time_range(
         start_ns = parse_time(start)
     else:
         span = parse_duration(lookback) if lookback else default_lookback_ns
-        start_ns = end_ns - span
+        start_ns = max(0, end_ns - span)  # "36500d": everything since 1970, not negative
     if end_ns < start_ns:
         raise ValueError("time range: end is before start")
     return start_ns, end_ns
@@ -225,7 +204,11 @@ class LogQuery:
         if self.end_ns < self.start_ns:
             raise ValueError("time range: end is before start")
         if not 1 <= self.limit <= MAX_LOG_LIMIT:
-            raise ValueError(f"limit {self.limit}: expected 1 to {MAX_LOG_LIMIT}")
+            raise ValueError(f"limit {shown_int(self.limit)}: expected 1 to {MAX_LOG_LIMIT}")
+        if len(self.attributes) > MAX_CONDITIONS:
+            raise ValueError(
+                f"{len(self.attributes)} attribute filters: at most {MAX_CONDITIONS} per search"
+            )
         if self.order not in ("newest", "oldest"):
             raise ValueError(f"order {self.order!r}: expected 'newest' or 'oldest'")
 

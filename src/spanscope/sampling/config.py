@@ -42,17 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h|d)\s*$")
-_UNIT_NS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-    "d": 86_400_000_000_000,
-}
+from spanscope.query.durations import UNITS, parse_duration
+
+_SPACE_BEFORE_UNIT = re.compile(r"(\d)\s+(?=[a-zµ])")
 
 STATUS_CODES = {"UNSET": 0, "OK": 1, "ERROR": 2}
 
@@ -79,13 +71,15 @@ class ConfigError(ValueError):
 
 
 def parse_duration_ns(value: Any, where: str) -> int:
-    """``"250ms"``, ``"5s"``, ``"30d"`` (or a number of seconds) -> nanoseconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+    """``"250ms"``, ``"5s"``, ``"30d"``, ``"1h30m"`` (or a number of seconds) -> nanoseconds,
+    through the query API's one duration parser (``"5 s"`` with a space is read as ``5s``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 2**63 / 1e9:
         return int(value * 1_000_000_000)
     if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return int(float(m.group(1)) * _UNIT_NS[m.group(2)])
+        try:
+            return parse_duration(_SPACE_BEFORE_UNIT.sub(r"\1", value))
+        except ValueError:
+            pass
     raise ConfigError(f'{where} = {value!r}: expected a duration such as "250ms", "5s", "14d"')
 
 
@@ -139,9 +133,9 @@ class RetentionConfig:
     """Days each trace class is kept; a trace with an error span is ``error``, one whose
     duration reaches ``slow_threshold_ns`` is ``slow``, anything else ``normal``."""
 
-    error_ns: int = 30 * _UNIT_NS["d"]
-    slow_ns: int = 14 * _UNIT_NS["d"]
-    normal_ns: int = 7 * _UNIT_NS["d"]
+    error_ns: int = 30 * UNITS["d"]
+    slow_ns: int = 14 * UNITS["d"]
+    normal_ns: int = 7 * UNITS["d"]
     slow_threshold_ns: int = 1_000_000_000
     interval_ns: int = 3_600_000_000_000
 

@@ -20,6 +20,8 @@ How it keeps the Store rules (src/spanscope/store/base.py):
 - **Thread safety.** One writer connection guarded by a lock; every reading thread gets its
   own cursor (DuckDB connections are not thread-safe, its database is — MVCC lets reads
   proceed while a write is in flight).
+- **Time limits.** Each read claims its thread's cursor for the request's deadline
+  (:mod:`spanscope.store.deadline`), which interrupts it when the request runs too long.
 - **Checkpoints off the insert path.** DuckDB's automatic checkpoint stalls the write that
   triggers it for seconds; ``wal_autocheckpoint`` is raised to 1 GB and the server calls
   :meth:`DuckDBStore.checkpoint` from a background thread instead.
@@ -62,7 +64,7 @@ from spanscope.model import (
     TraceSummary,
 )
 from spanscope.query.model import LogQuery, SearchQuery
-from spanscope.store import duckdb_analysis, duckdb_sampling, duckdb_signals
+from spanscope.store import deadline, duckdb_analysis, duckdb_sampling, duckdb_signals
 from spanscope.store.duckdb_sampling import record_sampling
 from spanscope.store.duckdb_schema import (
     BATCH_TRACE_ID,
@@ -221,6 +223,8 @@ class DuckDBStore:
                 cur = self._db.cursor()
                 self._cursors.append(cur)
             self._local.cursor = cur
+        # The request's --query-timeout interrupts this cursor if the read runs past it.
+        deadline.claim(self._local, cur)
         return cur
 
     def checkpoint(self) -> None:
