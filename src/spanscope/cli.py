@@ -56,6 +56,14 @@ def serve(
         envvar="SPANSCOPE_CONFIG",
         help="TOML file: [tail_sampling] policies, [retention] (docs/sampling.md).",
     ),
+    shutdown_timeout: float = typer.Option(
+        30.0,
+        "--shutdown-timeout",
+        envvar="SPANSCOPE_SHUTDOWN_TIMEOUT",
+        min=1.0,
+        help="Seconds SIGTERM may take; what the store has not stored by then stays in "
+        "the WAL for the next start (exit code 3).",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
     from spanscope.server import serve as run_server
@@ -68,6 +76,7 @@ def serve(
         otlp_http_port=otlp_http_port,
         zipkin_port=zipkin_port,
         config_file=config,
+        shutdown_timeout_s=shutdown_timeout,
     )
     run_server(settings)
 

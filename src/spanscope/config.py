@@ -30,6 +30,9 @@ class Settings:
     with a retry hint instead of queueing without bound."""
     flush_interval_s: float = 0.25
     """How long the store writer waits to gather a batch (ack -> queryable is ~ this)."""
+    shutdown_timeout_s: float = 30.0
+    """``spanscope serve --shutdown-timeout``: the longest SIGTERM -> exit takes, whatever
+    the store does; spans it has not stored by then stay in the WAL for replay."""
     config_file: Path | None = None
     """``spanscope serve --config``: a TOML file with ``[tail_sampling]`` and ``[retention]``
     (docs/sampling.md); None keeps every span and the default retention."""
