@@ -7,14 +7,16 @@ refused ones here before the WAL checkpoint passes their position. Nothing ackno
 is dropped silently: it is in a file a person can read and send again.
 
 Layout: ``<data-dir>/quarantine/<UTC time>-<WAL position>.jsonl``, one JSON object per
-line, one line per refused piece of a write::
+line — the spans of one WAL record (one request) the store refused, and, when their
+log records or metric points were refused, a second line for those::
 
     {"quarantined_at": "2026-12-03T10:15:02.123456Z", "wal_position": 17,
      "error": "Out of Range Error: Overflow in addition of INT64 (...)", "spans": 1,
      "otlp": {"resourceSpans": [...]}}
 
 ``otlp`` is an OTLP/JSON ``ExportTraceServiceRequest`` (the same shape ``/api/v3`` answers),
-so after fixing what the error names, a line re-imports with::
+``error`` is the store's first error; ``other_errors`` lists any different ones. After
+fixing what the error names, a line re-imports with::
 
     jq -c .otlp <data-dir>/quarantine/*.jsonl | while read -r body; do
       curl -sS -H 'Content-Type: application/json' --data-binary "$body" \\
@@ -93,13 +95,21 @@ def to_spans(batch: list[Span] | SpanColumns | SpanTable) -> list[Span]:
     return out
 
 
-def _entry(batch: Batch) -> dict[str, Any]:
-    if isinstance(batch, SignalBatch):
-        return {
-            "logs": [_fields(r) for r in batch.logs],
-            "points": [_fields(p) for p in batch.points],
-        }
-    return {"otlp": spans_to_otlp(to_spans(batch))}
+def _entries(refused: list[tuple[Batch, str]]) -> list[tuple[int, list[str], dict[str, Any]]]:
+    """(count, distinct errors, content) of the spans, then of the signals, if any."""
+    out = []
+    spans = [(b, e) for b, e in refused if not isinstance(b, SignalBatch)]
+    if spans:
+        rows = [s for b, _ in spans for s in to_spans(b)]  # type: ignore[arg-type]
+        errors = list(dict.fromkeys(e for _, e in spans))
+        out.append((len(rows), errors, {"otlp": spans_to_otlp(rows)}))
+    signals = [(b, e) for b, e in refused if isinstance(b, SignalBatch)]
+    if signals:
+        logs = [_fields(r) for b, _ in signals for r in b.logs]  # type: ignore[union-attr]
+        points = [_fields(p) for b, _ in signals for p in b.points]  # type: ignore[union-attr]
+        errors = list(dict.fromkeys(e for _, e in signals))
+        out.append((len(logs) + len(points), errors, {"logs": logs, "points": points}))
+    return out
 
 
 def _fields(record: Any) -> dict[str, Any]:
@@ -122,13 +132,14 @@ class Quarantine:
         now = datetime.now(UTC)
         stamp = now.strftime("%Y%m%dT%H%M%S.%fZ")
         lines = []
-        for batch, error in refused:
+        for count, errors, content in _entries(refused):
             entry = {
                 "quarantined_at": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "wal_position": wal_position,
-                "error": error,
-                "spans": len(batch),
-                **_entry(batch),
+                "error": errors[0],
+                **({"other_errors": errors[1:]} if len(errors) > 1 else {}),
+                "spans": count,
+                **content,
             }
             try:
                 lines.append(orjson.dumps(entry, default=str))
