@@ -97,7 +97,7 @@ def to_spans(batch: list[Span] | SpanColumns | SpanTable) -> list[Span]:
 
 def _entries(refused: list[tuple[Batch, str]]) -> list[tuple[int, list[str], dict[str, Any]]]:
     """(count, distinct errors, content) of the spans, then of the signals, if any."""
-    out = []
+    out: list[tuple[int, list[str], dict[str, Any]]] = []
     spans = [(b, e) for b, e in refused if not isinstance(b, SignalBatch)]
     if spans:
         rows = [s for b, _ in spans for s in to_spans(b)]  # type: ignore[arg-type]
