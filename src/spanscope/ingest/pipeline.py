@@ -221,6 +221,9 @@ class IngestPipeline:
         self._gave_up = False
         """A write was left to the WAL at shutdown: nothing later may pass its position."""
         self._writer_error: BaseException | None = None
+        self._reopen_wanted: StoreUnavailableError | None = None
+        """Set by a checkpoint that found the database invalidated; the writer reopens."""
+        self._reopen_next = 0.0
 
     # -- admission -----------------------------------------------------------------
 
@@ -459,6 +462,8 @@ class IngestPipeline:
         stop = False
         while not stop:
             self._heartbeat = time.monotonic()
+            if self._reopen_wanted is not None and self._heartbeat >= self._reopen_next:
+                self._reopen_for_checkpoint(self._reopen_wanted)
             try:
                 first = self._queue.get(timeout=tick)
             except queue.Empty:
@@ -650,7 +655,7 @@ class IngestPipeline:
                 return False
             delay = min(delay * 2, self.max_retry_delay_s)
 
-    def _failed(self, exc: BaseException, outage: bool, span_count: int) -> None:
+    def _failed(self, exc: BaseException, outage: bool, span_count: int, action: str = "") -> None:
         self.stats.store_write_failures += 1
         first = self._failing_since is None
         if first:
@@ -661,8 +666,9 @@ class IngestPipeline:
             "the store is unavailable" if outage else "will retry, then set aside what it refuses"
         )
         log.warning(
-            "store write of %d spans failed (%s); they stay in the write-ahead log: %s",
-            span_count, what, self._store_error, exc_info=exc if first else None,
+            "%s failed (%s); the spans stay in the write-ahead log: %s",
+            action or f"store write of {span_count} spans", what, self._store_error,
+            exc_info=exc if first else None,
         )  # fmt: skip
 
     def _recovered(self) -> None:
@@ -672,21 +678,32 @@ class IngestPipeline:
         self._store_error = None
         self._outage = False
 
-    def _try_reopen(self, exc: BaseException) -> None:
+    def _try_reopen(self, exc: BaseException) -> bool:
+        """Reopen the store if ``exc`` asks for it; True when it did."""
         if not (isinstance(exc, StoreUnavailableError) and exc.reopen):
-            return
+            return False
         if not isinstance(self.store, Recoverable):
-            return
+            return False
         self._reopening = True
         try:
             self.store.reopen()
         except Exception as error:
             log.warning("could not reopen the store (will try again): %s", _describe(error))
-            return
+            return False
         finally:
             self._reopening = False
+        self._reopen_wanted = None
         log.info("reopened the store after: %s", _describe(exc))
         self._rewrite_lost()
+        return True
+
+    def _reopen_for_checkpoint(self, exc: StoreUnavailableError) -> None:
+        """The checkpoint thread found the database invalidated while no write failed (no
+        traffic): reopen from the writer thread, which owns store recovery."""
+        if self._try_reopen(exc):
+            self._recovered()
+        else:
+            self._reopen_next = time.monotonic() + self.max_retry_delay_s
 
     def _rewrite_lost(self) -> None:
         """After a reopen, write again from the WAL what the store says it lost (its
@@ -735,5 +752,11 @@ class IngestPipeline:
             return
         try:
             checkpoint()
-        except Exception:
-            log.exception("store checkpoint failed (will try again)")
+        except Exception as exc:
+            if not _is_outage(exc):
+                log.exception("store checkpoint failed (will try again)")
+                return
+            # Readiness must say so even with no write in flight to find out.
+            self._failed(exc, True, 0, "store checkpoint")
+            if isinstance(exc, StoreUnavailableError) and exc.reopen:
+                self._reopen_wanted = exc

@@ -125,6 +125,9 @@ MEMORY_LIMIT = os.environ.get("SPANSCOPE_DUCKDB_MEMORY_LIMIT", "1GB")
 """DuckDB's buffer pool limit (``SPANSCOPE_DUCKDB_MEMORY_LIMIT``, DuckDB size syntax)."""
 
 
+_CANNOT_WRITE = ("No space left", "Could not write file", "Failed to commit", "Disk quota")
+"""Texts of DuckDB errors that mean nothing can be written now, whatever their class."""
+
 ROW_GROUP_ROWS = 122_880
 """DuckDB's row-group size (rows): the unit it compresses and rewrites at a checkpoint."""
 
@@ -248,7 +251,11 @@ class DuckDBStore:
             )
         if isinstance(exc, duckdb.ConnectionException):
             return StoreUnavailableError(f"DuckDB {self.path}: {text}", reopen=True)
-        if isinstance(exc, duckdb.IOException | duckdb.OutOfMemoryException):
+        # A full disk also arrives as "TransactionContext Error: Failed to commit: Could not
+        # write file ...: No space left on device" (a TransactionException).
+        if isinstance(exc, duckdb.IOException | duckdb.OutOfMemoryException) or any(
+            sign in text for sign in _CANNOT_WRITE
+        ):
             return StoreUnavailableError(f"DuckDB {self.path} cannot write: {text}")
         if isinstance(exc, duckdb.DataError | duckdb.IntegrityError):
             return StoreRefusedError(f"DuckDB refuses the spans: {text}")
