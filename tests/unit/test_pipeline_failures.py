@@ -276,3 +276,33 @@ def test_liveness_fails_when_the_writer_thread_died(tmp_path: Path) -> None:
     assert "writer" in pipeline.health().live[0]
     _stop(pipeline, timeout_s=2.0)
     pipeline.wal.close()
+
+
+def test_replay_with_the_store_out_starts_anyway_and_the_writer_stores_it_later(
+    tmp_path: Path,
+) -> None:
+    first = _pipeline(tmp_path, FakeStore())
+    for ids in ([1], [2, 3]):
+        _send(first, ids)
+    first.wal.close()
+
+    out = threading.Event()
+    out.set()
+
+    def unavailable_while_out(spans: Sequence[Span]) -> None:
+        if out.is_set():
+            raise StoreUnavailableError("No space left on device")
+
+    store = FakeStore(unavailable_while_out)
+    restarted = _pipeline(tmp_path, store)
+    assert restarted.replay() == 0  # returned: the server can start
+    assert restarted.pending_spans == 3
+    restarted.start()
+    _send(restarted, [4])
+    _wait_for(lambda: bool(restarted.health().ready), "readiness says the store is out")
+    out.clear()  # the store is back
+    _wait_for(lambda: store.position == 3, "the writer stored the replayed records")
+    assert _stop(restarted)
+    restarted.wal.close()
+    assert store.stored() == [1, 2, 3, 4]
+    assert restarted.pending_spans == 0

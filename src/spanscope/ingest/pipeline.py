@@ -297,7 +297,21 @@ class IngestPipeline:
         if self.tail_sampler is not None:
             return self._replay_sampled()
         after = self.store.wal_position() or 0
-        last, replayed = self._replay_range(after, None)
+        deferred: list[_Item] = []
+        last, replayed = self._replay_range(after, None, deferred)
+        if deferred:
+            # The store is out: start anyway, with the rest queued for the writer (which
+            # retries until the store is back; readiness says why meanwhile).
+            last = deferred[0].position - 1
+            for item in deferred:
+                with self._pending_lock:
+                    self._pending += len(item.spans)
+                self._queue.put(item)
+            log.warning(
+                "the store is unavailable: WAL positions %d..%d (%d spans) are queued for "
+                "the store writer instead of replayed before start",
+                deferred[0].position, deferred[-1].position, self._pending,
+            )  # fmt: skip
         self._watermark = max(self._watermark, last)
         self._written_position = max(self._written_position or 0, last)
         self.wal.release(self._watermark)
@@ -317,25 +331,37 @@ class IngestPipeline:
             result = DecodeResult()
         return result.signals if isinstance(result, SignalResult) else result.spans
 
-    def _replay_range(self, after: int, upto: int | None) -> tuple[int, int]:
-        """Store the WAL records in (after, upto]; return (last position, spans stored)."""
-        units: list[tuple[int, Batch]] = []
+    def _replay_range(
+        self, after: int, upto: int | None, deferred: list[_Item] | None = None
+    ) -> tuple[int, int]:
+        """Store the WAL records in (after, upto]; return (last position, spans stored).
+        With ``deferred``, a store still unavailable after ``write_attempts`` tries does not
+        block: that chunk and every later record are appended there, unstored."""
+        chunk: list[_Item] = []
         size = 0
         last = after
         before = self.stats.stored_spans
+        bound = self.write_attempts if deferred is not None else None
+
+        def flush() -> None:
+            units = [(i.position, i.spans) for i in chunk if len(i.spans)]
+            if deferred is None:
+                self._store_units(units, chunk[-1].position)
+            elif deferred or not self._store_units(units, chunk[-1].position, bound):
+                deferred.extend(chunk)  # the store is out: this and everything after
+
         for record in self.wal.records(after=after):
             if upto is not None and record.position > upto:
                 break
             decoded = self._decode_record(record)
-            if len(decoded):
-                units.append((record.position, decoded))
+            chunk.append(_Item(record.position, decoded))  # empty ones too: no gaps
             size += len(decoded)
             last = record.position
             if size >= BATCH_SPANS:
-                self._store_units(units, last)
-                units, size = [], 0
-        if last > after:
-            self._store_units(units, last)
+                flush()
+                chunk, size = [], 0
+        if chunk:
+            flush()
         return last, self.stats.stored_spans - before
 
     def _replay_sampled(self) -> int:
@@ -557,13 +583,17 @@ class IngestPipeline:
         self._heartbeat = time.monotonic()
         return stored
 
-    def _store_units(self, units: list[tuple[int, Batch]], position: int) -> bool:
+    def _store_units(
+        self, units: list[tuple[int, Batch]], position: int, outage_tries: int | None = None
+    ) -> bool:
         """Store the (WAL position, batch) units and the checkpoint ``position``; retry,
         reopen, or quarantine what the store refuses (see the module docstring). Returns
-        False only when stopping with them not stored (they stay in the WAL)."""
+        False when stopping with them not stored (they stay in the WAL), or after
+        ``outage_tries`` tries with the store unavailable (None: no limit)."""
         batches = [b for _, b in units]
         delay = self.retry_delay_s
         attempts = 0
+        outages = 0
         while True:
             try:
                 self._timed_write(batches, position)
@@ -576,6 +606,9 @@ class IngestPipeline:
             if self._stopping.is_set():
                 return False  # shutdown: no more tries, the next start replays them
             if outage:
+                outages += 1
+                if outage_tries is not None and outages >= outage_tries:
+                    return False
                 self._try_reopen(error)
             else:
                 attempts += 1
