@@ -16,6 +16,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -287,3 +288,72 @@ def test_sigterm_with_a_failing_store_ends_within_the_shutdown_timeout(
     counts = stored_exactly_once(data)
     missing = [t for t in acked if counts.get(t) != SPANS_PER_REQUEST]
     assert not missing, f"acknowledged traces not stored whole: {missing[:10]}"
+
+
+STUCK_SERVER = """
+import sys, threading
+import spanscope.server as server
+from spanscope.cli import app
+from spanscope.store.duckdb import DuckDBStore
+
+class StuckStore(DuckDBStore):
+    '''A store whose first write of spans never returns (a hung disk, say).'''
+    def write_tables(self, tables, wal_position=None, *, signals=()):
+        if any(len(t) for t in tables):
+            threading.Event().wait()
+        return super().write_tables(tables, wal_position, signals=signals)
+
+server.open_store = lambda data_dir: StuckStore(data_dir / server.DB_FILE)
+app(sys.argv[1:], prog_name="spanscope")
+"""
+
+
+def test_sigterm_with_a_store_stuck_in_a_write_ends_within_the_shutdown_timeout(
+    start_spanscope: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    log_path = tmp_path / "stuck.log"
+    command = [
+        sys.executable, "-c", STUCK_SERVER, "serve", "--data-dir", str(data),
+        "--port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0", "--zipkin-port", "0",
+        "--shutdown-timeout", "3",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not (data / "ports.json").exists():
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.05)
+        ports = json.loads((data / "ports.json").read_text())
+        stuck = RunningServerView(ports)
+        assert post(stuck, export_request(11, spans=5)) == 200  # acked: in the WAL
+        while metric(stuck, "spanscope_pipeline_pending_spans") == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(WAIT_S)  # raises if SIGTERM did not end it
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(WAIT_S)
+    text = log_path.read_text()
+    assert code == 3, text
+    assert "5 spans not stored" in text, text
+
+    again = start_spanscope(data)  # a working store: replay stores the span
+    assert len(span_ids(again, 11)) == 5
+    assert again.stop() == 0
+
+
+class RunningServerView:
+    """Just the URLs of a server started by hand (for the helpers above)."""
+
+    def __init__(self, ports: dict[str, int]) -> None:
+        self.api_url = f"http://127.0.0.1:{ports['api']}"
+        self.otlp_http_url = f"http://127.0.0.1:{ports['otlp_http']}"
+
+    def log(self) -> str:
+        return ""
