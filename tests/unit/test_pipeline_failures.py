@@ -306,3 +306,36 @@ def test_replay_with_the_store_out_starts_anyway_and_the_writer_stores_it_later(
     restarted.wal.close()
     assert store.stored() == [1, 2, 3, 4]
     assert restarted.pending_spans == 0
+
+
+def test_metrics_export_the_writer_and_wal_numbers_without_tail_sampling(tmp_path: Path) -> None:
+    from spanscope.ingest.stats import TimedFsync
+
+    store = FakeStore()
+    fsync = TimedFsync()
+    wal = WriteAheadLog(tmp_path / "wal", fsync=fsync)
+    pipeline = IngestPipeline(
+        store, wal, Settings(data_dir=tmp_path, flush_interval_s=0.01),
+        decoders={"otlp-json": decode_ids},
+    )  # fmt: skip
+    pipeline.stats.wal_fsync_seconds = fsync.seconds
+    pipeline.start()
+    _send(pipeline, [1, 2, 3])
+    _wait_for(lambda: store.position == 1, "stored")
+    text = render(pipeline, None)
+    assert _stop(pipeline)
+    wal.close()
+    values = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    assert values["spanscope_stored_spans_total"] == "3"
+    assert values["spanscope_wal_appends_total"] == "1"
+    assert int(values["spanscope_wal_fsyncs_total"]) >= 1
+    assert values["spanscope_store_write_seconds_count"] == "1"
+    assert values['spanscope_store_write_seconds_bucket{le="+Inf"}'] == "1"
+    assert int(values["spanscope_wal_fsync_seconds_count"]) >= 1
+    assert values["spanscope_quarantined_spans_total"] == "0"
+    assert values["spanscope_rejected_spans_total"] == "0"
+    assert values["spanscope_store_write_failures_total"] == "0"
+    assert values["spanscope_store_available"] == "1"
+    assert "# TYPE spanscope_store_write_seconds histogram" in text
