@@ -612,7 +612,10 @@ class IngestPipeline:
                 self._try_reopen(error)
             else:
                 attempts += 1
-                if attempts >= self.write_attempts and self._isolate(units, position):
+                # Bisect once the tries are used up; if that found a store refusing
+                # everything, again only every 20th try (a bisection costs ~2 writes/span).
+                due = (attempts - self.write_attempts) % 20 == 0
+                if attempts >= self.write_attempts and due and self._isolate(units, position):
                     self._recovered()
                     return True
             if self._stopping.wait(delay):
