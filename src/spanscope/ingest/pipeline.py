@@ -366,15 +366,20 @@ class IngestPipeline:
 
     def _replay_sampled(self) -> int:
         """Replay into the tail sampler: these records' traces were not decided yet (the
-        checkpoint never passes an undecided trace), so they wait for their decision again."""
-        items = [
-            _Item(record.position, self._decode_record(record))
-            for record in self.wal.records(after=self.store.wal_position() or 0)
-        ]
-        self._write(items)
-        count = sum(len(item.spans) for item in items)
-        if items:
-            log.info("replayed %d WAL records (%d spans) into the tail sampler", len(items), count)
+        checkpoint never passes an undecided trace), so they wait for their decision again.
+        They are queued for the writer (which hands them to the sampler first thing), so
+        a store that is out at start does not hold the start up."""
+        count = 0
+        records = 0
+        for record in self.wal.records(after=self.store.wal_position() or 0):
+            item = _Item(record.position, self._decode_record(record))
+            with self._pending_lock:
+                self._pending += len(item.spans)
+            self._queue.put(item)
+            count += len(item.spans)
+            records += 1
+        if records:
+            log.info("replaying %d WAL records (%d spans) into the tail sampler", records, count)
         return count
 
     def decoder(self, fmt: str) -> Decoder:
