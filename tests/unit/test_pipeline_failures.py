@@ -339,3 +339,34 @@ def test_metrics_export_the_writer_and_wal_numbers_without_tail_sampling(tmp_pat
     assert values["spanscope_store_write_failures_total"] == "0"
     assert values["spanscope_store_available"] == "1"
     assert "# TYPE spanscope_store_write_seconds histogram" in text
+
+
+def test_a_long_store_outage_is_not_reported_as_a_wedged_writer(tmp_path: Path) -> None:
+    store = FakeStore(refuse_everything)
+    pipeline = _pipeline(tmp_path, store)
+    pipeline.wedged_after_s = 0.5  # far shorter than the outage below
+    pipeline.max_retry_delay_s = 0.05
+    pipeline.start()
+    _send(pipeline, [1])
+    tries = store.attempts
+    _wait_for(lambda: store.attempts > tries + 40, "the writer keeps trying")
+    assert pipeline.health().live == []  # alive and retrying: restarting would not help
+    assert pipeline.health().ready  # but not ready
+    assert not _stop(pipeline, timeout_s=5.0)
+    pipeline.wal.close()
+
+
+def test_a_store_call_that_never_returns_fails_liveness(tmp_path: Path) -> None:
+    release = threading.Event()
+    store = FakeStore(lambda spans: release.wait(BOUND_S))
+    pipeline = _pipeline(tmp_path, store)
+    pipeline.wedged_after_s = 0.5
+    pipeline.start()
+    _send(pipeline, [1])
+    try:
+        _wait_for(lambda: bool(pipeline.health().live), "liveness reports the wedged writer")
+        assert "no progress" in pipeline.health().live[0]
+    finally:
+        release.set()
+    assert _stop(pipeline)
+    pipeline.wal.close()

@@ -600,6 +600,7 @@ class IngestPipeline:
         attempts = 0
         outages = 0
         while True:
+            self._heartbeat = time.monotonic()  # trying is progress; a hung call is not
             try:
                 self._timed_write(batches, position)
                 self._recovered()
@@ -635,6 +636,7 @@ class IngestPipeline:
 
         def attempt(part: list[tuple[int, Batch]]) -> None:
             nonlocal stored_any
+            self._heartbeat = time.monotonic()
             try:
                 # No checkpoint: until the whole write is settled, a crash replays it all.
                 self._timed_write([b for _, b in part], None)
@@ -687,6 +689,7 @@ class IngestPipeline:
                 return False
         delay = self.retry_delay_s
         while True:  # the checkpoint now passes the quarantined spans
+            self._heartbeat = time.monotonic()
             try:
                 self._timed_write([], position)
                 return True
