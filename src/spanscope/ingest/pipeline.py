@@ -136,6 +136,10 @@ class _StoreOutage(Exception):
     """Raised inside a bisection when the store turns out unavailable, not refusing."""
 
 
+class _Stopping(Exception):
+    """Raised inside a bisection when stop() was called: it ends, unfinished."""
+
+
 def _is_outage(exc: BaseException) -> bool:
     return isinstance(exc, StoreUnavailableError | OSError | MemoryError)
 
@@ -637,6 +641,8 @@ class IngestPipeline:
         def attempt(part: list[tuple[int, Batch]]) -> None:
             nonlocal stored_any
             self._heartbeat = time.monotonic()
+            if self._stopping.is_set():
+                raise _Stopping  # the rest waits in the WAL; what is stored is idempotent
             try:
                 # No checkpoint: until the whole write is settled, a crash replays it all.
                 self._timed_write([b for _, b in part], None)
@@ -658,6 +664,8 @@ class IngestPipeline:
 
         try:
             attempt(units)
+        except _Stopping:
+            return False
         except _StoreOutage as outage:
             self._failed(outage.__cause__ or outage, True, 0)
             return False
