@@ -63,6 +63,14 @@ def serve(
         envvar="SPANSCOPE_QUERY_TIMEOUT_S",
         help="Seconds a query API request may read before it is cancelled (503); 0: no limit.",
     ),
+    shutdown_timeout: float = typer.Option(
+        30.0,
+        "--shutdown-timeout",
+        envvar="SPANSCOPE_SHUTDOWN_TIMEOUT_S",
+        min=1.0,
+        help="Seconds SIGTERM may take; what the store has not stored by then stays in "
+        "the WAL for the next start (exit code 3).",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
     from spanscope.server import serve as run_server
@@ -76,6 +84,7 @@ def serve(
         zipkin_port=zipkin_port,
         config_file=config,
         query_timeout_s=query_timeout,
+        shutdown_timeout_s=shutdown_timeout,
     )
     if not query_timeout >= 0:  # also NaN
         raise typer.BadParameter(

@@ -34,6 +34,9 @@ class Settings:
     query_timeout_s: float = DEFAULT_QUERY_TIMEOUT_S
     """``spanscope serve --query-timeout``: a query API read still running this long after
     its request came is cancelled and answered 503 (0: no limit)."""
+    shutdown_timeout_s: float = 30.0
+    """``spanscope serve --shutdown-timeout``: the longest SIGTERM -> exit takes, whatever
+    the store does; spans it has not stored by then stay in the WAL for replay."""
     config_file: Path | None = None
     """``spanscope serve --config``: a TOML file with ``[tail_sampling]`` and ``[retention]``
     (docs/sampling.md); None keeps every span and the default retention."""

@@ -14,9 +14,14 @@ What happens, in order:
    HTTP apps with uvicorn in ONE asyncio loop and the gRPC server on its thread pool;
 3. once all answer, print the ports and write ``<data-dir>/ports.json`` atomically:
    ``{"api": 16686, "otlp_grpc": 4317, "otlp_http": 4318, "zipkin": 9411}``;
-   ``GET /healthz`` on the API port answers 200 from then on;
+   ``GET /healthz`` (liveness) and ``GET /readyz`` (readiness) on the API port answer 200
+   from then on, or 503 with the reasons (``IngestPipeline.health``);
 4. on Ctrl-C or SIGTERM: stop accepting, finish in-flight requests, drain the queue into
-   the store, checkpoint, exit 0. Everything acknowledged is stored.
+   the store, checkpoint, exit 0. Everything acknowledged is stored. All of it within
+   ``--shutdown-timeout`` (default 30 s) whatever the store does: if the store fails or
+   hangs, what it has not stored stays in the write-ahead log (never deleted then), the
+   log says how many spans, and the exit code is 3 (``EXIT_LEFT_FOR_REPLAY``); the next
+   start replays them.
 
 Two settings have no flag, for tests and tuning: ``SPANSCOPE_MAX_PENDING_SPANS`` (spans
 acknowledged but not yet stored before receivers answer 429) and
@@ -33,6 +38,8 @@ import logging
 import os
 import signal
 import socket
+import sys
+import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -45,7 +52,8 @@ from spanscope.ingest.decode_worker import DecodePool, default_workers
 from spanscope.ingest.grpc import create_grpc_server
 from spanscope.ingest.http import OtlpHttpReceiver, ZipkinReceiver
 from spanscope.ingest.limits import limits_from_env
-from spanscope.ingest.pipeline import IngestPipeline
+from spanscope.ingest.pipeline import Health, IngestPipeline
+from spanscope.ingest.stats import TimedFsync
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.sampling.runtime import SamplingRuntime
 from spanscope.store.base import Store
@@ -55,6 +63,11 @@ log = logging.getLogger("spanscope.server")
 DB_FILE = "spanscope.duckdb"
 PORTS_FILE = "ports.json"
 SHUTDOWN_GRACE_S = 10.0
+"""Longest wait for in-flight requests at shutdown (less when --shutdown-timeout is short)."""
+
+EXIT_LEFT_FOR_REPLAY = 3
+"""Exit code of a shutdown that left acknowledged spans in the WAL (the store failed or
+hung past --shutdown-timeout): nothing is lost, the next start stores them."""
 
 
 def settings_from_env(settings: Settings) -> Settings:
@@ -133,10 +146,27 @@ class _Uvicorn(uvicorn.Server):
         yield
 
 
-def _api_app(store: Store, ready: Callable[[], bool], query_timeout_s: float) -> Any:
+def _api_app(
+    store: Store,
+    ready: Callable[[], bool],
+    query_timeout_s: float,
+    health: Callable[[], Health] | None = None,
+) -> Any:
     from spanscope.api.app import create_app
 
-    return create_app(store, ready=ready, query_timeout_s=query_timeout_s or None)
+    return create_app(store, ready=ready, query_timeout_s=query_timeout_s or None, health=health)
+
+
+@dataclasses.dataclass
+class _Shutdown:
+    """When SIGTERM came, so the whole shutdown fits in ``settings.shutdown_timeout_s``."""
+
+    timeout_s: float
+    started: float | None = None
+
+    def remaining(self) -> float:
+        started = self.started if self.started is not None else time.monotonic()
+        return max(0.0, started + self.timeout_s - time.monotonic())
 
 
 def serve(settings: Settings) -> None:
@@ -151,26 +181,65 @@ def serve(settings: Settings) -> None:
 
     sampling = SamplingRuntime.load(settings.config_file, data_dir)  # exits on a bad config
     store = open_store(data_dir)
-    wal = WriteAheadLog(data_dir / "wal", start_after=store.wal_position() or 0)
+    fsync = TimedFsync()
+    wal = WriteAheadLog(data_dir / "wal", start_after=store.wal_position() or 0, fsync=fsync)
     workers = decode_workers_from_env()
     pool = DecodePool(workers) if workers else None
     pipeline = IngestPipeline(store, wal, settings, decode_pool=pool, tail_sampler=sampling.sampler)
-    pipeline.replay()
+    pipeline.stats.wal_fsync_seconds = fsync.seconds
+    pipeline.replay()  # a record the store refuses is quarantined: this always returns
     pipeline.start()
     sampling.start(store, pipeline)
+    shutdown = _Shutdown(settings.shutdown_timeout_s)
+    stored_all = False
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run(settings, store, pipeline, sampling))
+            runner.run(_run(settings, store, pipeline, sampling, shutdown))
     finally:
         sampling.stop()
-        pipeline.stop()
+        # Keep a little of the bound for closing the WAL and the store.
+        stored_all = pipeline.stop(timeout_s=max(0.0, shutdown.remaining() - 1.0))
         if pool is not None:
             pool.close()
         wal.close()
-        wal.release(store.wal_position() or 0)  # all stored and checkpointed: drop the log
-        store.close()
+        if stored_all:
+            stored_all = _release_wal(wal, store)
+        if pipeline.writer_busy:
+            # The writer is inside a store call that does not return: closing the store
+            # would wait for it. The spans are in the WAL; leave without waiting.
+            log.error(
+                "the store did not finish a write within --shutdown-timeout=%g s; exiting "
+                "with the WAL kept for replay",
+                settings.shutdown_timeout_s,
+            )
+            logging.shutdown()
+            sys.stdout.flush()
+            os._exit(EXIT_LEFT_FOR_REPLAY)
+        with contextlib.suppress(Exception):  # an invalidated database may refuse to close
+            store.close()
         (data_dir / PORTS_FILE).unlink(missing_ok=True)
+    if not stored_all:
+        log.warning("stopped; spans the store did not take stay in the WAL for the next start")
+        raise SystemExit(EXIT_LEFT_FOR_REPLAY)
     log.info("stopped cleanly: everything acknowledged is stored")
+
+
+def _release_wal(wal: WriteAheadLog, store: Store) -> bool:
+    """Delete the WAL only if the store's checkpoint covers every record in it; True then."""
+    try:
+        position = store.wal_position() or 0
+    except Exception:
+        log.exception("cannot read the store's WAL checkpoint: keeping the WAL for replay")
+        return False
+    if position < wal.last_position:
+        log.warning(
+            "the store's WAL checkpoint %d is below the last record %d: keeping the WAL",
+            position, wal.last_position,
+        )  # fmt: skip
+        wal.release(position)
+        return False
+    wal.release(position)  # all stored and checkpointed: drop the log
+    return True
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -188,7 +257,11 @@ async def _run(
     store: Store,
     pipeline: IngestPipeline,
     sampling: SamplingRuntime | None = None,
+    shutdown: _Shutdown | None = None,
 ) -> None:
+    shutdown = shutdown if shutdown is not None else _Shutdown(settings.shutdown_timeout_s)
+    # In-flight requests get at most a third of the shutdown bound; the drain the rest.
+    grace_s = min(SHUTDOWN_GRACE_S, settings.shutdown_timeout_s / 3)
     host = settings.host
     sockets = {
         "api": bind(host, settings.api_port, "the query API", "--port"),
@@ -200,7 +273,7 @@ async def _run(
     )
     ready = False
     apps = {
-        "api": _api_app(store, lambda: ready, settings.query_timeout_s),
+        "api": _api_app(store, lambda: ready, settings.query_timeout_s, pipeline.health),
         "otlp_http": OtlpHttpReceiver(pipeline, settings.limits),
         "zipkin": ZipkinReceiver(pipeline, settings.limits),
     }
@@ -213,7 +286,7 @@ async def _run(
                 lifespan="auto" if name == "api" else "off",
                 log_level="warning",
                 access_log=False,
-                timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
+                timeout_graceful_shutdown=max(1, int(grace_s)),
             )
         )
         for name in sockets
@@ -246,10 +319,15 @@ async def _run(
     )
 
     await stop.wait()
-    log.info("stopping: finishing in-flight requests, then draining into the store")
+    shutdown.started = time.monotonic()
+    log.info(
+        "stopping: finishing in-flight requests, then draining into the store "
+        "(at most %g s, --shutdown-timeout)",
+        settings.shutdown_timeout_s,
+    )
     ready = False
     for server in servers.values():
         server.should_exit = True
-    grpc_done = grpc_server.stop(grace=SHUTDOWN_GRACE_S)
+    grpc_done = grpc_server.stop(grace=grace_s)
     await asyncio.gather(*tasks, return_exceptions=True)
-    await asyncio.to_thread(grpc_done.wait)
+    await asyncio.to_thread(grpc_done.wait, grace_s + 1.0)

@@ -47,7 +47,25 @@ def test_healthz_follows_ready() -> None:
     assert c.get("/healthz").status_code == 503
     state["ready"] = True
     resp = c.get("/healthz")
-    assert resp.status_code == 200 and resp.json() == {"status": "ok"}
+    assert resp.status_code == 200 and resp.json() == {"status": "ok", "reasons": []}
+
+
+def test_healthz_and_readyz_say_why_they_fail() -> None:
+    from spanscope.ingest.pipeline import Health
+
+    state = Health()
+    c = TestClient(create_app(MemoryStore(), ready=lambda: True, health=lambda: state))
+    assert c.get("/readyz").json() == {"status": "ok", "reasons": []}
+    state = Health(ready=["the store is unavailable for 3 s: disk full"])
+    assert c.get("/healthz").status_code == 200  # alive: restarting would not help
+    resp = c.get("/readyz")
+    assert resp.status_code == 503
+    assert resp.json() == {"status": "unavailable", "reasons": [state.ready[0]]}
+    state = Health(
+        live=["the store writer thread stopped"], ready=["the store writer thread stopped"]
+    )
+    resp = c.get("/healthz")
+    assert resp.status_code == 503 and resp.json()["reasons"] == state.live
 
 
 def test_services_and_operations(client: TestClient) -> None:

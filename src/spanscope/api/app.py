@@ -8,8 +8,12 @@ Run it over any Store::
 
 What it serves:
 
-- ``GET /healthz``: ``200 {"status": "ok"}`` once ``ready()`` says so (503 before), for
-  load balancers and ``spanscope serve``'s own start-up wait;
+- ``GET /healthz`` (liveness): ``200 {"status": "ok", "reasons": []}`` once ``ready()``
+  says so (503 before), then 503 ``{"status": "unavailable", "reasons": [...]}`` while
+  ``health()`` reports a dead or wedged store writer — restart the process;
+- ``GET /readyz`` (readiness): the same, plus 503 while the store is failing or being
+  reopened, the WAL cannot write, or the pending queue is at its bound — send elsewhere
+  for now (``IngestPipeline.health``, docs/serving.md);
 - ``/api/v1/...``: the native API (docs/api.md), described at ``/openapi.json`` and
   browsable at ``/docs``;
 - ``/api/...`` and ``/api/v3/...``: the Jaeger query APIs, for Grafana's Jaeger data
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -50,9 +55,12 @@ def create_app(
     store: Store,
     ready: Callable[[], bool] | None = None,
     query_timeout_s: float | None = DEFAULT_QUERY_TIMEOUT_S,
+    health: Callable[[], Any] | None = None,
 ) -> FastAPI:
-    """Build the API over ``store``; ``ready`` (if given) gates ``/healthz``; a read still
-    running ``query_timeout_s`` after its request came is cancelled (503; None: no limit)."""
+    """Build the API over ``store``; ``ready`` (if given) gates ``/healthz`` and ``/readyz``,
+    ``health`` (if given) returns an object with ``live`` and ``ready`` lists of reasons
+    (``spanscope.ingest.pipeline.Health``); a read still running ``query_timeout_s``
+    after its request came is cancelled (503; None: no limit)."""
     app = FastAPI(
         title="Spanscope query API",
         version=_version(),
@@ -62,11 +70,22 @@ def create_app(
     )
     app.state.store = store
 
-    @app.get("/healthz", tags=["health"], summary="200 once the server accepts and answers")
+    def answer(kind: str) -> Response:
+        if ready is not None and not ready():
+            reasons = ["the server is starting (or stopping)"]
+        else:
+            reasons = list(getattr(health(), kind)) if health is not None else []
+        if not reasons:
+            return OrjsonResponse({"status": "ok", "reasons": []})
+        return OrjsonResponse({"status": "unavailable", "reasons": reasons}, status_code=503)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: 503 with reasons if wedged")
     def healthz() -> Response:
-        if ready is None or ready():
-            return OrjsonResponse({"status": "ok"})
-        return OrjsonResponse({"status": "starting"}, status_code=503)
+        return answer("live")
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: 503 with reasons if not taking data")
+    def readyz() -> Response:
+        return answer("ready")
 
     app.include_router(analysis.router)  # before native: /traces/{id}/... paths
     app.include_router(sampling.router)  # before jaeger: /api/sampling

@@ -94,6 +94,7 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
                 _refuse(context, exc)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if result.rejected:
+            self.pipeline.stats.rejected_spans += result.rejected  # for /metrics
             response.partial_success.rejected_spans = result.rejected
             response.partial_success.error_message = result.first_error or ""
         return response

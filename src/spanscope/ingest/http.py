@@ -340,6 +340,8 @@ class OtlpHttpReceiver:
         await self._success(send, result, as_json, signal)
 
     async def _success(self, send: Send, result: Result, as_json: bool, signal: _Signal) -> None:
+        if result.rejected and signal.rejected_field == "rejected_spans":
+            self.pipeline.stats.rejected_spans += result.rejected  # for /metrics
         if as_json:
             answer: dict[str, Any] = {}
             if result.rejected:
@@ -407,6 +409,7 @@ class ZipkinReceiver:
             except Exception as exc:  # a decoder bug must not become a bare 500
                 raise undecodable("Zipkin v2 JSON", exc) from None
             spans = None if isinstance(result, SignalResult) else result.spans
+            self.pipeline.stats.rejected_spans += result.rejected  # for /metrics
             if result.rejected and not spans:
                 # Zipkin has no partial success: say why when nothing could be kept.
                 raise HttpError(400, f"no span accepted: {result.first_error}")

@@ -27,11 +27,13 @@ succeed again::
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from spanscope.ingest.wal import WalClosedError, WalFullError, WalWriteError
 
@@ -41,6 +43,10 @@ DISK_FULL_RETRY_S = 10
 """A full disk needs someone (retention, an operator) to free space: back off longer."""
 DISK_ERROR_RETRY_S = 5
 STOPPING_RETRY_S = 1
+PROBLEM_STALE_S = 30.0
+"""A disk error other than "full" stops counting against readiness after this long."""
+MIN_FREE_BYTES = 1024 * 1024
+"""Free space under which a disk that was full still counts as full."""
 
 # google.rpc.Code numbers, as gRPC uses them.
 RESOURCE_EXHAUSTED = 8
@@ -106,6 +112,8 @@ class RefusalLog:
         self._open_requests = 0
         self._open_spans = 0
         self._reason = ""
+        self._last_error: OSError | None = None
+        self._last_at = 0.0
         self.requests = 0
         """Requests refused since start because the WAL could not be written."""
         self.spans = 0
@@ -125,6 +133,7 @@ class RefusalLog:
             self.spans += span_count
             self._reason = str(exc)
             now = self._clock()
+            self._last_error, self._last_at = exc, now
             if self._logged_at is not None and now - self._logged_at < self.interval_s:
                 return
             self._logged_at = now
@@ -155,6 +164,7 @@ class RefusalLog:
             )
             self._open_requests = self._open_spans = 0
             self._logged_at = None
+            self._last_error = None
         if requests:
             log.warning(
                 "the write-ahead log takes requests again; %d requests (%d spans) were "
@@ -164,3 +174,24 @@ class RefusalLog:
                 since,
                 reason,
             )
+
+    def problem(self, directory: Path) -> str | None:
+        """Why the WAL cannot take requests now (for readiness), or None.
+
+        A run of refusals ends with the next request made durable, but a load balancer
+        that trusts readiness may send none: so a full disk counts as fixed as soon as
+        ``directory``'s filesystem has room for the refused record again, and another
+        disk error once ``PROBLEM_STALE_S`` passed without a new refusal.
+        """
+        with self._lock:
+            exc, at = self._last_error, self._last_at
+        if exc is None:
+            return None
+        if isinstance(exc, WalFullError):
+            try:
+                stat = os.statvfs(directory)
+            except OSError:
+                return str(exc)
+            free = stat.f_bavail * stat.f_frsize
+            return str(exc) if free < max(exc.needed, MIN_FREE_BYTES) else None
+        return str(exc) if self._clock() - at < PROBLEM_STALE_S else None

@@ -13,6 +13,12 @@ Rules every backend keeps:
 - Reads never scan every span for one trace: a per-trace index (first/last time, span
   count, errors, services, root) answers trace-level questions.
 - Times are unix nanoseconds; ids are raw bytes.
+- A failed write says which kind of failure it is, so the ingest pipeline knows whether
+  to set the batch aside or wait: :class:`StoreRefusedError` (this data cannot be stored
+  — a value out of the column's range; other spans can) or :class:`StoreUnavailableError`
+  (nothing can be stored now — disk full, database invalidated; ``reopen`` says whether
+  :meth:`Recoverable.reopen` is needed before the next try). Anything else counts as
+  transient and is retried.
 """
 
 from __future__ import annotations
@@ -37,6 +43,32 @@ from spanscope.model import (
     TraceSummary,
 )
 from spanscope.query.model import LogQuery, SearchQuery
+
+
+class StoreRefusedError(ValueError):
+    """The store refuses this data (say, ``start + duration`` overflows its 64-bit
+    column); the same write without the offending spans would succeed."""
+
+
+class StoreUnavailableError(RuntimeError):
+    """The store cannot write anything now (disk full, database invalidated after a fatal
+    error, connection lost). Retry later; when ``reopen`` is True call the store's
+    ``reopen()`` first, the current connection will not recover by itself."""
+
+    def __init__(self, message: str, *, reopen: bool = False) -> None:
+        super().__init__(message)
+        self.reopen = reopen
+
+
+@runtime_checkable
+class Recoverable(Protocol):
+    """A store that can drop its connection and open the same database again (after
+    :class:`StoreUnavailableError` with ``reopen=True``)."""
+
+    def reopen(self) -> None:
+        """Close the connection (ignoring its errors), connect again, reload every cache
+        kept from the database. Raises StoreUnavailableError while that is impossible."""
+        ...
 
 
 @runtime_checkable

@@ -26,12 +26,21 @@ How it keeps the Store rules (src/spanscope/store/base.py):
   triggers it for seconds; ``wal_autocheckpoint`` is raised to 1 GB and the server calls
   :meth:`DuckDBStore.checkpoint` from a background thread instead.
 
+- **Failures say what they are.** A write that fails for its values (``start + duration``
+  beyond BIGINT, ...) raises :class:`~spanscope.store.base.StoreRefusedError`; one that
+  fails because nothing can be written (disk full, a fatal error that invalidated the
+  database) raises :class:`~spanscope.store.base.StoreUnavailableError`, with
+  ``reopen=True`` once DuckDB says the database "must be restarted": :meth:`reopen`
+  then closes every connection, opens the same file again (DuckDB replays its own WAL:
+  every committed write is back) and reloads the caches below.
+
 Only one process may open a file at a time (DuckDB takes a file lock); a second one gets
 DuckDB's lock error naming the holding process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -65,6 +74,7 @@ from spanscope.model import (
 )
 from spanscope.query.model import LogQuery, SearchQuery
 from spanscope.store import deadline, duckdb_analysis, duckdb_sampling, duckdb_signals
+from spanscope.store.base import StoreRefusedError, StoreUnavailableError
 from spanscope.store.duckdb_sampling import record_sampling
 from spanscope.store.duckdb_schema import (
     BATCH_TRACE_ID,
@@ -128,6 +138,9 @@ MEMORY_LIMIT = os.environ.get("SPANSCOPE_DUCKDB_MEMORY_LIMIT", "1GB")
 """DuckDB's buffer pool limit (``SPANSCOPE_DUCKDB_MEMORY_LIMIT``, DuckDB size syntax)."""
 
 
+_CANNOT_WRITE = ("No space left", "Could not write file", "Failed to commit", "Disk quota")
+"""Texts of DuckDB errors that mean nothing can be written now, whatever their class."""
+
 ROW_GROUP_ROWS = 122_880
 """DuckDB's row-group size (rows): the unit it compresses and rewrites at a checkpoint."""
 
@@ -171,6 +184,18 @@ class DuckDBStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
+        self._cursor_lock = threading.Lock()
+        self._local = threading.local()
+        self._generation = 0
+        """Bumped by reopen(): a reading thread's cursor of an older one is stale."""
+        self._closed = False
+        self._open()
+        self.last_checkpoint = time.monotonic()
+        """When DuckDB's WAL was last folded into the file (``time.monotonic()``)."""
+
+    def _open(self) -> None:
+        """Connect and load every cache kept from the database (at start and reopen)."""
         # A bounded buffer pool keeps the server's memory flat: DuckDB's default is 80 % of
         # RAM, and it keeps every block it read or wrote cached up to that.
         self._db = duckdb.connect(
@@ -178,9 +203,6 @@ class DuckDBStore:
         )
         self._db.execute(DDL)
         self._db.execute(duckdb_signals.DDL)
-        self._write_lock = threading.Lock()
-        self._cursor_lock = threading.Lock()
-        self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._writer = self._db.cursor()
         # resource hash -> small sequential id (small ids bit-pack; random hashes did not)
@@ -202,26 +224,24 @@ class DuckDBStore:
                 0
             ][0]
         )
-        self._closed = False
         # Checkpoint only when the spans table ends on a row-group boundary: a checkpoint
         # of a partly filled row group leaves that copy's blocks free in the file once the
         # group is rewritten full (63-117 B/span on disk instead of ~60; docs/performance.md).
         self._align_row_groups = self.path != ":memory:"
         row = self._writer.execute("SELECT count(*) FROM spans").fetchone()
         self._rows = int(row[0]) if row else 0
-        self.last_checkpoint = time.monotonic()
-        """When DuckDB's WAL was last folded into the file (``time.monotonic()``)."""
 
     # --- connections ------------------------------------------------------------------
 
     def _reader(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
-        if cur is None:
+        if cur is None or getattr(self._local, "generation", -1) != self._generation:
             with self._cursor_lock:
                 if self._closed:
                     raise RuntimeError(f"store {self.path!r} is closed: open a new DuckDBStore")
                 cur = self._db.cursor()
                 self._cursors.append(cur)
+                self._local.generation = self._generation
             self._local.cursor = cur
         # The request's --query-timeout interrupts this cursor if the read runs past it.
         deadline.claim(self._local, cur)
@@ -230,8 +250,52 @@ class DuckDBStore:
     def checkpoint(self) -> None:
         """Fold DuckDB's WAL into the file (call from a background thread, not the writer).
         Writes checkpoint by themselves at each filled row group; this is for the rest."""
-        self._reader().execute("CHECKPOINT")
+        try:
+            self._reader().execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            raise self._failure(exc) from exc
         self.last_checkpoint = time.monotonic()
+
+    def _failure(self, exc: duckdb.Error) -> Exception:
+        """DuckDB's error as the Store protocol's kind of failure (see the module docs)."""
+        text = str(exc)
+        if isinstance(exc, duckdb.FatalException) or "invalidated" in text:
+            return StoreUnavailableError(
+                f"the DuckDB database {self.path} was invalidated and is being reopened: {text}",
+                reopen=True,
+            )
+        if isinstance(exc, duckdb.ConnectionException):
+            return StoreUnavailableError(f"DuckDB {self.path}: {text}", reopen=True)
+        # A full disk also arrives as "TransactionContext Error: Failed to commit: Could not
+        # write file ...: No space left on device" (a TransactionException).
+        if isinstance(exc, duckdb.IOException | duckdb.OutOfMemoryException) or any(
+            sign in text for sign in _CANNOT_WRITE
+        ):
+            return StoreUnavailableError(f"DuckDB {self.path} cannot write: {text}")
+        if isinstance(exc, duckdb.DataError | duckdb.IntegrityError):
+            return StoreRefusedError(f"DuckDB refuses the spans: {text}")
+        return exc
+
+    def reopen(self) -> None:
+        """Close every connection (their errors ignored: the database may be invalidated)
+        and open the same file again, reloading resource ids, operations, the row count
+        and the sampling flag. Raises StoreUnavailableError while that fails (say, the
+        disk is still full and DuckDB cannot replay its WAL)."""
+        with self._write_lock, self._cursor_lock:
+            if self._closed:
+                raise RuntimeError(f"store {self.path!r} is closed: open a new DuckDBStore")
+            for conn in (*self._cursors, self._writer, self._db):
+                with contextlib.suppress(duckdb.Error):
+                    conn.close()
+            self._cursors = []
+            self._generation += 1
+            self._resource_cache = {}
+            try:
+                self._open()
+            except duckdb.Error as exc:
+                raise StoreUnavailableError(
+                    f"cannot reopen the DuckDB database {self.path}: {exc}", reopen=True
+                ) from exc
 
     def close(self) -> None:
         with self._write_lock, self._cursor_lock:
@@ -262,6 +326,17 @@ class DuckDBStore:
         """:meth:`write` for batches already in Arrow (the receivers' fast path): the only
         per-span work left here is DuckDB's, which runs without the GIL. ``signals`` (logs
         and metric points) are stored in the same transaction as the spans."""
+        try:
+            return self._write_tables(tables, wal_position, signals)
+        except duckdb.Error as exc:
+            raise self._failure(exc) from exc
+
+    def _write_tables(
+        self,
+        tables: Sequence[SpanTable],
+        wal_position: int | None,
+        signals: Sequence[SignalBatch],
+    ) -> int:
         with self._write_lock:
             parts: list[pa.Table] = []
             new_resources: dict[int, tuple[int, Attributes]] = {}
@@ -318,7 +393,10 @@ class DuckDBStore:
                 cur.execute("INSERT INTO wal_checkpoint VALUES (1, ?)", [wal_position])
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            # The first error is the one to report: a ROLLBACK after a failed COMMIT (or
+            # in an invalidated database) fails too, and would hide it.
+            with contextlib.suppress(duckdb.Error):
+                cur.execute("ROLLBACK")
             raise
         # Only after COMMIT: a rolled-back write must not leave these marked as stored.
         self._resource_ids.update({h: v[0] for h, v in new_resources.items()})
@@ -389,7 +467,8 @@ class DuckDBStore:
                 cur.execute(f"INSERT INTO spans SELECT {_SPAN_SELECT} FROM batch b")
                 cur.execute(_FRAGMENTS_SQL)
         finally:
-            cur.unregister("batch")
+            with contextlib.suppress(duckdb.Error):  # fails in an aborted transaction
+                cur.unregister("batch")
         return int(batch.num_rows)
 
     def write_signals(self, batches: Sequence[SignalBatch], wal_position: int | None = None) -> int:
