@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -64,6 +65,16 @@ HEADER = (
     "   429  dir MiB  load\n"
     "        (MiB)    (MiB)   (MiB)   (MiB)   (ms)    (ms)           (spans)  (spans)"
 )
+
+
+def duckdb_limit_mib(text: str) -> float | None:
+    """A DuckDB size ("1GB", "256MiB", "512 MB") in MiB; None if it does not parse."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*", text, re.IGNORECASE)
+    if m is None:
+        return None
+    unit = (m[2] or "b").lower()
+    scale = 1 if unit == "b" else (1024 if "i" in unit else 1000) ** "bkmgt".index(unit[0])
+    return float(m[1]) * scale / 2**20
 
 
 def status_kib(pid: int, field_name: str) -> int:
@@ -126,6 +137,7 @@ class Soak:
     rss: list[tuple[float, float]] = field(default_factory=list)  # (s, server+workers MiB)
     rows: list[str] = field(default_factory=list)
     total_acked: int = 0
+    dir_mib: float = 0.0
 
     async def sender(self, stop_at: float) -> None:
         target = httpx.URL(self.otlp_url)
@@ -186,12 +198,13 @@ class Soak:
         server = rss_mib(self.pid)
         worker_rss = sum(rss_mib(c) for c in workers)
         pending = f"{done.pending[-1]:>8,} {max(done.pending):>8,}" if done.pending else "     n/a"
+        self.dir_mib = dir_bytes(self.data_dir) / 2**20
         line = (
             f"{at / 60:6.2f} {server:8.0f} {status_kib(self.pid, 'RssAnon') / 1024:7.0f} "
             f"{worker_rss:7.0f} {server + worker_rss:7.0f} "
             f"{pct(done.latencies, 0.5) * 1e3:6.1f} {pct(done.latencies, 0.99) * 1e3:7.1f} "
             f"{done.acked_spans / max(span_s, 1e-9):8,.0f} {pending} {done.rejected:5} "
-            f"{dir_bytes(self.data_dir) / 2**20:8.0f} {os.getloadavg()[0]:5.2f}"
+            f"{self.dir_mib:8.0f} {os.getloadavg()[0]:5.2f}"
         )
         self.rows.append(line)
         print(line, flush=True)
@@ -263,6 +276,16 @@ def main() -> None:
           f"max {max(v for _, v in soak.rss):.0f}")  # fmt: skip
     print(f"RSS slope over the last half: {slope:+.1f} MiB/min")
     print("RSS levelled off" if slope <= args.flat_mib_per_min else "RSS still growing")
+    limit_text = os.environ.get("SPANSCOPE_DUCKDB_MEMORY_LIMIT", "1GB")
+    limit = duckdb_limit_mib(limit_text)
+    if slope > args.flat_mib_per_min and limit is not None and soak.dir_mib < limit:
+        print(
+            f"  note: the data dir ({soak.dir_mib:,.0f} MiB) is still below DuckDB's buffer pool "
+            f"cap (SPANSCOPE_DUCKDB_MEMORY_LIMIT={limit_text}, {limit:,.0f} MiB). DuckDB keeps\n"
+            "  the blocks it writes cached until the pool is full, so RSS grows with the file "
+            "until then;\n  run longer, or with a lower cap, to see where it levels "
+            "(docs/performance.md, 'Soak')."
+        )
     if args.keep:
         print(f"data kept in {data_dir}")
     else:
