@@ -3,7 +3,9 @@
 Several clients stream spans at the real server at once — threads posting OTLP/HTTP
 protobuf with httpx, and one OpenTelemetry SDK gRPC exporter — while the test SIGKILLs
 the server (by its PID) at moments drawn from a seeded ``random.Random``, restarts it on
-the same data dir (WAL replay), and does that again, ``KILLS`` times. Each span has its
+the same data dir (WAL replay), and does that again, ``KILLS`` times; after two of those
+kills the next server is itself killed during its start, before, during or after its WAL
+replay (a seeded delay), and started once more. Each span has its
 own (trace id, span id); a client records a span as acknowledged only when its request
 was answered 200 / gRPC OK, and retries a request that failed, was refused or got no
 answer — with the same bytes, so a retried request whose first attempt reached the WAL
@@ -18,6 +20,8 @@ that never got an answer may or may not be stored.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +52,9 @@ SDK_SPANS_PER_EXPORT = 25
 ACKED_SPANS_PER_LIFE = (3_000, 9_000)
 """Between two kills: acknowledged spans drawn from this range (a seeded draw), so each
 kill lands in a different place of the stream, wherever the server's batches are."""
+STARTUP_KILLS = 2
+STARTUP_KILL_AFTER_S = (0.3, 3.0)
+"""When a restart is killed during its start: seconds after its launch (a seeded draw)."""
 PHASE_DEADLINE_S = 60.0
 
 SpanKey = tuple[int, int]  # (trace id, span id), as DuckDB stores them
@@ -62,6 +69,7 @@ class Ledger:
     acked: set[SpanKey] = field(default_factory=set)
     acked_in_life: int = 0
     failures: int = 0
+    unexpected: list[str] = field(default_factory=list)
 
     def attempt(self, keys: list[SpanKey]) -> None:
         with self.lock:
@@ -72,9 +80,11 @@ class Ledger:
             self.acked.update(keys)
             self.acked_in_life += len(keys)
 
-    def fail(self) -> None:
+    def fail(self, unexpected: str | None = None) -> None:
         with self.lock:
             self.failures += 1
+            if unexpected is not None:
+                self.unexpected.append(unexpected)
 
 
 class Target:
@@ -155,8 +165,9 @@ def http_client(client: int, target: Target, ledger: Ledger, stop: threading.Eve
                 if answer.status_code == 200:
                     ledger.ack(keys)
                     break
-                assert answer.status_code in (429, 503), (answer.status_code, answer.text)
-                ledger.fail()
+                # 429/503 say "retry later"; anything else is a bug the test reports.
+                retry = answer.status_code in (429, 503)
+                ledger.fail(None if retry else f"{answer.status_code}: {answer.text[:200]}")
                 time.sleep(0.1)
             n += 1
 
@@ -209,6 +220,27 @@ def sdk_client(client: int, target: Target, ledger: Ledger, stop: threading.Even
             exporter.shutdown()
 
 
+def kill_during_startup(data_dir: Path, after_s: float) -> None:
+    """Launch ``spanscope serve`` on ``data_dir`` and SIGKILL it ``after_s`` seconds later,
+    ready or not (the fixture's launcher would wait until it is ready)."""
+    log_path = data_dir.parent / f"startup-kill-{len(list(data_dir.parent.glob('startup-*')))}.log"
+    command = [
+        sys.executable, "-m", "spanscope", "serve", "--data-dir", str(data_dir),
+        "--host", "127.0.0.1", "--port", "0", "--otlp-grpc-port", "0",
+        "--otlp-http-port", "0", "--zipkin-port", "0",
+    ]  # fmt: skip
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        process.wait(after_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(30)
+    else:
+        raise AssertionError(f"serve exited by itself ({process.returncode}):\n"
+                             f"{log_path.read_text(errors='replace')[-3000:]}")  # fmt: skip
+
+
 def wait_for_acks(ledger: Ledger, count: int, server: RunningServer) -> None:
     deadline = time.monotonic() + PHASE_DEADLINE_S
     while time.monotonic() < deadline:
@@ -248,14 +280,17 @@ def test_acked_equals_stored_exactly_once_across_repeated_sigkills(
     )
     for t in clients:
         t.start()
+    startup_kills = set(rng.sample(range(KILLS), STARTUP_KILLS))
     try:
-        for _ in range(KILLS):
+        for kill in range(KILLS):
             _, server = target.get()
             wait_for_acks(ledger, rng.randint(*ACKED_SPANS_PER_LIFE), server)
             time.sleep(rng.uniform(0, 0.05))  # not always right after an ack
             server.kill()
             with ledger.lock:
                 ledger.acked_in_life = 0
+            if kill in startup_kills:
+                kill_during_startup(data_dir, rng.uniform(*STARTUP_KILL_AFTER_S))
             # The clients keep trying (connection refused) while the server is down.
             target.set(start_spanscope(data_dir))
         _, server = target.get()
@@ -265,6 +300,7 @@ def test_acked_equals_stored_exactly_once_across_repeated_sigkills(
         for t in clients:
             t.join(30)
     assert not any(t.is_alive() for t in clients), "a client did not stop"
+    assert not ledger.unexpected, f"answers other than 200/429/503: {ledger.unexpected[:5]}"
     assert server.stop() == 0, server.log()[-3000:]
 
     copies = stored_copies(data_dir / "spanscope.duckdb")
