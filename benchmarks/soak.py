@@ -14,9 +14,10 @@ schedule. A request answered 429/503 waits its Retry-After and is counted, not r
 
 Every ``--interval`` seconds (default 60) it prints one row:
 
-- RSS of the server process and, summed, of its children (the decode worker processes),
-  from ``/proc/<pid>/status``; and the server's anonymous RSS (``RssAnon``: heap, arenas,
-  DuckDB's buffer pool — what a leak would grow; the rest is mapped files);
+- RSS of the server process and, summed, of its children (the decode worker processes and
+  multiprocessing's resource tracker), from ``/proc/<pid>/status``; and the server's
+  anonymous RSS (``RssAnon``: heap, arenas, DuckDB's buffer pool — what a leak would grow;
+  the rest is mapped files);
 - p50 / p99 ack latency of the requests answered in the interval, and the acked spans/s;
 - pending spans (``spanscope_pipeline_pending_spans`` from ``/metrics``, the last and
   the largest sample of the interval), 429/503 answers, and the data dir's size.
@@ -25,7 +26,8 @@ At the end: the slope of the total RSS (server + workers) over the last half of 
 by least squares, in MiB/min, and a verdict — "RSS levelled off" when it is at most
 ``--flat-mib-per-min`` (default 2), else "RSS still growing". DuckDB's buffer pool is capped
 by ``SPANSCOPE_DUCKDB_MEMORY_LIMIT`` (default 1 GB): growth that stops at the cap is a
-bound, not a leak, and a run long enough to reach it shows it levelling off.
+bound, not a leak, and a run long enough to reach it shows it levelling off (measured:
+docs/performance.md, "Soak"; at 20k spans/s the default cap is reached after ~12 min).
 """
 
 from __future__ import annotations
@@ -124,6 +126,8 @@ class Interval:
 
 @dataclass
 class Soak:
+    """Paced senders plus a once-a-second monitor that samples RSS and prints the rows."""
+
     otlp_url: str
     metrics_url: str
     pid: int
