@@ -20,7 +20,10 @@ Every ``--interval`` seconds (default 60) it prints one row:
   the rest is mapped files);
 - p50 / p99 ack latency of the requests answered in the interval, and the acked spans/s;
 - pending spans (``spanscope_pipeline_pending_spans`` from ``/metrics``, the last and
-  the largest sample of the interval), 429/503 answers, and the data dir's size.
+  the largest sample of the interval), 429/503 answers, and the data dir's size;
+- with ``--queries-per-s Q``: the p99 of ``GET /api/v1/traces/{id}`` for traces acked at
+  least ``QUERY_AFTER_S`` before, each picked at random among the last few thousand (the
+  API's trace cache then fills to ``SPANSCOPE_TRACE_CACHE_SPANS`` and must stay there).
 
 At the end: the slope of the total RSS (server + workers) over the last half of the run
 by least squares, in MiB/min, and a verdict — "RSS levelled off" when it is at most
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import re
 import shutil
 import signal
@@ -42,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,12 +65,16 @@ from ingest import (  # noqa: E402
     start_server,
 )
 
+QUERY_AFTER_S = 5.0
+"""A queried trace was acked this long before (well past ack -> queryable at half load)."""
+
 PENDING_METRICS = ("spanscope_pipeline_pending_spans", "spanscope_pending_spans")
 
 HEADER = (
     "   min  srv RSS    anon workers   total    p50     p99  acked/s  pending      max"
-    "   429  dir MiB  load\n"
+    "   429  dir MiB  load  q p99\n"
     "        (MiB)    (MiB)   (MiB)   (MiB)   (ms)    (ms)           (spans)  (spans)"
+    "                           (ms)"
 )
 
 
@@ -122,6 +131,7 @@ class Interval:
     acked_spans: int = 0
     rejected: int = 0
     pending: list[int] = field(default_factory=list)
+    query_latencies: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -129,7 +139,7 @@ class Soak:
     """Paced senders plus a once-a-second monitor that samples RSS and prints the rows."""
 
     otlp_url: str
-    metrics_url: str
+    api_url: str
     pid: int
     bodies: Bodies
     rate: float
@@ -137,11 +147,14 @@ class Soak:
     seconds: float
     interval_s: float
     data_dir: Path
+    queries_per_s: float = 0.0
     now: Interval = field(default_factory=Interval)
     rss: list[tuple[float, float]] = field(default_factory=list)  # (s, server+workers MiB)
     rows: list[str] = field(default_factory=list)
     total_acked: int = 0
     dir_mib: float = 0.0
+    recent: deque[tuple[float, bytes]] = field(default_factory=lambda: deque(maxlen=4096))
+    """(ack time, trace id) of recent requests' first traces, for the queries."""
 
     async def sender(self, stop_at: float) -> None:
         target = httpx.URL(self.otlp_url)
@@ -151,13 +164,14 @@ class Soak:
         next_at = time.monotonic()
         try:
             while time.monotonic() < stop_at:
-                body, _ = self.bodies.next()
+                body, trace_id = self.bodies.next()
                 t0 = time.monotonic()
                 status, headers, payload = await conn.post(body, _PROTOBUF)
                 if status == 200:
                     self.now.latencies.append(time.monotonic() - t0)
                     self.now.acked_spans += self.bodies.spans
                     self.total_acked += self.bodies.spans
+                    self.recent.append((time.monotonic(), trace_id))
                 elif status in (429, 503):
                     self.now.rejected += 1
                     await asyncio.sleep(float(headers.get("retry-after", "1") or 1))
@@ -170,7 +184,7 @@ class Soak:
 
     async def pending_spans(self, client: httpx.AsyncClient) -> int | None:
         try:
-            text = (await client.get(self.metrics_url)).text
+            text = (await client.get(self.api_url + "/metrics")).text
         except httpx.HTTPError:
             return None
         for line in text.splitlines():
@@ -196,6 +210,24 @@ class Soak:
                     return
                 await asyncio.sleep(min(1.0, max(0.05, stop_at - time.monotonic())))
 
+    async def querier(self, stop_at: float) -> None:
+        """Trace-by-id reads at ``queries_per_s``, as a UI user opening recent traces."""
+        rng = random.Random(11)
+        every = 1 / self.queries_per_s
+        next_at = time.monotonic()
+        async with httpx.AsyncClient(timeout=60) as client:
+            while time.monotonic() < stop_at:
+                old = [tid for at, tid in self.recent if at < time.monotonic() - QUERY_AFTER_S]
+                if old:
+                    tid = rng.choice(old)
+                    t0 = time.monotonic()
+                    answer = await client.get(f"{self.api_url}/api/v1/traces/{tid.hex()}")
+                    if answer.status_code != 200:
+                        raise SystemExit(f"trace {tid.hex()}: {answer.status_code} {answer.text}")
+                    self.now.query_latencies.append(time.monotonic() - t0)
+                next_at += every
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
     def row(self, at: float, span_s: float) -> None:
         done, self.now = self.now, Interval()
         workers = children(self.pid)
@@ -203,12 +235,14 @@ class Soak:
         worker_rss = sum(rss_mib(c) for c in workers)
         pending = f"{done.pending[-1]:>8,} {max(done.pending):>8,}" if done.pending else "     n/a"
         self.dir_mib = dir_bytes(self.data_dir) / 2**20
+        q = done.query_latencies
+        query_p99 = f"{pct(q, 0.99) * 1e3:6.1f}" if q else "   n/a"
         line = (
             f"{at / 60:6.2f} {server:8.0f} {status_kib(self.pid, 'RssAnon') / 1024:7.0f} "
             f"{worker_rss:7.0f} {server + worker_rss:7.0f} "
             f"{pct(done.latencies, 0.5) * 1e3:6.1f} {pct(done.latencies, 0.99) * 1e3:7.1f} "
             f"{done.acked_spans / max(span_s, 1e-9):8,.0f} {pending} {done.rejected:5} "
-            f"{self.dir_mib:8.0f} {os.getloadavg()[0]:5.2f}"
+            f"{self.dir_mib:8.0f} {os.getloadavg()[0]:5.2f} {query_p99}"
         )
         self.rows.append(line)
         print(line, flush=True)
@@ -217,9 +251,10 @@ class Soak:
         print(HEADER)
         t0 = time.monotonic()
         stop_at = t0 + self.seconds
-        await asyncio.gather(
-            self.monitor(t0, stop_at), *(self.sender(stop_at) for _ in range(self.clients))
-        )
+        tasks = [self.monitor(t0, stop_at), *(self.sender(stop_at) for _ in range(self.clients))]
+        if self.queries_per_s > 0:
+            tasks.append(self.querier(stop_at))
+        await asyncio.gather(*tasks)
 
 
 def main() -> None:
@@ -231,6 +266,8 @@ def main() -> None:
                     help="seconds of full load that measure the capacity")  # fmt: skip
     ap.add_argument("--clients", type=int, default=6, help="concurrent senders")
     ap.add_argument("--spans-per-request", type=int, default=512)
+    ap.add_argument("--queries-per-s", type=float, default=0.0,
+                    help="trace-by-id reads/s of recent traces (default 0)")  # fmt: skip
     ap.add_argument("--interval", type=float, default=60.0, help="seconds per printed row")
     ap.add_argument("--flat-mib-per-min", type=float, default=2.0,
                     help="largest last-half RSS slope called level")  # fmt: skip
@@ -239,6 +276,8 @@ def main() -> None:
     seconds = args.seconds if args.seconds is not None else args.minutes * 60
     if seconds <= 0 or args.interval <= 0 or (args.rate is not None and args.rate <= 0):
         raise SystemExit("--minutes/--seconds, --interval and --rate must be positive")
+    if args.queries_per_s < 0:
+        raise SystemExit(f"--queries-per-s {args.queries_per_s}: expected 0 (none) or more")
 
     work = Path(tempfile.mkdtemp(prefix="spanscope-soak-"))
     data_dir = work / "data"
@@ -258,8 +297,8 @@ def main() -> None:
         print(f"soak: {rate:,.0f} spans/s from {args.clients} clients for {seconds / 60:.1f} min "
               f"(server pid {proc.pid}, data {data_dir})", flush=True)  # fmt: skip
         soak = Soak(
-            otlp, f"http://127.0.0.1:{ports['api']}/metrics", proc.pid, bodies, rate,
-            args.clients, seconds, min(args.interval, seconds), data_dir,
+            otlp, f"http://127.0.0.1:{ports['api']}", proc.pid, bodies, rate,
+            args.clients, seconds, min(args.interval, seconds), data_dir, args.queries_per_s,
         )  # fmt: skip
         asyncio.run(soak.run())
     finally:
