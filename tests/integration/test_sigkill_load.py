@@ -41,6 +41,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext, TraceFlags
 
+from spanscope.server import DB_FILE
+
 if TYPE_CHECKING:
     from conftest import RunningServer
 
@@ -303,7 +305,7 @@ def test_acked_equals_stored_exactly_once_across_repeated_sigkills(
     assert not ledger.unexpected, f"answers other than 200/429/503: {ledger.unexpected[:5]}"
     assert server.stop() == 0, server.log()[-3000:]
 
-    copies = stored_copies(data_dir / "spanscope.duckdb")
+    copies = stored_copies(data_dir / DB_FILE)
     missing = ledger.acked - copies.keys()
     twice = {key: n for key, n in copies.items() if n > 1}
     unknown = copies.keys() - ledger.sent
