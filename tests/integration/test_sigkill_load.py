@@ -5,11 +5,11 @@ protobuf with httpx, and one OpenTelemetry SDK gRPC exporter — while the test 
 the server (by its PID) at moments drawn from a seeded ``random.Random``, restarts it on
 the same data dir (WAL replay), and does that again, ``KILLS`` times; after two of those
 kills the next server is itself killed during its start, before, during or after its WAL
-replay (a seeded delay), and started once more. Each span has its
-own (trace id, span id); a client records a span as acknowledged only when its request
-was answered 200 / gRPC OK, and retries a request that failed, was refused or got no
-answer — with the same bytes, so a retried request whose first attempt reached the WAL
-before the kill is exactly the duplicate the store must not keep twice.
+replay (a seeded delay), and started once more. Each span has its own (trace id, span id);
+a client records a span as acknowledged only when its request was answered 200 / gRPC OK,
+and retries a request that failed, was refused or got no answer — with the same bytes, so
+a retried request whose first attempt reached the WAL before the kill is exactly the
+duplicate the store must not keep twice.
 
 After a clean stop the test opens the DuckDB file itself (the server has exited, so it
 holds no lock) and counts rows per (trace id, span id): every acknowledged span is there
