@@ -71,6 +71,15 @@ def serve(
         help="Seconds SIGTERM may take; what the store has not stored by then stays in "
         "the WAL for the next start (exit code 3).",
     ),
+    tls_cert: Path | None = typer.Option(
+        None,
+        "--tls-cert",
+        envvar="SPANSCOPE_TLS_CERT",
+        help="PEM certificate (chain): every listener speaks TLS only (needs --tls-key).",
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", envvar="SPANSCOPE_TLS_KEY", help="Unencrypted PEM key of --tls-cert."
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
     from spanscope.server import serve as run_server
@@ -85,6 +94,8 @@ def serve(
         config_file=config,
         query_timeout_s=query_timeout,
         shutdown_timeout_s=shutdown_timeout,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     if not query_timeout >= 0:  # also NaN
         raise typer.BadParameter(

@@ -61,7 +61,9 @@ def load_server_tls(cert: Path | None, key: Path | None) -> ServerTls | None:
     try:  # parses every certificate in the file, not only the framing
         ssl.create_default_context(cadata=cert_pem.decode("ascii", "replace"))
     except ssl.SSLError as exc:
-        raise TlsConfigError(f"--tls-cert {cert}: the PEM certificate does not parse ({exc})")
+        raise TlsConfigError(
+            f"--tls-cert {cert}: the PEM certificate does not parse ({exc})"
+        ) from None
     if b"PRIVATE KEY-----" not in key_pem:
         raise TlsConfigError(
             f"--tls-key {key}: no PEM private key in it (expected a "

@@ -136,7 +136,10 @@ def launch(
         if ports_file.exists():
             server.ports = json.loads(ports_file.read_text())
             try:
-                if httpx.get(server.api_url + "/healthz", timeout=2, verify=verify).status_code == 200:
+                if (
+                    httpx.get(server.api_url + "/healthz", timeout=2, verify=verify).status_code
+                    == 200
+                ):
                     return server
             except httpx.HTTPError:
                 pass

@@ -89,9 +89,15 @@ def make_pki(folder: Path) -> Pki:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),  # fmt: skip
             critical=True,
         )
@@ -140,9 +146,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 @pytest.fixture(scope="module")
-def tls_server(
-    pki: Pki, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
+def tls_server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     from conftest import launch
 
     env = {"SPANSCOPE_TLS_CERT": str(pki.cert), "SPANSCOPE_TLS_KEY": str(pki.key)}
@@ -150,6 +154,15 @@ def tls_server(
     yield server
     code = server.stop()
     assert code == 0, f"spanscope serve exited with {code} on SIGTERM:\n{server.log()}"
+
+
+@pytest.fixture(autouse=True)
+def _no_requests_ca_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """requests prefers ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` over the OTLP/HTTP
+    exporter's ``certificate_file`` (it sets ``Session.verify``, which the environment
+    overrides: psf/requests#3829); hosts that set them would fail these tests for that."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
 
 
 def trusting(pki: Pki) -> ssl.SSLContext:
@@ -223,15 +236,20 @@ def test_otlp_grpc_exporter_trusting_the_ca(tls_server: RunningServer, pki: Pki)
     check_stored(tls_server, pki, sent, "tls-otlp-grpc")
 
 
-def test_otlp_grpc_exporter_with_certificate_file(tls_server: RunningServer, pki: Pki) -> None:
-    """What OTEL_EXPORTER_OTLP_CERTIFICATE sets: ``insecure=False`` + a CA file."""
-    sent = make_spans("tls-otlp-grpc-file")
-    exporter = GrpcExporter(
-        endpoint=tls_server.otlp_grpc_endpoint, insecure=False, certificate_file=str(pki.ca)
-    )
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
+def test_otel_sdk_environment_variables(
+    tls_server: RunningServer, pki: Pki, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    """What docs/security.md tells users to set: an https:// endpoint and the CA file."""
+    port = tls_server.ports["otlp_grpc" if protocol == "grpc" else "otlp_http"]
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"https://127.0.0.1:{port}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_CERTIFICATE", str(pki.ca))
+    service = f"tls-env-{protocol}"
+    sent = make_spans(service)
+    exporter = GrpcExporter() if protocol == "grpc" else HttpExporter()
     assert exporter.export(sent) == SpanExportResult.SUCCESS
     exporter.shutdown()
-    check_stored(tls_server, pki, sent, "tls-otlp-grpc-file")
+    check_stored(tls_server, pki, sent, service)
 
 
 def test_zipkin_over_https(tls_server: RunningServer, pki: Pki) -> None:
