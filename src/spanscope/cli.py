@@ -31,6 +31,29 @@ app = typer.Typer(
 )
 
 
+_ca_file: list[str | None] = [None]
+"""``--ca-file`` of the command being run: the callback sets it on every invocation."""
+
+
+@app.callback()
+def _client_options(
+    ca_file: Path | None = typer.Option(
+        None,
+        "--ca-file",
+        envvar="SPANSCOPE_CA_FILE",
+        help="PEM CA certificate the client commands trust for an https:// --url "
+        "(a server run with --tls-cert); default: the system's store or SSL_CERT_FILE.",
+    ),
+) -> None:
+    """Spanscope: receive, store and explore distributed traces."""
+    _ca_file[0] = str(ca_file) if ca_file else None
+
+
+def ca_file() -> str | None:
+    """``spanscope --ca-file`` (or ``SPANSCOPE_CA_FILE``) of the command being run."""
+    return _ca_file[0]
+
+
 @app.command()
 def serve(
     data_dir: Path = typer.Option(
@@ -116,7 +139,7 @@ def _fetch(url: str, call: Callable[[Any], Any]) -> Any:
     from spanscope.cli_client import ApiClient, ApiError
 
     try:
-        with ApiClient(url) as api:
+        with ApiClient(url, ca_file=ca_file()) as api:
             return call(api)
     except ApiError as exc:
         typer.echo(f"error: {exc}", err=True)

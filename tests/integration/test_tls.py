@@ -335,6 +335,10 @@ def test_cli_reads_over_https_with_a_ca_file(
     assert by_flag.exit_code == 0, by_flag.output
     assert json.loads(by_flag.stdout)["spans"][0]["service"] == "tls-cli"
 
+    rules = runner.invoke(app, ["--ca-file", str(pki.ca), "sampling", "list", *url, "--json"])
+    assert rules.exit_code == 0, rules.output
+    assert json.loads(rules.stdout) == {"services": {}}  # none set: the API's own answer
+
     monkeypatch.setenv("SPANSCOPE_CA_FILE", str(pki.ca))
     by_env = runner.invoke(app, ["services", *url, "--json"])
     assert by_env.exit_code == 0, by_env.output
