@@ -131,7 +131,8 @@ class ApiClient:
             ) from None
         except httpx.HTTPError as exc:
             raise ApiError(
-                f"request to {self.url}{path} failed: {exc}" + _plain_to_tls_hint(self.url)
+                f"request to {self.url}{path} failed: {str(exc).rstrip('.')}"
+                + _plain_to_tls_hint(self.url)
             ) from None
         if response.status_code >= 400:
             raise ApiError(_error_message(response))

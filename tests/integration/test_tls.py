@@ -364,7 +364,9 @@ def run_serve(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
         "--port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0", "--zipkin-port", "0",
         *flags,
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     assert done.returncode != 0, f"serve started with {flags}:\n{done.stdout}{done.stderr}"
     assert not (data / "ports.json").exists()
     return done
@@ -410,6 +412,21 @@ def test_a_bad_pair_stops_serve_naming_the_file(pki: Pki, tmp_path: Path, case: 
     for part in expected:
         assert part in message, message
     assert "Traceback" not in message, message
+
+
+def test_an_encrypted_key_is_refused_without_a_prompt(pki: Pki, tmp_path: Path) -> None:
+    """OpenSSL would ask for the passphrase on the terminal; serve must say so and exit."""
+    key = serialization.load_pem_private_key(pki.key.read_bytes(), password=None)
+    encrypted = tmp_path / "encrypted.pem"
+    encrypted.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    done = run_serve(tmp_path, "--tls-cert", str(pki.cert), "--tls-key", str(encrypted))
+    assert "encrypted.pem" in done.stderr and "passphrase" in done.stderr, done.stderr
 
 
 def test_a_garbled_certificate_names_the_parse_error(pki: Pki, tmp_path: Path) -> None:
