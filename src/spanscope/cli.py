@@ -71,10 +71,23 @@ def serve(
         help="Seconds SIGTERM may take; what the store has not stored by then stays in "
         "the WAL for the next start (exit code 3).",
     ),
+    allowed_hosts: str | None = typer.Option(
+        None,
+        "--allowed-hosts",
+        envvar="SPANSCOPE_ALLOWED_HOSTS",
+        help="Comma-separated Host names the HTTP listeners answer (default: localhost, "
+        "127.0.0.1, [::1] and --host unless 0.0.0.0/::); * for any. Guards against DNS "
+        "rebinding (docs/security.md).",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
+    from spanscope.request_policy import parse_allowed_hosts
     from spanscope.server import serve as run_server
 
+    try:
+        hosts = parse_allowed_hosts(allowed_hosts) if allowed_hosts is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--allowed-hosts") from None
     settings = Settings(
         data_dir=data_dir,
         host=host,
@@ -85,6 +98,7 @@ def serve(
         config_file=config,
         query_timeout_s=query_timeout,
         shutdown_timeout_s=shutdown_timeout,
+        allowed_hosts=hosts,
     )
     if not query_timeout >= 0:  # also NaN
         raise typer.BadParameter(

@@ -40,3 +40,7 @@ class Settings:
     config_file: Path | None = None
     """``spanscope serve --config``: a TOML file with ``[tail_sampling]`` and ``[retention]``
     (docs/sampling.md); None keeps every span and the default retention."""
+    allowed_hosts: tuple[str, ...] | None = None
+    """``spanscope serve --allowed-hosts``: the ``Host`` names every HTTP listener answers
+    (``*``: any); None: the loopback names plus ``host`` unless it is a wildcard
+    (:func:`spanscope.request_policy.default_allowed_hosts`, docs/security.md)."""
