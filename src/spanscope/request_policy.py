@@ -207,11 +207,11 @@ def cross_site_check(scope: Scope, headers: Headers) -> Refusal | None:
     if method not in STATE_CHANGING:
         return None
     if site == "same-site":
-        origin = f" {headers['origin']!r}" if "origin" in headers else ""
+        named = f" {headers['origin']!r}" if "origin" in headers else ""
         return Refusal(
             403,
             f"{method} refused: Sec-Fetch-Site is 'same-site', so a page of another origin"
-            f"{origin} (another port of this host counts as the same site) sent it through a "
+            f"{named} (another port of this host counts as the same site) sent it through a "
             "browser. Change state from a non-browser client (curl, an SDK exporter, a "
             "server-side proxy); see docs/security.md",
         )
