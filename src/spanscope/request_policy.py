@@ -47,6 +47,8 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from spanscope.query.durations import shown
+
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 """Host names every server answers to unless ``--allowed-hosts`` says otherwise."""
 
@@ -144,7 +146,7 @@ def parse_allowed_hosts(text: str, flag: str = "--allowed-hosts") -> tuple[str, 
 def host_check(allowed: Iterable[str]) -> Check:
     """Refuse (421) a request whose ``Host`` is not in ``allowed``; ``*`` allows any."""
     names = frozenset(host_name(n) for n in allowed)
-    shown = ", ".join(sorted(names))
+    names_shown = ", ".join(sorted(names))
 
     def check(scope: Scope, headers: Headers) -> Refusal | None:
         host = headers.get("host")
@@ -155,9 +157,10 @@ def host_check(allowed: Iterable[str]) -> Check:
             return None
         return Refusal(
             421,
-            f"Host {host!r} is not a name this server answers to (allowed: {shown}); this "
-            "guards against DNS rebinding. If it is this server's own name, start it with "
-            f"--allowed-hosts {name} (or SPANSCOPE_ALLOWED_HOSTS), see docs/security.md",
+            f"Host {shown(host)} is not a name this server answers to (allowed: {names_shown});"
+            " this guards against DNS rebinding. If it is this server's own name, start it "
+            f"with --allowed-hosts {name if len(name) <= 40 else 'NAME'} (or "
+            "SPANSCOPE_ALLOWED_HOSTS), see docs/security.md",
         )
 
     return check
@@ -166,23 +169,18 @@ def host_check(allowed: Iterable[str]) -> Check:
 # -- cross-site requests (Fetch Metadata, Origin) -----------------------------------
 
 
-def _origin_authority(origin: str) -> str | None:
-    parts = urlsplit(origin)
-    return parts.netloc.lower() if parts.scheme in ("http", "https") and parts.netloc else None
-
-
-def _default_port(scheme: str) -> str:
-    return "443" if scheme == "https" else "80"
-
-
 def _same_authority(origin: str, host: str) -> bool:
     """Whether ``Origin`` names the authority the request was sent to (``Host``); a
     default port may be written or left out on either side. Schemes are not compared: a
     TLS-terminating proxy in front sees ``https`` origins on plain-HTTP requests."""
-    authority = _origin_authority(origin)
-    if authority is None:
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # "http://[abc": no origin a browser sends, so not ours
         return False
-    port = _default_port(urlsplit(origin).scheme)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    authority = parts.netloc.lower()
+    port = "443" if parts.scheme == "https" else "80"
 
     def with_port(a: str) -> str:
         return a if a.rsplit("]", 1)[-1].count(":") else f"{a}:{port}"
@@ -207,7 +205,7 @@ def cross_site_check(scope: Scope, headers: Headers) -> Refusal | None:
     if method not in STATE_CHANGING:
         return None
     if site == "same-site":
-        named = f" {headers['origin']!r}" if "origin" in headers else ""
+        named = f" {shown(headers['origin'])}" if "origin" in headers else ""
         return Refusal(
             403,
             f"{method} refused: Sec-Fetch-Site is 'same-site', so a page of another origin"
@@ -220,7 +218,7 @@ def cross_site_check(scope: Scope, headers: Headers) -> Refusal | None:
     if origin is not None and not _same_authority(origin, host):
         return Refusal(
             403,
-            f"{method} refused: Origin {origin!r} is not this server ({host or '?'}), so a "
+            f"{method} refused: Origin {shown(origin)} is not this server ({shown(host)}), so a "
             "page of another origin sent it through a browser. Change state from a "
             "non-browser client (curl, an SDK exporter, a server-side proxy), which sends "
             "no Origin header; see docs/security.md",

@@ -8,10 +8,13 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from memory_store import MemoryStore
 
 from spanscope.api.app import create_app
 from spanscope.request_policy import (
+    browser_checks,
     default_allowed_hosts,
     host_name,
     parse_allowed_hosts,
@@ -172,3 +175,23 @@ def test_docs_page_loads_swagger_ui_from_the_package_with_no_inline_script(
         assert asset.status_code == 200, src
         assert len(asset.content) > 100, src
     assert client.get("/redoc").status_code == 404  # FastAPI's CDN-loaded Redoc is off
+
+
+HEADER_TEXT = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=80),
+    st.sampled_from(["http://[abc", "http://[::1", "http://a:b:c", "null", "", "[", ":"]),
+    st.builds(lambda s: "x" * 5000 + s, st.text(max_size=5)),
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(origin=HEADER_TEXT, host=HEADER_TEXT, site=HEADER_TEXT)
+def test_any_header_values_get_an_answer_never_an_exception(
+    origin: str, host: str, site: str
+) -> None:
+    headers = {"origin": origin, "host": host, "sec-fetch-site": site}
+    for check in browser_checks(["localhost"]):
+        refusal = check({"method": "POST", "type": "http"}, headers)
+        if refusal is not None:
+            assert refusal.status in (403, 421)
+            assert len(refusal.message) < 1000  # a 5 kB header is not echoed whole
