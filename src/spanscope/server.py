@@ -55,7 +55,12 @@ from spanscope.ingest.limits import limits_from_env
 from spanscope.ingest.pipeline import Health, IngestPipeline
 from spanscope.ingest.stats import TimedFsync
 from spanscope.ingest.wal import WriteAheadLog
-from spanscope.request_policy import RequestPolicy, browser_checks, default_allowed_hosts
+from spanscope.request_policy import (
+    RequestPolicy,
+    browser_checks,
+    default_allowed_hosts,
+    host_name,
+)
 from spanscope.sampling.runtime import SamplingRuntime
 from spanscope.store.base import Store
 
@@ -331,7 +336,7 @@ async def _run(
         flush=True,
     )
 
-    if settings.allowed_hosts is None and host not in hosts:
+    if settings.allowed_hosts is None and host_name(host) not in hosts:  # a wildcard
         log.info(
             "listening on every address of %s, but answering only Host %s: add this "
             "machine's names with --allowed-hosts (docs/security.md)", host, ", ".join(hosts)
