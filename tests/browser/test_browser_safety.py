@@ -175,6 +175,21 @@ def test_docs_render_from_the_package_with_nothing_leaving_loopback(
     ]  # fmt: skip
     assert not outside, f"/docs fetched from outside 127.0.0.1: {outside}"
     assert any("/ui/vendor/swagger-ui/swagger-ui-bundle.js" in u for u in requested)
+    # "Try it out" runs under the policy: Swagger UI's own fetch to the API is same-origin.
+    page.click(".opblock-summary-path[data-path='/api/v1/services']")
+    page.click("button.try-out__btn")
+    page.click("button.execute")
+    status = page.wait_for_selector(".live-responses-table tbody td.response-col_status")
+    assert status.inner_text().strip() == "200"
+    # And a state change from the server's own origin is allowed (the policy only turns
+    # away other origins).
+    changed = page.evaluate(
+        """() => fetch("/api/v1/sampling/rules?service=docs-page", {method: "PUT",
+             headers: {"Content-Type": "application/json"},
+             body: JSON.stringify({default_rate: 0.25, rules: []})}).then((r) => r.status)"""
+    )
+    assert changed == 200
+    assert rules(spanscope_server, "docs-page")["default_rate"] == 0.25
     assert page.evaluate("window.__cspViolations") == []
 
 
