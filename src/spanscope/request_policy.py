@@ -83,6 +83,8 @@ class Refusal:
 
     status: int
     message: str
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    """Extra answer headers (a token check's ``WWW-Authenticate``, say)."""
 
 
 Check = Callable[[Scope, Headers], Refusal | None]
@@ -281,6 +283,7 @@ class RequestPolicy:
         headers = [
             (b"content-type", content_type.encode()),
             (b"content-length", str(len(body)).encode()),
+            *refusal.headers,
         ]
         # The body is not read: close the connection rather than let its bytes be taken
         # for the next request.

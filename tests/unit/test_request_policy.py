@@ -195,3 +195,27 @@ def test_any_header_values_get_an_answer_never_an_exception(
         if refusal is not None:
             assert refusal.status in (403, 421)
             assert len(refusal.message) < 1000  # a 5 kB header is not echoed whole
+
+
+def test_a_further_check_slots_in_with_its_own_status_and_headers() -> None:
+    """How a later check (tokens, say) joins: one more Check, answered in the API's shape."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from spanscope.request_policy import Refusal, RequestPolicy
+
+    def needs_token(scope: object, headers: dict[str, str]) -> Refusal | None:
+        if "authorization" in headers:
+            return None
+        return Refusal(401, "no token", ((b"www-authenticate", b'Bearer realm="spanscope"'),))
+
+    inner = Starlette(routes=[Route("/", lambda request: PlainTextResponse("ok"))])
+    app = RequestPolicy(inner, [*browser_checks(["testserver"]), needs_token])
+    client = TestClient(app)
+    refused = client.get("/")
+    assert refused.status_code == 401 and refused.text == "no token"
+    assert refused.headers["www-authenticate"] == 'Bearer realm="spanscope"'
+    assert refused.headers["x-content-type-options"] == "nosniff"
+    assert client.get("/", headers={"Authorization": "Bearer x"}).text == "ok"
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 421  # first wins
