@@ -103,10 +103,23 @@ def serve(
     tls_key: Path | None = typer.Option(
         None, "--tls-key", envvar="SPANSCOPE_TLS_KEY", help="Unencrypted PEM key of --tls-cert."
     ),
+    allowed_hosts: str | None = typer.Option(
+        None,
+        "--allowed-hosts",
+        envvar="SPANSCOPE_ALLOWED_HOSTS",
+        help="Comma-separated Host names the HTTP listeners answer (default: localhost, "
+        "127.0.0.1, [::1] and --host unless 0.0.0.0/::); * for any. Guards against DNS "
+        "rebinding (docs/security.md).",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
+    from spanscope.request_policy import parse_allowed_hosts
     from spanscope.server import serve as run_server
 
+    try:
+        hosts = parse_allowed_hosts(allowed_hosts) if allowed_hosts is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--allowed-hosts") from None
     settings = Settings(
         data_dir=data_dir,
         host=host,
@@ -119,6 +132,7 @@ def serve(
         shutdown_timeout_s=shutdown_timeout,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        allowed_hosts=hosts,
     )
     if not query_timeout >= 0:  # also NaN
         raise typer.BadParameter(

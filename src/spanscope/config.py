@@ -45,3 +45,7 @@ class Settings:
     ``tls_key``, HTTPS and gRPC over TLS only (spanscope/tls.py, docs/security.md)."""
     tls_key: Path | None = None
     """``spanscope serve --tls-key``: the unencrypted PEM private key of ``tls_cert``."""
+    allowed_hosts: tuple[str, ...] | None = None
+    """``spanscope serve --allowed-hosts``: the ``Host`` names every HTTP listener answers
+    (``*``: any); None: the loopback names plus ``host`` unless it is a wildcard
+    (:func:`spanscope.request_policy.default_allowed_hosts`, docs/security.md)."""

@@ -52,11 +52,17 @@ from spanscope.api.trace_cache import max_spans_from_env
 from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool, default_workers
 from spanscope.ingest.grpc import create_grpc_server
-from spanscope.ingest.http import OtlpHttpReceiver, ZipkinReceiver
+from spanscope.ingest.http import OtlpHttpReceiver, ZipkinReceiver, status_json
 from spanscope.ingest.limits import limits_from_env
 from spanscope.ingest.pipeline import Health, IngestPipeline
 from spanscope.ingest.stats import TimedFsync
 from spanscope.ingest.wal import WriteAheadLog
+from spanscope.request_policy import (
+    RequestPolicy,
+    browser_checks,
+    default_allowed_hosts,
+    host_name,
+)
 from spanscope.sampling.runtime import SamplingRuntime
 from spanscope.store.base import Store
 from spanscope.tls import ServerTls, TlsConfigError, load_server_tls
@@ -154,10 +160,17 @@ def _api_app(
     ready: Callable[[], bool],
     query_timeout_s: float,
     health: Callable[[], Health] | None = None,
+    allowed_hosts: tuple[str, ...] | None = None,
 ) -> Any:
     from spanscope.api.app import create_app
 
-    return create_app(store, ready=ready, query_timeout_s=query_timeout_s or None, health=health)
+    return create_app(
+        store,
+        ready=ready,
+        query_timeout_s=query_timeout_s or None,
+        health=health,
+        allowed_hosts=allowed_hosts,
+    )
 
 
 @dataclasses.dataclass
@@ -300,10 +313,15 @@ async def _run(
         tls=(tls.key_pem, tls.cert_pem) if tls else None,
     )
     ready = False
+    # Host allow-list and cross-site refusals on every HTTP listener (docs/security.md).
+    hosts = settings.allowed_hosts or default_allowed_hosts(host)
+    checks = browser_checks(hosts)
     apps = {
-        "api": _api_app(store, lambda: ready, settings.query_timeout_s, pipeline.health),
-        "otlp_http": OtlpHttpReceiver(pipeline, settings.limits),
-        "zipkin": ZipkinReceiver(pipeline, settings.limits),
+        "api": _api_app(store, lambda: ready, settings.query_timeout_s, pipeline.health, hosts),
+        "otlp_http": RequestPolicy(
+            OtlpHttpReceiver(pipeline, settings.limits), checks, render=status_json
+        ),
+        "zipkin": RequestPolicy(ZipkinReceiver(pipeline, settings.limits), checks),
     }
     if sampling is not None:
         sampling.attach(apps["api"])  # rules, retention and /metrics endpoints
@@ -342,6 +360,12 @@ async def _run(
     write_ports(Path(settings.data_dir), {**ports, "tls": tls is not None})
     ready = True
     print(_start_line(host, ports, tls is not None, settings.data_dir), flush=True)
+
+    if settings.allowed_hosts is None and host_name(host) not in hosts:  # a wildcard
+        log.info(
+            "listening on every address of %s, but answering only Host %s: add this "
+            "machine's names with --allowed-hosts (docs/security.md)", host, ", ".join(hosts)
+        )  # fmt: skip
 
     await stop.wait()
     shutdown.started = time.monotonic()
