@@ -27,8 +27,8 @@ from spanscope.ingest.redaction import (
     DROP,
     MASK,
     NOCHANGE,
-    Redactor,
     RedactionRule,
+    Redactor,
     luhn_valid,
     redactor_for,
 )
@@ -382,27 +382,17 @@ def _logs_request() -> ExportLogsServiceRequest:
 def test_logs_protobuf_and_json_redact_bodies_and_attributes() -> None:
     limits = Limits(redaction=redactor(*RULES))
     pb = decode_otlp_logs_protobuf(_logs_request().SerializeToString(), limits, now_ns=NOW)
-    document = {
-        "resourceLogs": [
-            {
-                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "pay"}}]},
-                "scopeLogs": [
-                    {
-                        "logRecords": [
-                            {
-                                "timeUnixNano": str(START),
-                                "body": {"stringValue": f"charging card {CARD}"},
-                                "attributes": [
-                                    {"key": "app.custom", "value": {"stringValue": "custom-s3cr3t"}},
-                                    {"key": "cookie", "value": {"stringValue": "c=s3cr3t"}},
-                                ],
-                            }
-                        ]
-                    }
-                ],
-            }
-        ]
+
+    def attribute(key: str, value: str) -> dict[str, Any]:
+        return {"key": key, "value": {"stringValue": value}}
+
+    record = {
+        "timeUnixNano": str(START),
+        "body": {"stringValue": f"charging card {CARD}"},
+        "attributes": [attribute("app.custom", "custom-s3cr3t"), attribute("cookie", "c=s3cr3t")],
     }
+    resource = {"attributes": [attribute("service.name", "pay")]}
+    document = {"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [record]}]}]}
     js = decode_otlp_logs_json(orjson.dumps(document), limits, now_ns=NOW)
     for got in (pb, js):
         log = got.signals.logs[0]
