@@ -7,7 +7,9 @@ attributes per span, an event on ~10 % of spans) and prints spans/s, the median 
 ``--runs`` runs, for: protobuf ``ParseFromString`` alone (the floor), the full
 ``decode_otlp_protobuf`` (Span objects), ``decode_otlp_columns`` (the receivers' columnar
 decoder, with its KeyValue cache warm) and the Arrow table built from its columns, and
-``decode_otlp_json`` on the same request as OTLP/JSON.
+``decode_otlp_json`` on the same request as OTLP/JSON; each decoder once more with the
+built-in redaction rules (what ``spanscope serve`` applies by default: the request holds
+no secret, so this is the cost of checking).
 Compare with shared/MEASURED.md; numbers on a shared machine are noisy.
 """
 
@@ -27,9 +29,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 )
 from workload import make_request, to_otlp_json  # noqa: E402
 
+from spanscope.ingest.limits import Limits  # noqa: E402
 from spanscope.ingest.otlp import decode_otlp_protobuf  # noqa: E402
 from spanscope.ingest.otlp_columns import decode_otlp_columns  # noqa: E402
 from spanscope.ingest.otlp_json import decode_otlp_json  # noqa: E402
+from spanscope.ingest.redaction import DEFAULT_RULES, Redactor  # noqa: E402
 from spanscope.store.duckdb_schema import columns_table  # noqa: E402
 
 
@@ -72,12 +76,15 @@ def main() -> None:
         f"request: {n} spans, {len(body) / n:.0f} B/span protobuf, "
         f"{len(json_body) / n:.0f} B/span OTLP/JSON"
     )
+    redacting = Limits(redaction=Redactor(DEFAULT_RULES))
     cases: list[tuple[str, Callable[[], object]]] = [
         ("ParseFromString only", lambda: ExportTraceServiceRequest().ParseFromString(body)),
         ("decode_otlp_protobuf", lambda: decode_otlp_protobuf(body, now_ns=now_ns)),
         ("decode_otlp_columns", lambda: decode_otlp_columns(body, now_ns=now_ns)),
         ("columns_table", lambda: columns_table(columns)),
         ("decode_otlp_json", lambda: decode_otlp_json(json_body, now_ns=now_ns)),
+        ("columns + redaction", lambda: decode_otlp_columns(body, redacting, now_ns=now_ns)),
+        ("json + redaction", lambda: decode_otlp_json(json_body, redacting, now_ns=now_ns)),
     ]
     for label, step in cases:
         rate = spans_per_second(step, n, args.runs)
