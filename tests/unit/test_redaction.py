@@ -332,6 +332,28 @@ def test_secrets_in_rejected_spans_and_capped_attributes_do_not_reach_the_wal() 
     assert all(raw not in got.payload for raw in RAW)
 
 
+@pytest.mark.parametrize("where", ["event beyond the cap", "link beyond the cap", "rejected"])
+def test_secrets_in_events_and_links_the_decoder_skips_do_not_reach_the_wal(where: str) -> None:
+    request = ExportTraceServiceRequest()
+    rs = request.resource_spans.add()
+    rs.resource.attributes.append(kv("service.name", "pay"))
+    span = rs.scope_spans.add().spans.add(
+        trace_id=TRACE, span_id=SPAN, start_time_unix_nano=START, end_time_unix_nano=START
+    )
+    if where == "rejected":
+        span.span_id = bytes(8)
+    if where == "link beyond the cap":
+        span.links.add(trace_id=TRACE, span_id=b"\x07" * 8)
+        span.links.add(trace_id=TRACE, span_id=b"\x08" * 8).attributes.append(kv("token", "s3cr3t"))
+    else:
+        span.events.add(time_unix_nano=START, name="a")
+        span.events.add(time_unix_nano=START, name="b").attributes.append(kv("token", "s3cr3t"))
+    limits = Limits(max_events=1, max_links=1, redaction=redactor(*RULES))
+    got = decode_otlp_columns(request.SerializeToString(), limits, now_ns=NOW)
+    assert got.payload is not None and b"s3cr3t" not in got.payload
+    assert len(got.spans) == (0 if where == "rejected" else 1)
+
+
 def test_otlp_json_redacts_and_reencodes() -> None:
     limits = Limits(redaction=redactor(*RULES))
     body = orjson.dumps(to_json(_secret_request()))

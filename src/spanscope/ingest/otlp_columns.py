@@ -302,13 +302,8 @@ def _decode_spans(
     cache = _caches.setdefault(
         (max_value, redaction.fingerprint if redaction is not None else ""), {}
     )
-    if redaction is not None:
-        # What the caps leave out still goes to the WAL as sent: check it too, or redact.
-        for pb in scope_spans.spans:
-            if len(pb.events) > limits.max_events or len(pb.links) > limits.max_links:
-                raise RedactionNeeded("events or links beyond the caps")
-        if scope.attributes:
-            check_pb_attributes(scope.attributes, redaction)
+    if redaction is not None and scope.attributes:
+        check_pb_attributes(scope.attributes, redaction)
     cache_get = cache.get
     for pb in scope_spans.spans:
         index += 1
@@ -372,6 +367,9 @@ def _decode_spans(
                     other[key] = value
         dropped_events = pb.dropped_events_count
         if pb.events:
+            if redaction is not None and len(pb.events) > limits.max_events:
+                # What the caps leave out still goes to the WAL as sent: redact it all.
+                raise RedactionNeeded("events beyond the cap")
             events, more = _events_from_pb(pb.events, limits, warnings, end)
             dropped_events += more
             if dropped_events > UINT32_MAX:
@@ -381,6 +379,8 @@ def _decode_spans(
             add_events(None)
         dropped_links = pb.dropped_links_count
         if pb.links:
+            if redaction is not None and len(pb.links) > limits.max_links:
+                raise RedactionNeeded("links beyond the cap")
             links, more = _links_from_pb(pb.links, limits, warnings)
             dropped_links += more
             if dropped_links > UINT32_MAX:
