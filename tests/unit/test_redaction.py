@@ -455,3 +455,52 @@ def test_limits_without_rules_are_unchanged() -> None:
     assert Limits().redaction is None
     assert replace(Limits(), redaction=None) == Limits()
     assert RedactionRule("n", "mask", key="k").keep_prefix == 0
+
+
+def test_metrics_protobuf_and_json_redact_point_and_resource_attributes() -> None:
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    from spanscope.ingest.otlp_metrics import (
+        decode_otlp_metrics_json,
+        decode_otlp_metrics_protobuf,
+    )
+
+    limits = Limits(redaction=redactor(*RULES))
+    request = ExportMetricsServiceRequest()
+    rm = request.resource_metrics.add()
+    rm.resource.attributes.extend([kv("service.name", "pay"), kv("api_key", "res-s3cr3t")])
+    metric = rm.scope_metrics.add().metrics.add(name="pay.count")
+    point = metric.gauge.data_points.add(time_unix_nano=START, as_double=1.0)
+    point.attributes.extend([kv("app.custom", "custom-s3cr3t"), kv("url.full", f"/p?c={CARD}")])
+    pb = decode_otlp_metrics_protobuf(request.SerializeToString(), limits, now_ns=NOW)
+    json_body = orjson.dumps(
+        {
+            "resourceMetrics": [
+                {
+                    "resource": {"attributes": [orjson.loads(_kv_json(k, v)) for k, v in (
+                        ("service.name", "pay"), ("api_key", "res-s3cr3t"))]},
+                    "scopeMetrics": [{"metrics": [{"name": "pay.count", "gauge": {
+                        "dataPoints": [{"timeUnixNano": str(START), "asDouble": 1.0,
+                                        "attributes": [
+                                            orjson.loads(_kv_json("app.custom", "custom-s3cr3t")),
+                                            orjson.loads(_kv_json("url.full", f"/p?c={CARD}")),
+                                        ]}]}}]}],
+                }
+            ]
+        }
+    )  # fmt: skip
+    js = decode_otlp_metrics_json(json_body, limits, now_ns=NOW)
+    for got in (pb, js):
+        (stored,) = got.signals.points
+        assert stored.attributes == {
+            "app.custom": "cus" + MASK,
+            "url.full": "/p?c=**** **** **** ****",
+        }
+        assert stored.resource["api_key"] == MASK
+        assert got.payload is not None and all(raw not in got.payload for raw in RAW)
+
+
+def _kv_json(key: str, value: str) -> bytes:
+    return orjson.dumps({"key": key, "value": {"stringValue": value}})

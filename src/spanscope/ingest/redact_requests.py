@@ -117,6 +117,23 @@ def redact_logs_request(request: Any, redactor: Redactor) -> bool:
     return changed
 
 
+def redact_metrics_request(request: Any, redactor: Redactor) -> bool:
+    """Redact a parsed ``ExportMetricsServiceRequest`` in place (resource, scope, data point
+    and exemplar attributes); True if anything changed."""
+    changed = False
+    for rm in request.resource_metrics:
+        changed |= redact_pb_attributes(rm.resource.attributes, redactor)
+        for sm in rm.scope_metrics:
+            changed |= redact_pb_attributes(sm.scope.attributes, redactor)
+            for metric in sm.metrics:
+                kind = metric.WhichOneof("data")
+                for point in getattr(metric, kind).data_points if kind else ():
+                    changed |= redact_pb_attributes(point.attributes, redactor)
+                    for exemplar in point.exemplars:
+                        changed |= redact_pb_attributes(exemplar.filtered_attributes, redactor)
+    return changed
+
+
 # --- JSON -------------------------------------------------------------------------------
 
 _JSON_SCALARS = (
@@ -185,13 +202,16 @@ def _redact_json_key_values(items: list[Any], redactor: Redactor) -> bool:
     return changed
 
 
+_JSON_ATTRIBUTE_LISTS = ("attributes", "filteredAttributes", "filtered_attributes")
+
+
 def _walk_otlp_json(node: Any, redactor: Redactor) -> bool:
     """Every ``attributes`` list of ``{"key", "value"}`` objects anywhere in an OTLP/JSON
     document, and every log record ``body``."""
     changed = False
     if isinstance(node, dict):
         for name, child in node.items():
-            if name == "attributes" and isinstance(child, list):
+            if name in _JSON_ATTRIBUTE_LISTS and isinstance(child, list):
                 changed |= _redact_json_key_values(child, redactor)
             elif name == "body" and isinstance(child, dict):
                 out = redactor.redact(LOG_BODY_KEY, _from_json_any(child))

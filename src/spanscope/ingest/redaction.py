@@ -40,7 +40,7 @@ The built-in rules (unless ``redaction_defaults = false``), after the user's:
   bodies -> every digit becomes ``*``, separators stay.
 
 Where it runs: every decoder (OTLP protobuf over HTTP and gRPC, in decode workers too;
-OTLP/JSON; Zipkin; OTLP logs) applies the rules to span, resource, scope, event and link
+OTLP/JSON; Zipkin; OTLP logs and metrics) applies the rules to span, resource, scope, event and link
 attributes and to log bodies and attributes. A log record's body is checked as the key
 ``log.body``. When a request had something to redact it is re-encoded, and the WAL gets
 that instead of the body as sent, so the raw value reaches neither the WAL nor the store;
@@ -50,9 +50,9 @@ OTLP protobuf decoder decides once per distinct serialized attribute (its KeyVal
 and per distinct key (:meth:`Redactor.rules_for`); only then is the request parsed in full,
 redacted and re-encoded.
 
-Not covered: span names, status messages, Zipkin annotations, metric data point
-attributes, and keys nested inside a ``kvlist`` value (the whole value is judged by its
-attribute key).
+Metric data point and exemplar attributes are redacted too. Not covered: span names,
+status messages, Zipkin annotations, and keys nested inside a ``kvlist`` value (the whole
+value is judged by its attribute key).
 """
 
 from __future__ import annotations
