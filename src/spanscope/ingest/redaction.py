@@ -158,10 +158,13 @@ class _Compiled:
         )
 
 
-_MEMOS: dict[str, dict[str, tuple[_Compiled, ...]]] = {}
-"""Per process and rule set: key -> the rules that apply to it (decode workers get the
-redactor pickled with each request; the memo stays)."""
+_MEMOS: dict[str, tuple[dict[str, tuple[_Compiled, ...]], dict[tuple[str, str], Any]]] = {}
+"""Per process and rule set: key -> the rules that apply to it, and (key, short string
+value) -> what they make of it (decode workers get the redactor pickled with each request;
+the memos stay). Each is emptied when full, like the decoder's KeyValue cache."""
 MEMO_ENTRIES = 1 << 14
+MEMO_VALUE_CHARS = 256
+"""Longer values (SQL statements) are checked each time rather than remembered."""
 
 
 class Redactor:
@@ -172,7 +175,7 @@ class Redactor:
         self.secret = secret
         self._compiled = tuple(_Compiled(r) for r in rules)
         self.fingerprint = repr(rules) + (hashlib.sha256(secret).hexdigest() if secret else "")
-        self._memo = _MEMOS.setdefault(self.fingerprint, {})
+        self._memo, self._values = _MEMOS.setdefault(self.fingerprint, ({}, {}))
         if any(r.action == "hash" for r in rules) and not secret:
             raise ValueError("a hash rule needs the secret (see redactor_for)")
 
@@ -195,6 +198,18 @@ class Redactor:
         rules = self.rules_for(key)
         if not rules:
             return NOCHANGE
+        if type(value) is not str or len(value) > MEMO_VALUE_CHARS:
+            return self._redact(rules, value)
+        memo_key = (key, value)
+        out = self._values.get(memo_key)
+        if out is None:
+            out = self._redact(rules, value)
+            if len(self._values) >= MEMO_ENTRIES:
+                self._values.clear()
+            self._values[memo_key] = out
+        return out
+
+    def _redact(self, rules: tuple[_Compiled, ...], value: Any) -> Any:
         current = value
         for c in rules:
             out = self._apply(c, current)
