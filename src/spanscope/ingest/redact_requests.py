@@ -181,24 +181,28 @@ def _to_json_any(value: Any) -> Any:
     return {}
 
 
-def _redact_json_key_values(items: list[Any], redactor: Redactor) -> bool:
+def _redact_json_key_values(items: Any, redactor: Redactor) -> bool:
+    if type(items) is not list:
+        return False
+    dropped = []
     changed = False
-    kept = []
-    for kv in items:
-        key = kv.get("key") if isinstance(kv, dict) else None
-        if not isinstance(key, str) or not redactor.rules_for(key):
-            kept.append(kv)
+    rules_for = redactor.rules_for
+    for i, kv in enumerate(items):
+        key = kv.get("key") if type(kv) is dict else None
+        if type(key) is not str or not rules_for(key):
             continue
-        out = redactor.redact(key, _from_json_any(kv.get("value")))
+        value = kv.get("value")
+        text = value.get("stringValue") if type(value) is dict else None
+        out = redactor.redact(key, text if type(text) is str else _from_json_any(value))
         if out is NOCHANGE:
-            kept.append(kv)
             continue
         changed = True
-        if out is not DROP:
+        if out is DROP:
+            dropped.append(i)
+        else:
             kv["value"] = _to_json_any(out)
-            kept.append(kv)
-    if changed:
-        items[:] = kept
+    for i in reversed(dropped):
+        del items[i]
     return changed
 
 
@@ -211,7 +215,7 @@ def _walk_otlp_json(node: Any, redactor: Redactor) -> bool:
     changed = False
     if isinstance(node, dict):
         for name, child in node.items():
-            if name in _JSON_ATTRIBUTE_LISTS and isinstance(child, list):
+            if name in _JSON_ATTRIBUTE_LISTS:
                 changed |= _redact_json_key_values(child, redactor)
             elif name == "body" and isinstance(child, dict):
                 out = redactor.redact(LOG_BODY_KEY, _from_json_any(child))
@@ -228,9 +232,36 @@ def _walk_otlp_json(node: Any, redactor: Redactor) -> bool:
 
 
 def redact_otlp_json(document: Any, redactor: Redactor) -> bytes | None:
-    """Redact a parsed OTLP/JSON document (traces or logs) in place; its new JSON bytes,
+    """Redact a parsed OTLP/JSON document (logs or metrics) in place; its new JSON bytes,
     or None if nothing changed."""
     return orjson.dumps(document) if _walk_otlp_json(document, redactor) else None
+
+
+def _each(obj: Any, camel: str, snake: str) -> list[Any]:
+    """The list at ``camel`` (or ``snake``) of a JSON object; [] when absent or not both."""
+    if type(obj) is not dict:
+        return []
+    items = obj.get(camel, obj.get(snake))
+    return [i for i in items if type(i) is dict] if type(items) is list else []
+
+
+def redact_otlp_json_traces(document: Any, redactor: Redactor) -> bytes | None:
+    """:func:`redact_otlp_json` for traces, walking only where attributes are (it is
+    the hot one of the JSON walks: ~3x fewer objects visited)."""
+    changed = False
+    for rs in _each(document, "resourceSpans", "resource_spans"):
+        resource = rs.get("resource")
+        if type(resource) is dict:
+            changed |= _redact_json_key_values(resource.get("attributes"), redactor)
+        for ss in _each(rs, "scopeSpans", "scope_spans"):
+            scope = ss.get("scope")
+            if type(scope) is dict:
+                changed |= _redact_json_key_values(scope.get("attributes"), redactor)
+            for span in _each(ss, "spans", "spans"):
+                changed |= _redact_json_key_values(span.get("attributes"), redactor)
+                for item in _each(span, "events", "events") + _each(span, "links", "links"):
+                    changed |= _redact_json_key_values(item.get("attributes"), redactor)
+    return orjson.dumps(document) if changed else None
 
 
 def redact_zipkin_json(document: Any, redactor: Redactor) -> bytes | None:
