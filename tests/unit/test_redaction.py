@@ -504,3 +504,30 @@ def test_metrics_protobuf_and_json_redact_point_and_resource_attributes() -> Non
 
 def _kv_json(key: str, value: str) -> bytes:
     return orjson.dumps({"key": key, "value": {"stringValue": value}})
+
+
+def test_a_broken_attribute_after_a_redacted_one_is_still_a_400() -> None:
+    request = _secret_request()
+    span = request.resource_spans[0].scope_spans[0].spans[0]
+    broken = kv("zz.last", "x").SerializeToString().replace(b"x", b"\xff")
+    # One more Span.attributes field (tag 9) after the secret ones, holding invalid UTF-8.
+    new_span = span.SerializeToString() + b"\x4a" + bytes([len(broken)]) + broken
+    body = _with_span(request, new_span)
+    from spanscope.ingest.limits import DecodeError
+
+    with pytest.raises(DecodeError, match="not a valid OTLP ExportTraceServiceRequest"):
+        decode_otlp_columns(body, Limits(redaction=redactor(*RULES)), now_ns=NOW)
+
+
+def _with_span(request: ExportTraceServiceRequest, new: bytes) -> bytes:
+    """``request`` serialized with its one span's bytes replaced by ``new``."""
+    from google.protobuf.internal.encoder import _VarintBytes  # type: ignore[attr-defined]
+
+    ss = request.resource_spans[0].scope_spans[0]
+    scope = ss.scope.SerializeToString()
+    scope_spans = b"\x0a" + _VarintBytes(len(scope)) + scope
+    scope_spans += b"\x12" + _VarintBytes(len(new)) + new
+    resource = request.resource_spans[0].resource.SerializeToString()
+    rs = b"\x0a" + _VarintBytes(len(resource)) + resource
+    rs += b"\x12" + _VarintBytes(len(scope_spans)) + scope_spans
+    return b"\x0a" + _VarintBytes(len(rs)) + rs

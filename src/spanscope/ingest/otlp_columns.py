@@ -148,7 +148,10 @@ def _decode_redacted(body: bytes, limits: Limits, now_ns: int | None) -> Columna
     """The slow path for a request with something to redact: parse it in full, redact it
     in place, and decode the re-encoded request, which is also what the WAL logs."""
     assert limits.redaction is not None
-    full = ExportTraceServiceRequest.FromString(body)
+    try:
+        full = ExportTraceServiceRequest.FromString(body)
+    except (ProtobufDecodeError, ValueError, TypeError) as exc:  # a later broken KeyValue
+        raise DecodeError(_explain_parse_error(body, exc)) from None
     redact_trace_request(full, limits.redaction)
     payload = full.SerializeToString()
     result = decode_otlp_columns(payload, without_redaction(limits), now_ns)
