@@ -180,7 +180,7 @@ class Redactor:
             raise ValueError("a hash rule needs the secret (see redactor_for)")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Redactor, (self.rules, self.secret))
+        return (_restore, (self.rules, self.secret))
 
     def rules_for(self, key: str) -> tuple[_Compiled, ...]:
         """The rules whose key part matches ``key`` (memoized per distinct key)."""
@@ -274,6 +274,19 @@ class Redactor:
             data = orjson.dumps(value, default=str)
         assert self.secret is not None
         return HASH_PREFIX + hmac.new(self.secret, data, hashlib.sha256).hexdigest()[:32]
+
+
+_RESTORED: dict[tuple[tuple[RedactionRule, ...], bytes | None], Redactor] = {}
+
+
+def _restore(rules: tuple[RedactionRule, ...], secret: bytes | None) -> Redactor:
+    """Unpickling in a decode worker (once per request): compile a rule set once."""
+    found = _RESTORED.get((rules, secret))
+    if found is None:
+        if len(_RESTORED) > 16:
+            _RESTORED.clear()
+        found = _RESTORED[(rules, secret)] = Redactor(rules, secret)
+    return found
 
 
 def _mask(value: Any, keep_prefix: int, keep_suffix: int) -> Any:
