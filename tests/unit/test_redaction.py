@@ -531,3 +531,45 @@ def _with_span(request: ExportTraceServiceRequest, new: bytes) -> bytes:
     rs = b"\x0a" + _VarintBytes(len(resource)) + resource
     rs += b"\x12" + _VarintBytes(len(scope_spans)) + scope_spans
     return b"\x0a" + _VarintBytes(len(rs)) + rs
+
+
+_KEYS = ["http.request.header.authorization", "db.statement", "url.full", "app.custom",
+         "user.email", "http.method", "token", "order.id"]  # fmt: skip
+_VALUES = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from([CARD, "4111111111111112", "Bearer s3cr3t", "GET", "[REDACTED]"]),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.lists(st.sampled_from(["Bearer s3cr3t", CARD, "x"]), max_size=3),
+)
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from(_KEYS), _VALUES), max_size=6), min_size=1, max_size=4
+    )
+)
+def test_protobuf_decode_leaves_nothing_to_redact_and_replays_the_same(
+    spans_attributes: list[list[tuple[str, Any]]],
+) -> None:
+    """Whatever the attributes: nothing stored is left for a rule to change, and decoding
+    the WAL payload (replay) gives the same spans."""
+    r = redactor(*RULES, {"key": "user.email", "action": "hash"})
+    limits = Limits(redaction=r)
+    request = ExportTraceServiceRequest()
+    rs = request.resource_spans.add()
+    rs.resource.attributes.append(kv("service.name", "pay"))
+    ss = rs.scope_spans.add()
+    for i, attributes in enumerate(spans_attributes):
+        span = ss.spans.add(trace_id=TRACE, span_id=bytes([i + 1]) * 8, start_time_unix_nano=START)
+        span.end_time_unix_nano = START
+        span.attributes.extend(kv(k, v) for k, v in attributes)
+    body = request.SerializeToString()
+    got = decode_otlp_columns(body, limits, now_ns=NOW)
+    spans = got.spans.to_spans()
+    assert len(spans) == len(spans_attributes)
+    for span in spans:
+        for key, value in span.attributes.items():
+            assert r.redact(key, value) is NOCHANGE, (key, value)
+    replayed = decode_otlp_columns(got.payload or body, limits, now_ns=NOW)
+    assert replayed.spans.to_spans() == spans and replayed.payload is None
