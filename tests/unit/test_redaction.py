@@ -240,6 +240,7 @@ def test_hash_secret_is_created_once_in_the_data_dir(tmp_path: Path) -> None:
         ({"redaction": [{"key": "k", "action": "mask", "keep_suffix": -1}]}, "keep_suffix = -1"),
         ({"redaction": {"key": "k"}}, "expected [[redaction]] tables"),
         ({"redaction_defaults": "no"}, "redaction_defaults = 'no': expected true or false"),
+        ({"redaction": {"defaults": False}}, "the switch is the top-level key redaction_defaults"),
         ({"redactions": []}, "unknown key 'redactions'"),
     ],
 )

@@ -307,6 +307,11 @@ def parse_redaction(raw: Any, defaults: Any, error: type[ValueError]) -> tuple[R
         raise error(f"redaction_defaults = {defaults!r}: expected true or false")
     if raw is None:
         raw = []
+    if isinstance(raw, Mapping) and "defaults" in raw:
+        raise error(
+            f"redaction.defaults = {raw['defaults']!r}: the switch is the top-level key "
+            "redaction_defaults (before any table); [[redaction]] tables are the rules"
+        )
     if not isinstance(raw, list):
         raise error(f"redaction = {raw!r}: expected [[redaction]] tables, one per rule")
     rules = [_parse_rule(item, f"redaction[{i}]", error) for i, item in enumerate(raw)]
