@@ -6,6 +6,8 @@ a clean stop; the API shows the masked and hashed values."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -155,3 +157,18 @@ def test_without_rules_the_raw_value_is_on_disk(
     assert attributes["http.request.header.authorization"] == [TOKEN]
     assert server.stop() == 0
     assert files_holding(data, [TOKEN.encode()]) != []
+
+
+def test_a_bad_rule_stops_serve_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[[redaction]]\nkey = "user.email"\naction = "erase"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "spanscope", "serve", "--data-dir", str(tmp_path / "d"),
+         "--config", str(config), "--port", "0", "--otlp-grpc-port", "0",
+         "--otlp-http-port", "0", "--zipkin-port", "0"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "redaction[0].action = 'erase': expected one of ['drop', 'mask', 'hash']" in (
+        done.stderr
+    )
