@@ -151,6 +151,8 @@ def test_exact_key_glob_and_regex_rules() -> None:
     assert r.redact("person.ssn", "123-45-6789") == MASK + "89"
     assert r.redact("app.pin", "4321") == "4" + MASK
     assert r.redact("app.pins", "4321") is NOCHANGE
+    upper = redactor({"key_regex": r"^App\.PIN$", "action": "drop"}, defaults=False)
+    assert upper.redact("app.pin", "1") is DROP  # key patterns ignore case, like keys
     assert r.redact("user.name", "a@b.c") is NOCHANGE
 
 

@@ -149,7 +149,7 @@ class _Compiled:
             else:
                 self.key_match = key.__eq__
         elif rule.key_regex is not None:
-            pattern = re.compile(rule.key_regex)
+            pattern = re.compile(rule.key_regex, re.IGNORECASE)  # keys are lowercased
             self.key_match = lambda k: pattern.search(k) is not None
         self.value_re = (
             CARD_NUMBER
