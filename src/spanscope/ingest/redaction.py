@@ -10,12 +10,12 @@ Rules live in the serve config (``spanscope serve --config spanscope.toml``)::
     action = "hash"                  # drop | mask | hash
 
     [[redaction]]
-    key_regex = "^app\\\\.(pin|ssn)$"   # a regular expression searched in the key
+    key_regex = '^app\\.(pin|ssn)$'     # a regular expression searched in the key
     action = "mask"
     keep_suffix = 2                  # mask keeps the last 2 characters: "[REDACTED]42"
 
     [[redaction]]
-    value = "\\\\b\\\\d{3}-\\\\d{2}-\\\\d{4}\\\\b"   # a value pattern: only the match is masked
+    value = '\\b\\d{3}-\\d{2}-\\d{4}\\b'  # a value pattern: only the match is masked
     action = "mask"
 
 Keys are compared case-insensitively (HTTP header names are). A rule with a ``value``
