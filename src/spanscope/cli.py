@@ -78,7 +78,9 @@ def serve(
         None,
         "--config",
         envvar="SPANSCOPE_CONFIG",
-        help="TOML file: [tail_sampling] policies, [retention] (docs/sampling.md).",
+        # Rich markup would swallow the [table] names: escape them.
+        help="TOML file: \\[tail_sampling] policies, \\[retention] (docs/sampling.md), "
+        "\\[\\[redaction]] rules (docs/security.md).",
     ),
     query_timeout: float = typer.Option(
         DEFAULT_QUERY_TIMEOUT_S,

@@ -55,6 +55,7 @@ from spanscope.ingest.grpc import create_grpc_server
 from spanscope.ingest.http import OtlpHttpReceiver, ZipkinReceiver, status_json
 from spanscope.ingest.limits import limits_from_env
 from spanscope.ingest.pipeline import Health, IngestPipeline
+from spanscope.ingest.redaction import redactor_for
 from spanscope.ingest.stats import TimedFsync
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.request_policy import (
@@ -200,6 +201,14 @@ def serve(settings: Settings) -> None:
     (data_dir / PORTS_FILE).unlink(missing_ok=True)  # a stale file would point at nothing
 
     sampling = SamplingRuntime.load(settings.config_file, data_dir)  # exits on a bad config
+    try:
+        redactor = redactor_for(sampling.config.redaction, data_dir)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"redaction: {exc}") from None
+    # Every decoder reads the rules from the limits (decode workers get them with each body).
+    settings = dataclasses.replace(
+        settings, limits=dataclasses.replace(settings.limits, redaction=redactor)
+    )
     store = open_store(data_dir)
     fsync = TimedFsync()
     wal = WriteAheadLog(data_dir / "wal", start_after=store.wal_position() or 0, fsync=fsync)

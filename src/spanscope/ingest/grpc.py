@@ -89,7 +89,8 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
             _abort_undecodable(context, "ExportTraceServiceRequest", exc)
         if result.spans:
             try:
-                self.pipeline.accept_blocking("otlp-proto", payload, result.spans)
+                # A redacted request is logged re-encoded: no raw value reaches the WAL.
+                self.pipeline.accept_blocking("otlp-proto", result.payload or payload, result.spans)
             except Exception as exc:
                 _refuse(context, exc)
         response = trace_service_pb2.ExportTraceServiceResponse()
@@ -132,7 +133,9 @@ class SignalReceiver:
         assert isinstance(result, SignalResult)
         if result.signals:
             try:
-                self.pipeline.accept_blocking(self.wal_format, body, result.signals)
+                self.pipeline.accept_blocking(
+                    self.wal_format, result.payload or body, result.signals
+                )
             except Exception as exc:
                 _refuse(context, exc)
         response = self.response_type()

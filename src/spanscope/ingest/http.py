@@ -215,7 +215,8 @@ async def accept(pipeline: IngestPipeline, fmt: str, body: bytes, result: Result
     """Log durably and queue, turning refusals into the HTTP answers clients retry on."""
     try:
         batch = result.signals if isinstance(result, SignalResult) else result.spans
-        await pipeline.accept(fmt, body, batch)
+        # A redacted request is logged re-encoded, so the raw values never reach the WAL.
+        await pipeline.accept(fmt, result.payload or body, batch)
     except Exception as exc:
         answer = refusal(exc)
         if answer is None:
