@@ -31,6 +31,29 @@ app = typer.Typer(
 )
 
 
+_ca_file: list[str | None] = [None]
+"""``--ca-file`` of the command being run: the callback sets it on every invocation."""
+
+
+@app.callback()
+def _client_options(
+    ca_file: Path | None = typer.Option(
+        None,
+        "--ca-file",
+        envvar="SPANSCOPE_CA_FILE",
+        help="PEM CA certificate the client commands trust for an https:// --url "
+        "(a server run with --tls-cert); default: the system's store or SSL_CERT_FILE.",
+    ),
+) -> None:
+    """Spanscope: receive, store and explore distributed traces."""
+    _ca_file[0] = str(ca_file) if ca_file else None
+
+
+def ca_file() -> str | None:
+    """``spanscope --ca-file`` (or ``SPANSCOPE_CA_FILE``) of the command being run."""
+    return _ca_file[0]
+
+
 @app.command()
 def serve(
     data_dir: Path = typer.Option(
@@ -55,7 +78,9 @@ def serve(
         None,
         "--config",
         envvar="SPANSCOPE_CONFIG",
-        help="TOML file: [tail_sampling] policies, [retention] (docs/sampling.md).",
+        # Rich markup would swallow the [table] names: escape them.
+        help="TOML file: \\[tail_sampling] policies, \\[retention] (docs/sampling.md), "
+        "\\[\\[redaction]] rules (docs/security.md).",
     ),
     query_timeout: float = typer.Option(
         DEFAULT_QUERY_TIMEOUT_S,
@@ -71,10 +96,32 @@ def serve(
         help="Seconds SIGTERM may take; what the store has not stored by then stays in "
         "the WAL for the next start (exit code 3).",
     ),
+    tls_cert: Path | None = typer.Option(
+        None,
+        "--tls-cert",
+        envvar="SPANSCOPE_TLS_CERT",
+        help="PEM certificate (chain): every listener speaks TLS only (needs --tls-key).",
+    ),
+    tls_key: Path | None = typer.Option(
+        None, "--tls-key", envvar="SPANSCOPE_TLS_KEY", help="Unencrypted PEM key of --tls-cert."
+    ),
+    allowed_hosts: str | None = typer.Option(
+        None,
+        "--allowed-hosts",
+        envvar="SPANSCOPE_ALLOWED_HOSTS",
+        help="Comma-separated Host names the HTTP listeners answer (default: localhost, "
+        "127.0.0.1, [::1] and --host unless 0.0.0.0/::); * for any. Guards against DNS "
+        "rebinding (docs/security.md).",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
+    from spanscope.request_policy import parse_allowed_hosts
     from spanscope.server import serve as run_server
 
+    try:
+        hosts = parse_allowed_hosts(allowed_hosts) if allowed_hosts is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--allowed-hosts") from None
     settings = Settings(
         data_dir=data_dir,
         host=host,
@@ -85,6 +132,9 @@ def serve(
         config_file=config,
         query_timeout_s=query_timeout,
         shutdown_timeout_s=shutdown_timeout,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        allowed_hosts=hosts,
     )
     if not query_timeout >= 0:  # also NaN
         raise typer.BadParameter(
@@ -105,7 +155,7 @@ def _fetch(url: str, call: Callable[[Any], Any]) -> Any:
     from spanscope.cli_client import ApiClient, ApiError
 
     try:
-        with ApiClient(url) as api:
+        with ApiClient(url, ca_file=ca_file()) as api:
             return call(api)
     except ApiError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -11,6 +11,11 @@ Each method makes one request and returns the API's JSON exactly as received, so
 Every failure becomes one :class:`ApiError` whose message a person can act on: a server
 that is not running names the URL and suggests ``spanscope serve``; a 4xx carries the
 API's own message (which names the offending value and the fix).
+
+A server with TLS (``spanscope serve --tls-cert``) is an ``https://`` URL; a private CA is
+trusted with ``ca_file`` (``spanscope --ca-file ca.pem ...`` or ``SPANSCOPE_CA_FILE``), else
+the system's store (or ``SSL_CERT_FILE``) decides. A certificate the client does not trust,
+or http:// to a TLS port, gets a message saying which of the two it is.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from spanscope.tls import TlsConfigError, client_verify
 
 DEFAULT_TIMEOUT_S = 30.0
 """Generous: a search over a day of spans may take seconds on a busy machine."""
@@ -70,9 +77,15 @@ class SearchParams:
 class ApiClient:
     """A synchronous client of one Spanscope server's ``/api/v1``."""
 
-    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S, ca_file: str | None = None
+    ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s)
+        try:
+            verify = client_verify(ca_file)
+        except TlsConfigError as exc:
+            raise ApiError(str(exc)) from None
+        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, verify=verify)
 
     def __enter__(self) -> ApiClient:
         return self
@@ -104,7 +117,9 @@ class ApiClient:
     def _get(self, path: str, params: Any = None) -> Any:
         try:
             response = self._http.get(path, params=params)
-        except httpx.ConnectError:
+        except httpx.ConnectError as exc:
+            if tls_problem := _tls_problem(self.url, exc):
+                raise ApiError(tls_problem) from None
             raise ApiError(
                 f"cannot connect to the Spanscope API at {self.url}: is the server running? "
                 "Start one with `spanscope serve`, or point --url (SPANSCOPE_URL) at it"
@@ -115,7 +130,10 @@ class ApiClient:
                 "narrow the search (--since, --service) or retry"
             ) from None
         except httpx.HTTPError as exc:
-            raise ApiError(f"request to {self.url}{path} failed: {exc}") from None
+            raise ApiError(
+                f"request to {self.url}{path} failed: {str(exc).rstrip('.')}"
+                + _plain_to_tls_hint(self.url)
+            ) from None
         if response.status_code >= 400:
             raise ApiError(_error_message(response))
         try:
@@ -125,6 +143,29 @@ class ApiClient:
                 f"{self.url}{path} answered {response.status_code} with non-JSON content; "
                 "is --url pointing at a Spanscope server?"
             ) from None
+
+
+def _tls_problem(url: str, exc: httpx.ConnectError) -> str | None:
+    """The sentence for a TLS handshake that failed, or None if it was not TLS."""
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return (
+            f"the Spanscope API at {url} has a certificate this client does not trust "
+            f"({text}); pass the CA that signed it with --ca-file (SPANSCOPE_CA_FILE)"
+        )
+    if url.startswith("https://") and ("WRONG_VERSION_NUMBER" in text or "record layer" in text):
+        return (
+            f"the Spanscope API at {url} does not speak TLS ({text}); "
+            "use http:// or start it with --tls-cert/--tls-key"
+        )
+    return None
+
+
+def _plain_to_tls_hint(url: str) -> str:
+    """A TLS listener hangs up on plain HTTP without an answer: say what that usually means."""
+    if url.startswith("http://"):
+        return "; if the server runs with TLS (--tls-cert), use https:// in --url"
+    return ""
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -40,3 +40,12 @@ class Settings:
     config_file: Path | None = None
     """``spanscope serve --config``: a TOML file with ``[tail_sampling]`` and ``[retention]``
     (docs/sampling.md); None keeps every span and the default retention."""
+    tls_cert: Path | None = None
+    """``spanscope serve --tls-cert``: PEM certificate (chain) for every listener; with
+    ``tls_key``, HTTPS and gRPC over TLS only (spanscope/tls.py, docs/security.md)."""
+    tls_key: Path | None = None
+    """``spanscope serve --tls-key``: the unencrypted PEM private key of ``tls_cert``."""
+    allowed_hosts: tuple[str, ...] | None = None
+    """``spanscope serve --allowed-hosts``: the ``Host`` names every HTTP listener answers
+    (``*``: any); None: the loopback names plus ``host`` unless it is a wildcard
+    (:func:`spanscope.request_policy.default_allowed_hosts`, docs/security.md)."""

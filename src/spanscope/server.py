@@ -13,7 +13,9 @@ What happens, in order:
 2. bind every listener (port 0 = any free port), start the store writer, serve the three
    HTTP apps with uvicorn in ONE asyncio loop and the gRPC server on its thread pool;
 3. once all answer, print the ports and write ``<data-dir>/ports.json`` atomically:
-   ``{"api": 16686, "otlp_grpc": 4317, "otlp_http": 4318, "zipkin": 9411}``;
+   ``{"api": 16686, "otlp_grpc": 4317, "otlp_http": 4318, "zipkin": 9411, "tls": false}``
+   (``"tls": true``: every listener speaks TLS only, ``--tls-cert``/``--tls-key``, checked
+   before anything binds; spanscope/tls.py);
    ``GET /healthz`` (liveness) and ``GET /readyz`` (readiness) on the API port answer 200
    from then on, or 503 with the reasons (``IngestPipeline.health``);
 4. on Ctrl-C or SIGTERM: stop accepting, finish in-flight requests, drain the queue into
@@ -50,13 +52,21 @@ from spanscope.api.trace_cache import max_spans_from_env
 from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool, default_workers
 from spanscope.ingest.grpc import create_grpc_server
-from spanscope.ingest.http import OtlpHttpReceiver, ZipkinReceiver
+from spanscope.ingest.http import OtlpHttpReceiver, ZipkinReceiver, status_json
 from spanscope.ingest.limits import limits_from_env
 from spanscope.ingest.pipeline import Health, IngestPipeline
+from spanscope.ingest.redaction import redactor_for
 from spanscope.ingest.stats import TimedFsync
 from spanscope.ingest.wal import WriteAheadLog
+from spanscope.request_policy import (
+    RequestPolicy,
+    browser_checks,
+    default_allowed_hosts,
+    host_name,
+)
 from spanscope.sampling.runtime import SamplingRuntime
 from spanscope.store.base import Store
+from spanscope.tls import ServerTls, TlsConfigError, load_server_tls
 
 log = logging.getLogger("spanscope.server")
 
@@ -127,7 +137,7 @@ def bind(host: str, port: int, what: str, flag: str) -> socket.socket:
         ) from None
 
 
-def write_ports(data_dir: Path, ports: dict[str, int]) -> None:
+def write_ports(data_dir: Path, ports: dict[str, int | bool]) -> None:
     """Write ports.json so readers never see half a file (tmp + fsync + rename)."""
     tmp = data_dir / (PORTS_FILE + ".tmp")
     with open(tmp, "w") as f:
@@ -151,10 +161,17 @@ def _api_app(
     ready: Callable[[], bool],
     query_timeout_s: float,
     health: Callable[[], Health] | None = None,
+    allowed_hosts: tuple[str, ...] | None = None,
 ) -> Any:
     from spanscope.api.app import create_app
 
-    return create_app(store, ready=ready, query_timeout_s=query_timeout_s or None, health=health)
+    return create_app(
+        store,
+        ready=ready,
+        query_timeout_s=query_timeout_s or None,
+        health=health,
+        allowed_hosts=allowed_hosts,
+    )
 
 
 @dataclasses.dataclass
@@ -175,11 +192,23 @@ def serve(settings: Settings) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = settings_from_env(settings)
+    try:  # a bad certificate or key stops the start here, before any file or port is touched
+        tls = load_server_tls(settings.tls_cert, settings.tls_key)
+    except TlsConfigError as exc:
+        raise SystemExit(f"cannot serve with TLS: {exc}") from None
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / PORTS_FILE).unlink(missing_ok=True)  # a stale file would point at nothing
 
     sampling = SamplingRuntime.load(settings.config_file, data_dir)  # exits on a bad config
+    try:
+        redactor = redactor_for(sampling.config.redaction, data_dir)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"redaction: {exc}") from None
+    # Every decoder reads the rules from the limits (decode workers get them with each body).
+    settings = dataclasses.replace(
+        settings, limits=dataclasses.replace(settings.limits, redaction=redactor)
+    )
     store = open_store(data_dir)
     fsync = TimedFsync()
     wal = WriteAheadLog(data_dir / "wal", start_after=store.wal_position() or 0, fsync=fsync)
@@ -194,7 +223,7 @@ def serve(settings: Settings) -> None:
     stored_all = False
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run(settings, store, pipeline, sampling, shutdown))
+            runner.run(_run(settings, store, pipeline, sampling, shutdown, tls))
     finally:
         sampling.stop()
         # Keep a little of the bound for closing the WAL and the store.
@@ -222,6 +251,22 @@ def serve(settings: Settings) -> None:
         log.warning("stopped; spans the store did not take stay in the WAL for the next start")
         raise SystemExit(EXIT_LEFT_FOR_REPLAY)
     log.info("stopped cleanly: everything acknowledged is stored")
+
+
+def _start_line(host: str, ports: dict[str, int], tls: bool, data_dir: Path) -> str:
+    if not tls:
+        return (
+            f"spanscope serving on {host}: API + UI http://{host}:{ports['api']} · "
+            f"OTLP/gRPC {ports['otlp_grpc']} · OTLP/HTTP {ports['otlp_http']} · "
+            f"Zipkin {ports['zipkin']} · data {data_dir}"
+        )
+    where = f"[{host}]" if ":" in host else host
+    return (
+        f"spanscope serving on {host} with TLS: API + UI https://{where}:{ports['api']} · "
+        f"OTLP/gRPC (TLS) {where}:{ports['otlp_grpc']} · "
+        f"OTLP/HTTP https://{where}:{ports['otlp_http']} · "
+        f"Zipkin https://{where}:{ports['zipkin']} · data {data_dir}"
+    )
 
 
 def _release_wal(wal: WriteAheadLog, store: Store) -> bool:
@@ -258,6 +303,7 @@ async def _run(
     pipeline: IngestPipeline,
     sampling: SamplingRuntime | None = None,
     shutdown: _Shutdown | None = None,
+    tls: ServerTls | None = None,
 ) -> None:
     shutdown = shutdown if shutdown is not None else _Shutdown(settings.shutdown_timeout_s)
     # In-flight requests get at most a third of the shutdown bound; the drain the rest.
@@ -269,13 +315,22 @@ async def _run(
         "zipkin": bind(host, settings.zipkin_port, "Zipkin", "--zipkin-port"),
     }
     grpc_server, grpc_port = create_grpc_server(
-        pipeline, settings.limits, host, settings.otlp_grpc_port
+        pipeline,
+        settings.limits,
+        host,
+        settings.otlp_grpc_port,
+        tls=(tls.key_pem, tls.cert_pem) if tls else None,
     )
     ready = False
+    # Host allow-list and cross-site refusals on every HTTP listener (docs/security.md).
+    hosts = settings.allowed_hosts or default_allowed_hosts(host)
+    checks = browser_checks(hosts)
     apps = {
-        "api": _api_app(store, lambda: ready, settings.query_timeout_s, pipeline.health),
-        "otlp_http": OtlpHttpReceiver(pipeline, settings.limits),
-        "zipkin": ZipkinReceiver(pipeline, settings.limits),
+        "api": _api_app(store, lambda: ready, settings.query_timeout_s, pipeline.health, hosts),
+        "otlp_http": RequestPolicy(
+            OtlpHttpReceiver(pipeline, settings.limits), checks, render=status_json
+        ),
+        "zipkin": RequestPolicy(ZipkinReceiver(pipeline, settings.limits), checks),
     }
     if sampling is not None:
         sampling.attach(apps["api"])  # rules, retention and /metrics endpoints
@@ -287,6 +342,8 @@ async def _run(
                 log_level="warning",
                 access_log=False,
                 timeout_graceful_shutdown=max(1, int(grace_s)),
+                ssl_certfile=tls.cert_file if tls else None,
+                ssl_keyfile=tls.key_file if tls else None,
             )
         )
         for name in sockets
@@ -306,17 +363,18 @@ async def _run(
             raise SystemExit("a listener stopped during start-up")
         await asyncio.sleep(0.01)
 
-    ports = {name: sock.getsockname()[1] for name, sock in sockets.items()}
-    ports["otlp_grpc"] = grpc_port
-    ports = {k: ports[k] for k in ("api", "otlp_grpc", "otlp_http", "zipkin")}
-    write_ports(Path(settings.data_dir), ports)
+    bound = {name: sock.getsockname()[1] for name, sock in sockets.items()}
+    bound["otlp_grpc"] = grpc_port
+    ports = {k: bound[k] for k in ("api", "otlp_grpc", "otlp_http", "zipkin")}
+    write_ports(Path(settings.data_dir), {**ports, "tls": tls is not None})
     ready = True
-    print(
-        f"spanscope serving on {host}: API + UI http://{host}:{ports['api']} · "
-        f"OTLP/gRPC {ports['otlp_grpc']} · OTLP/HTTP {ports['otlp_http']} · "
-        f"Zipkin {ports['zipkin']} · data {settings.data_dir}",
-        flush=True,
-    )
+    print(_start_line(host, ports, tls is not None, settings.data_dir), flush=True)
+
+    if settings.allowed_hosts is None and host_name(host) not in hosts:  # a wildcard
+        log.info(
+            "listening on every address of %s, but answering only Host %s: add this "
+            "machine's names with --allowed-hosts (docs/security.md)", host, ", ".join(hosts)
+        )  # fmt: skip
 
     await stop.wait()
     shutdown.started = time.monotonic()

@@ -17,7 +17,9 @@ Fixtures (use them by name; nothing to import):
             server.kill()                               # SIGKILL, as a crash
             again = start_spanscope(tmp_path / "data")  # same data dir: WAL replay
 
-    Every server it started is stopped (by its PID) when the test ends.
+    Every server it started is stopped (by its PID) when the test ends. A server with TLS
+    (``env={"SPANSCOPE_TLS_CERT": ..., "SPANSCOPE_TLS_KEY": ...}``) is polled over HTTPS
+    trusting ``ca_file``; its URLs say ``https://`` (``ports.json`` has ``"tls": true``).
 
 The server is ready when ``<data-dir>/ports.json`` exists and ``GET /healthz`` answers 200;
 its stdout/stderr go to ``<data-dir>/../serve-<n>.log``, printed if it fails to start.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -51,18 +54,22 @@ class RunningServer:
     stopped: bool = field(default=False)
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.ports.get("tls") else "http"
+
+    @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['api']}"
+        return f"{self.scheme}://127.0.0.1:{self.ports['api']}"
 
     @property
     def otlp_http_url(self) -> str:
         """Base URL; POST traces to ``otlp_http_url + "/v1/traces"``."""
-        return f"http://127.0.0.1:{self.ports['otlp_http']}"
+        return f"{self.scheme}://127.0.0.1:{self.ports['otlp_http']}"
 
     @property
     def zipkin_url(self) -> str:
         """Base URL; POST spans to ``zipkin_url + "/api/v2/spans"``."""
-        return f"http://127.0.0.1:{self.ports['zipkin']}"
+        return f"{self.scheme}://127.0.0.1:{self.ports['zipkin']}"
 
     @property
     def otlp_grpc_endpoint(self) -> str:
@@ -97,9 +104,13 @@ class RunningServer:
 
 
 def launch(
-    data_dir: Path, env: dict[str, str] | None = None, log_name: str = "serve"
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    log_name: str = "serve",
+    ca_file: Path | None = None,
 ) -> RunningServer:
-    """Start ``python -m spanscope serve`` on ``data_dir`` with free ports; wait until ready."""
+    """Start ``python -m spanscope serve`` on ``data_dir`` with free ports; wait until ready
+    (over HTTPS trusting ``ca_file`` when the server has TLS)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     n = len(list(data_dir.parent.glob(f"{log_name}-*.log")))
     log_path = data_dir.parent / f"{log_name}-{n}.log"
@@ -116,6 +127,7 @@ def launch(
             env={**os.environ, **(env or {})},
         )
     server = RunningServer(data_dir, process, {}, log_path)
+    verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
     ports_file = data_dir / "ports.json"
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -124,7 +136,10 @@ def launch(
         if ports_file.exists():
             server.ports = json.loads(ports_file.read_text())
             try:
-                if httpx.get(server.api_url + "/healthz", timeout=2).status_code == 200:
+                if (
+                    httpx.get(server.api_url + "/healthz", timeout=2, verify=verify).status_code
+                    == 200
+                ):
                     return server
             except httpx.HTTPError:
                 pass
@@ -137,8 +152,10 @@ def launch(
 def start_spanscope() -> Iterator[Callable[..., RunningServer]]:
     started: list[RunningServer] = []
 
-    def start(data_dir: Path, env: dict[str, str] | None = None) -> RunningServer:
-        server = launch(data_dir, env)
+    def start(
+        data_dir: Path, env: dict[str, str] | None = None, ca_file: Path | None = None
+    ) -> RunningServer:
+        server = launch(data_dir, env, ca_file=ca_file)
         started.append(server)
         return server
 

@@ -21,6 +21,11 @@ What it serves:
 - ``/``, ``/search``, ``/trace/{id}``, ``/compare``, ``/map``, ``/services/{name}``: the web
   UI's single-page shell, its assets under ``/ui/`` (:mod:`spanscope.ui`, docs/ui.md).
 
+Every answer carries the browser-safety headers (Content-Security-Policy, nosniff,
+``X-Frame-Options: DENY``, ``Referrer-Policy``), and state changes sent by a page of another
+origin are refused 403, as is (with ``allowed_hosts``) a ``Host`` not allowed: see
+:mod:`spanscope.request_policy` and docs/security.md.
+
 Errors, including FastAPI's own validation errors (which would be 422) and unknown paths,
 answer in the shape of the API the request was for; see :mod:`spanscope.api.errors`. A
 parameter over its bounds is a 400 naming it, a read past ``query_timeout_s`` and any
@@ -31,9 +36,10 @@ unexpected error a 503 with a request id (never the engine's text); see
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -41,10 +47,11 @@ from starlette.responses import Response
 
 import spanscope
 from spanscope.api import analysis, jaeger, jaeger_spm, jaeger_v3, native, sampling, signals
-from spanscope.api.errors import ApiError, OrjsonResponse, error_response
+from spanscope.api.errors import ApiError, OrjsonResponse, error_body, error_response
 from spanscope.api.guard import RequestGuard
 from spanscope.config import DEFAULT_QUERY_TIMEOUT_S
 from spanscope.query.durations import shown
+from spanscope.request_policy import API_HEADERS, RequestPolicy, browser_checks
 from spanscope.store.base import Store
 from spanscope.ui import mount_ui
 
@@ -56,17 +63,22 @@ def create_app(
     ready: Callable[[], bool] | None = None,
     query_timeout_s: float | None = DEFAULT_QUERY_TIMEOUT_S,
     health: Callable[[], Any] | None = None,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> FastAPI:
     """Build the API over ``store``; ``ready`` (if given) gates ``/healthz`` and ``/readyz``,
     ``health`` (if given) returns an object with ``live`` and ``ready`` lists of reasons
     (``spanscope.ingest.pipeline.Health``); a read still running ``query_timeout_s``
-    after its request came is cancelled (503; None: no limit)."""
+    after its request came is cancelled (503; None: no limit). ``allowed_hosts``: the
+    ``Host`` names answered (``spanscope serve`` always passes them; None, for an app
+    embedded elsewhere or a test client, leaves the Host check to whoever serves it)."""
     app = FastAPI(
         title="Spanscope query API",
         version=_version(),
         description="Search traces, fetch them whole, list services, operations and "
         "dependencies. The Jaeger-compatible endpoints live under /api and /api/v3.",
         default_response_class=OrjsonResponse,
+        docs_url=None,  # /docs is served from the package by mount_ui, not from a CDN
+        redoc_url=None,
     )
     app.state.store = store
 
@@ -116,7 +128,18 @@ def create_app(
     # Bounds, the time limit, request ids, and a 503 without the engine's text for anything
     # unexpected (a DuckDB error, a bug): see api/guard.py.
     app.add_middleware(RequestGuard, query_timeout_s=query_timeout_s)
+    # Outermost, so its headers are on every answer, the guard's 503s included.
+    app.add_middleware(
+        RequestPolicy,
+        checks=browser_checks(allowed_hosts),
+        response_headers=API_HEADERS,
+        render=_render_refusal,
+    )
     return app
+
+
+def _render_refusal(path: str, status: int, message: str) -> tuple[bytes, str]:
+    return orjson.dumps(error_body(path, status, message)), "application/json"
 
 
 def _validation_message(request: Request, exc: RequestValidationError) -> str:

@@ -48,6 +48,8 @@ class TableResult:
     spans: SpanTable
     rejected: int
     first_error: str | None
+    payload: bytes | None = None
+    """The request re-encoded after redaction (what the WAL logs), or None."""
 
 
 @dataclass(slots=True)
@@ -59,20 +61,31 @@ class _Packed:
     operations: set[tuple[str, str, int]]
     rejected: int
     first_error: str | None
+    payload: bytes | None
 
     def unpack(self) -> TableResult:
         table = pa.ipc.open_stream(pa.py_buffer(self.ipc)).read_all()  # no copy
         return TableResult(
-            SpanTable(table, self.resources, self.operations), self.rejected, self.first_error
+            SpanTable(table, self.resources, self.operations),
+            self.rejected,
+            self.first_error,
+            self.payload,
         )
 
 
-def _pack(result: SpanTable, rejected: int, first_error: str | None) -> _Packed:
+def _pack(
+    result: SpanTable, rejected: int, first_error: str | None, payload: bytes | None
+) -> _Packed:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, result.table.schema) as writer:
         writer.write_table(result.table)
     return _Packed(
-        sink.getvalue().to_pybytes(), result.resources, result.operations, rejected, first_error
+        sink.getvalue().to_pybytes(),
+        result.resources,
+        result.operations,
+        rejected,
+        first_error,
+        payload,
     )
 
 
@@ -101,7 +114,7 @@ def _decode(body: bytes, limits: Limits) -> _Packed | str:
         # The decoder range-checks every column, so this is a bug; the client still gets a
         # 400 naming it (never a bare 500), and the worker stays up.
         return f"spans do not fit the store's columns ({type(exc).__name__}: {exc})"
-    return _pack(table, result.rejected, result.first_error)
+    return _pack(table, result.rejected, result.first_error, result.payload)
 
 
 def _ready() -> bool:

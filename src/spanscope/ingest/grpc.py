@@ -89,7 +89,8 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
             _abort_undecodable(context, "ExportTraceServiceRequest", exc)
         if result.spans:
             try:
-                self.pipeline.accept_blocking("otlp-proto", payload, result.spans)
+                # A redacted request is logged re-encoded: no raw value reaches the WAL.
+                self.pipeline.accept_blocking("otlp-proto", result.payload or payload, result.spans)
             except Exception as exc:
                 _refuse(context, exc)
         response = trace_service_pb2.ExportTraceServiceResponse()
@@ -132,7 +133,9 @@ class SignalReceiver:
         assert isinstance(result, SignalResult)
         if result.signals:
             try:
-                self.pipeline.accept_blocking(self.wal_format, body, result.signals)
+                self.pipeline.accept_blocking(
+                    self.wal_format, result.payload or body, result.signals
+                )
             except Exception as exc:
                 _refuse(context, exc)
         response = self.response_type()
@@ -211,10 +214,16 @@ def _abort_with_retry(
 
 
 def create_grpc_server(
-    pipeline: IngestPipeline, limits: Limits, host: str, port: int, workers: int = 8
+    pipeline: IngestPipeline,
+    limits: Limits,
+    host: str,
+    port: int,
+    workers: int = 8,
+    tls: tuple[bytes, bytes] | None = None,
 ) -> tuple[grpc.Server, int]:
     """A started-ready (not yet started) gRPC server bound to host:port; returns it and the
-    port actually bound (port 0 picks a free one)."""
+    port actually bound (port 0 picks a free one). ``tls`` = (PEM key, PEM certificate
+    chain): the port accepts TLS only (``--tls-cert``/``--tls-key``, spanscope/tls.py)."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
         options=[
@@ -235,7 +244,10 @@ def create_grpc_server(
     )
     server.add_generic_rpc_handlers((handler, *_signal_handlers(pipeline, limits)))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    bound = server.add_insecure_port(address)
+    if tls is None:
+        bound = server.add_insecure_port(address)
+    else:
+        bound = server.add_secure_port(address, grpc.ssl_server_credentials([tls]))
     if bound == 0:
         raise OSError(
             f"cannot bind OTLP/gRPC to {address}: is the port in use? pick another "

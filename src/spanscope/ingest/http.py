@@ -15,14 +15,19 @@ gzip with bytes after its end, or a
 non-canonical path (``/v1/traces//``)
 body > ``limits.max_body_bytes``,       413 (a gzip bomb is inflated only up to the cap)
 gunzipped > ``max_decompressed_bytes``
-other Content-Type / Content-Encoding   415
+other or no Content-Type, other         415
+Content-Encoding
 more spans pending than allowed         429 + ``Retry-After`` (seconds)
 server stopping / disk error            503 + ``Retry-After``
 other path / method                     404 / 405
 ======================================  =================================================
 
 Zipkin v2 JSON answers 202 Accepted (Zipkin's own answer), 400 with a text reason, and the
-same 413/415/429/503 rules.
+same 413/415/429/503 rules; its Content-Type must be ``application/json`` (none is a 415).
+
+``spanscope serve`` wraps both in :class:`spanscope.request_policy.RequestPolicy`: a
+``Host`` not allowed is a 421 and a post from a page of another origin a 403
+(:func:`status_json` renders them for OTLP), before the receiver reads the body.
 
 Try it::
 
@@ -70,6 +75,7 @@ _PROTOBUF = "application/x-protobuf"
 _JSON = "application/json"
 # google.rpc.Code numbers, as gRPC uses them.
 _INVALID_ARGUMENT = 3
+_PERMISSION_DENIED = 7
 _RESOURCE_EXHAUSTED = 8
 _UNAVAILABLE = 14
 
@@ -209,7 +215,8 @@ async def accept(pipeline: IngestPipeline, fmt: str, body: bytes, result: Result
     """Log durably and queue, turning refusals into the HTTP answers clients retry on."""
     try:
         batch = result.signals if isinstance(result, SignalResult) else result.spans
-        await pipeline.accept(fmt, body, batch)
+        # A redacted request is logged re-encoded, so the raw values never reach the WAL.
+        await pipeline.accept(fmt, result.payload or body, batch)
     except Exception as exc:
         answer = refusal(exc)
         if answer is None:
@@ -247,6 +254,12 @@ def _route(scope: Scope, path: str) -> HttpError | None:
 
 
 # -- OTLP/HTTP -----------------------------------------------------------------------
+
+
+def status_json(path: str, status: int, message: str) -> tuple[bytes, str]:
+    """A request-policy refusal as OTLP/HTTP's JSON ``google.rpc.Status``."""
+    code = {403: _PERMISSION_DENIED}.get(status, _INVALID_ARGUMENT)
+    return orjson.dumps({"code": code, "message": message}), _JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +325,7 @@ class OtlpHttpReceiver:
             if wire not in (_PROTOBUF, _JSON):
                 raise HttpError(
                     415,
-                    f"Content-Type {headers.get('content-type', '')!r} is not supported: "
+                    f"Content-Type {headers.get('content-type', '(none)')!r} is not supported: "
                     f"use {_PROTOBUF} or {_JSON}",
                 )
             body = await read_body(receive, headers, self.limits.max_body_bytes)
@@ -393,10 +406,14 @@ class ZipkinReceiver:
             routing = _route(scope, self.path)
             if routing is not None:
                 raise routing
-            wire = media_type(headers.get("content-type", _JSON))
+            # No default: a browser's cross-site "no-cors" post sends text/plain or no
+            # Content-Type at all; Zipkin's own reporters and OTel's exporter send JSON's.
+            wire = media_type(headers.get("content-type", ""))
             if wire != _JSON:
                 raise HttpError(
-                    415, f"Content-Type {wire!r} is not supported: Zipkin v2 spans as {_JSON}"
+                    415,
+                    f"Content-Type {headers.get('content-type', '(none)')!r} is not supported: "
+                    f"send Zipkin v2 spans with Content-Type: {_JSON}",
                 )
             body = await read_body(receive, headers, self.limits.max_body_bytes)
             body = await decompress(body, headers, self.limits)

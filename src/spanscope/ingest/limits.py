@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from spanscope.model import SignalBatch, Span
+
+if TYPE_CHECKING:
+    from spanscope.ingest.redaction import Redactor
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,14 @@ class Limits:
     """Spans starting before 2000-01-01 are rejected (a clock or unit bug)."""
     max_future_ns: int = 24 * 3600 * 1_000_000_000
     """Spans starting more than a day after receipt are rejected."""
+    redaction: Redactor | None = None
+    """The serve config's redaction rules (``ingest/redaction.py``), applied by every
+    decoder before anything reaches the WAL; None: nothing is redacted."""
+
+
+def without_redaction(limits: Limits) -> Limits:
+    """``limits`` for decoding a body that is already redacted."""
+    return replace(limits, redaction=None) if limits.redaction is not None else limits
 
 
 DEFAULT_LIMITS = Limits()
@@ -49,6 +61,8 @@ class DecodeResult:
     """Spans refused individually (they go back as OTLP partial_success.rejected_spans)."""
     first_error: str | None = None
     """The first reason a span was refused, naming the span."""
+    payload: bytes | None = None
+    """The request re-encoded after redaction: what the WAL logs instead of the body."""
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
@@ -70,7 +84,7 @@ LIMIT_ENV_VARS = {
 
 def limits_from_env(limits: Limits, environ: Mapping[str, str]) -> Limits:
     """Apply ``SPANSCOPE_MAX_*`` overrides; raise ValueError naming a bad value."""
-    changes: dict[str, int] = {}
+    changes: dict[str, Any] = {}
     for name, field_name in LIMIT_ENV_VARS.items():
         text = environ.get(name)
         if text is None:
@@ -90,6 +104,8 @@ class SignalResult:
     signals: SignalBatch = field(default_factory=SignalBatch)
     rejected: int = 0
     first_error: str | None = None
+    payload: bytes | None = None
+    """The request re-encoded after redaction: what the WAL logs instead of the body."""
 
     def reject(self, reason: str) -> None:
         self.rejected += 1

@@ -69,6 +69,7 @@ from spanscope.ingest.attributes import (
     saturate_count,
 )
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeResult, Limits
+from spanscope.ingest.redact_requests import check_pb_attributes
 from spanscope.model import Attributes, Event, Link, SpanKind, StatusCode
 
 __all__ = ["decode_otlp_protobuf", "decode_otlp_request", "attributes_from_pb"]
@@ -93,7 +94,9 @@ def decode_otlp_protobuf(
     from spanscope.ingest.otlp_columns import decode_otlp_columns
 
     columns = decode_otlp_columns(body, limits, now_ns)
-    return DecodeResult(columns.spans.to_spans(), columns.rejected, columns.first_error)
+    return DecodeResult(
+        columns.spans.to_spans(), columns.rejected, columns.first_error, columns.payload
+    )
 
 
 def _explain_parse_error(body: bytes, exc: Exception) -> str:
@@ -119,7 +122,9 @@ def decode_otlp_request(
     from spanscope.ingest.otlp_columns import decode_otlp_request_columns
 
     columns = decode_otlp_request_columns(request, limits, now_ns)
-    return DecodeResult(columns.spans.to_spans(), columns.rejected, columns.first_error)
+    return DecodeResult(
+        columns.spans.to_spans(), columns.rejected, columns.first_error, columns.payload
+    )
 
 
 def _label(span_id: bytes, index: int) -> str:
@@ -136,6 +141,8 @@ def attributes_from_pb(
 
     ``where`` names the owner in warnings ("span", "resource", "event 'exception'").
     """
+    if limits.redaction is not None:
+        check_pb_attributes(key_values, limits.redaction)  # all of them: all go to the WAL
     total = len(key_values)
     dropped = 0
     if total > limits.max_attributes:

@@ -57,6 +57,7 @@ from spanscope.ingest.attributes import (
     saturate_count,
 )
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
+from spanscope.ingest.redact_requests import redact_otlp_json_traces
 from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Link, SpanKind, StatusCode
 
 __all__ = ["decode_otlp_json"]
@@ -105,6 +106,8 @@ def decode_otlp_json(
             f"got {_json_type(document)}"
         )
     result = DecodeResult()
+    if limits.redaction is not None:
+        result.payload = redact_otlp_json_traces(document, limits.redaction)
     if now_ns is None:
         now_ns = time.time_ns()
     index = 0

@@ -59,8 +59,18 @@ from spanscope.ingest.attributes import (
     cap_text,
     load_json,
 )
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, Limits, SignalResult
+from spanscope.ingest.limits import (
+    DEFAULT_LIMITS,
+    DecodeError,
+    Limits,
+    SignalResult,
+    without_redaction,
+)
 from spanscope.ingest.otlp import attributes_from_pb
+from spanscope.ingest.redact_requests import (
+    redact_logs_request,
+    redact_otlp_json,
+)
 from spanscope.model import SPAN_ID_LEN, TRACE_ID_LEN, UNKNOWN_SERVICE, Attributes, LogRecord
 
 __all__ = [
@@ -84,7 +94,12 @@ def decode_otlp_logs_protobuf(
 ) -> SignalResult:
     """Decode the bytes of an ``ExportLogsServiceRequest`` (already un-gzipped)."""
     request = parse_protobuf(body, ExportLogsServiceRequest(), "ExportLogsServiceRequest")
-    return decode_logs_request(request, limits, now_ns)
+    payload = None
+    if limits.redaction is not None and redact_logs_request(request, limits.redaction):
+        payload = request.SerializeToString()
+    result = decode_logs_request(request, without_redaction(limits), now_ns)
+    result.payload = payload
+    return result
 
 
 def decode_otlp_logs_json(
@@ -92,6 +107,10 @@ def decode_otlp_logs_json(
 ) -> SignalResult:
     """Decode an OTLP/JSON logs body: ``{"resourceLogs": [...]}``."""
     result = SignalResult()
+    if limits.redaction is not None and body:
+        result.payload = redact_otlp_json(load_json(body), limits.redaction)
+        body = result.payload or body
+        limits = without_redaction(limits)
     request = parse_otlp_json(
         body,
         ExportLogsServiceRequest(),

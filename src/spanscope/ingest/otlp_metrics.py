@@ -45,8 +45,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-from spanscope.ingest.attributes import INT64_MAX, cap_text
-from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, SignalResult
+from spanscope.ingest.attributes import INT64_MAX, cap_text, load_json
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, SignalResult, without_redaction
 from spanscope.ingest.otlp import attributes_from_pb
 from spanscope.ingest.otlp_logs import (
     beyond_int64,
@@ -56,6 +56,7 @@ from spanscope.ingest.otlp_logs import (
     parse_protobuf,
     resource_service,
 )
+from spanscope.ingest.redact_requests import redact_metrics_request, redact_otlp_json
 from spanscope.model import Attributes, Exemplar, MetricPoint
 
 __all__ = ["decode_otlp_metrics_protobuf", "decode_otlp_metrics_json", "decode_metrics_request"]
@@ -70,7 +71,12 @@ def decode_otlp_metrics_protobuf(
 ) -> SignalResult:
     """Decode the bytes of an ``ExportMetricsServiceRequest`` (already un-gzipped)."""
     request = parse_protobuf(body, ExportMetricsServiceRequest(), "ExportMetricsServiceRequest")
-    return decode_metrics_request(request, limits, now_ns)
+    payload = None
+    if limits.redaction is not None and redact_metrics_request(request, limits.redaction):
+        payload = request.SerializeToString()
+    result = decode_metrics_request(request, without_redaction(limits), now_ns)
+    result.payload = payload
+    return result
 
 
 def decode_otlp_metrics_json(
@@ -78,6 +84,10 @@ def decode_otlp_metrics_json(
 ) -> SignalResult:
     """Decode an OTLP/JSON metrics body: ``{"resourceMetrics": [...]}``."""
     result = SignalResult()
+    if limits.redaction is not None and body:
+        result.payload = redact_otlp_json(load_json(body), limits.redaction)
+        body = result.payload or body
+        limits = without_redaction(limits)
     request = parse_otlp_json(
         body,
         ExportMetricsServiceRequest(),

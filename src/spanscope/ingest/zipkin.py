@@ -70,6 +70,7 @@ from spanscope.ingest.attributes import (
     saturate_count,
 )
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
+from spanscope.ingest.redact_requests import redact_zipkin_json
 from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Span, SpanKind, StatusCode
 
 __all__ = ["decode_zipkin_json", "shared_server_span_id"]
@@ -137,6 +138,8 @@ def decode_zipkin_json(
             f"{'an object' if type(document) is dict else type(document).__name__}{hint}"
         )
     result = DecodeResult()
+    if limits.redaction is not None:
+        result.payload = redact_zipkin_json(document, limits.redaction)
     if now_ns is None:
         now_ns = time.time_ns()
     max_time = now_ns + limits.max_future_ns

@@ -61,10 +61,19 @@ def parse_rule(text: str) -> dict[str, Any]:
 def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
     import httpx
 
+    from spanscope.cli import ca_file
     from spanscope.cli_client import _error_message
+    from spanscope.tls import TlsConfigError, client_verify
 
     try:
-        response = httpx.request(method, url.rstrip("/") + path, timeout=30.0, **kwargs)
+        verify = client_verify(ca_file())  # an https:// server with a private CA
+    except TlsConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        response = httpx.request(
+            method, url.rstrip("/") + path, timeout=30.0, verify=verify, **kwargs
+        )
     except httpx.HTTPError as exc:
         typer.echo(f"error: cannot reach the Spanscope API at {url} ({exc}); is `spanscope "
                    "serve` running? Point --url (SPANSCOPE_URL) at it", err=True)  # fmt: skip

@@ -1,7 +1,14 @@
-"""The server's TOML configuration file: tail sampling and retention, validated at start.
+"""The server's TOML configuration file: tail sampling, retention and redaction, validated
+at start.
 
-``spanscope serve --config spanscope.toml`` (or ``SPANSCOPE_CONFIG``) reads two tables;
-both are optional, and without ``[tail_sampling]`` every span is kept, as before::
+``spanscope serve --config spanscope.toml`` (or ``SPANSCOPE_CONFIG``) reads these tables;
+all are optional, and without ``[tail_sampling]`` every span is kept, as before::
+
+    redaction_defaults = true        # top-level; false turns the built-in redaction off
+
+    [[redaction]]                    # ingest/redaction.py: key or value -> drop/mask/hash
+    key = "user.email"
+    action = "hash"
 
     [tail_sampling]
     decision_wait = "5s"             # decide a trace this long after its last span ...
@@ -42,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from spanscope.ingest.redaction import DEFAULT_RULES, RedactionRule, parse_redaction
 from spanscope.query.durations import UNITS, parse_duration
 
 _SPACE_BEFORE_UNIT = re.compile(r"(\d)\s+(?=[a-zµ])")
@@ -144,6 +152,8 @@ class RetentionConfig:
 class ServerConfig:
     tail_sampling: TailSamplingConfig | None = None
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    redaction: tuple[RedactionRule, ...] = DEFAULT_RULES
+    """The user's ``[[redaction]]`` rules, then the built-in ones unless turned off."""
 
 
 def _check_keys(raw: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
@@ -307,10 +317,13 @@ def parse_retention(raw: Any, where: str = "retention") -> RetentionConfig:
 
 def parse_config(raw: Mapping[str, Any], where: str = "config") -> ServerConfig:
     """A validated :class:`ServerConfig` from the parsed TOML document."""
-    _check_keys(raw, ("tail_sampling", "retention"), where)
+    _check_keys(raw, ("tail_sampling", "retention", "redaction", "redaction_defaults"), where)
     tail = parse_tail_sampling(raw["tail_sampling"]) if "tail_sampling" in raw else None
     retention = parse_retention(raw["retention"]) if "retention" in raw else RetentionConfig()
-    return ServerConfig(tail, retention)
+    redaction = parse_redaction(
+        raw.get("redaction"), raw.get("redaction_defaults", True), ConfigError
+    )
+    return ServerConfig(tail, retention, redaction)
 
 
 def load_config(path: str | Path | None) -> ServerConfig:

@@ -20,12 +20,15 @@ Routes (all ``GET``, all answering the shell):
 - ``/map`` — the service dependency graph;
 - ``/services/{service}`` — RED charts and a latency histogram with exemplars.
 
-Assets are served under ``/ui/``; nothing here shadows ``/api/...``, ``/healthz``,
-``/docs`` or ``/openapi.json``.
+Assets are served under ``/ui/``; nothing here shadows ``/api/...``, ``/healthz`` or
+``/openapi.json``. ``/docs`` is Swagger UI from the package's own copy in
+``static/vendor/swagger-ui/`` (swagger-ui-dist, Apache-2.0, its LICENSE beside it), so
+it too loads nothing from a CDN and runs under the API's Content-Security-Policy.
 """
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -70,6 +73,34 @@ _SHELL = """<!doctype html>
 """
 
 
+_DOCS = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{prefix}/vendor/swagger-ui/swagger-ui.css?v={version}">
+</head>
+<body>
+<div id="swagger-ui" data-openapi-url="{openapi}"></div>
+<script src="{prefix}/vendor/swagger-ui/swagger-ui-bundle.js?v={version}"></script>
+<script src="{prefix}/docs.js?v={version}"></script>
+</body>
+</html>
+"""
+SWAGGER_UI_DIR = STATIC_DIR / "vendor" / "swagger-ui"
+
+
+def docs_html(title: str, openapi_url: str, version: str) -> str:
+    """The /docs page: Swagger UI started by static/docs.js, no inline script."""
+    return (
+        _DOCS.replace("{prefix}", ASSET_PREFIX)
+        .replace("{version}", version)
+        .replace("{title}", html.escape(title))
+        .replace("{openapi}", html.escape(openapi_url))
+    )
+
+
 def shell_html(version: str) -> str:
     """The single-page shell every UI route answers."""
     return _SHELL.replace("{prefix}", ASSET_PREFIX).replace("{version}", version)
@@ -77,7 +108,7 @@ def shell_html(version: str) -> str:
 
 def mount_ui(app: FastAPI, version: str) -> None:
     """Serve the UI on ``app``: the shell on each route in SHELL_ROUTES, assets at /ui/."""
-    if not (STATIC_DIR / "app.js").is_file():
+    if not (STATIC_DIR / "app.js").is_file() or not (SWAGGER_UI_DIR / "swagger-ui.css").is_file():
         raise RuntimeError(
             f"web UI assets missing from {STATIC_DIR}: reinstall spanscope "
             "(pip install spanscope) so its package data is present"
@@ -87,6 +118,12 @@ def mount_ui(app: FastAPI, version: str) -> None:
     async def shell() -> HTMLResponse:
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
+    docs_page = docs_html(f"{app.title} - Swagger UI", app.openapi_url or "/openapi.json", version)
+
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(docs_page, headers={"Cache-Control": "no-cache"})
+
     for route in SHELL_ROUTES:
         app.add_api_route(route, shell, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
     app.mount(ASSET_PREFIX, StaticFiles(directory=STATIC_DIR), name="ui")
