@@ -164,6 +164,13 @@ def start_spanscope() -> Iterator[Callable[..., RunningServer]]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def spanscope_launcher() -> Callable[..., RunningServer]:
+    """:func:`launch` for module-scoped fixtures (``from conftest import launch`` finds
+    whichever test directory's conftest pytest imported first when the suite runs whole)."""
+    return launch
+
+
 @pytest.fixture(scope="module")
 def spanscope_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     server = launch(tmp_path_factory.mktemp("spanscope") / "data")

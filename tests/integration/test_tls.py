@@ -146,9 +146,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 @pytest.fixture(scope="module")
-def tls_server(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    from conftest import launch
-
+def tls_server(
+    pki: Pki,
+    tmp_path_factory: pytest.TempPathFactory,
+    spanscope_launcher: Callable[..., RunningServer],
+) -> Iterator[RunningServer]:
+    launch = spanscope_launcher
     env = {"SPANSCOPE_TLS_CERT": str(pki.cert), "SPANSCOPE_TLS_KEY": str(pki.key)}
     server = launch(tmp_path_factory.mktemp("tls") / "data", env, ca_file=pki.ca)
     yield server
