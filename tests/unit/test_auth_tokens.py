@@ -225,3 +225,25 @@ def test_without_tokens_only_loopback_unless_insecure_listen() -> None:
     assert listen_refusal("0.0.0.0", auth_on=True, insecure_listen=False) is None
     assert listen_refusal("0.0.0.0", auth_on=False, insecure_listen=True) is None
     assert listen_refusal("127.0.0.1", auth_on=False, insecure_listen=False) is None
+
+
+def test_insecure_listen_warns_at_start_and_tokens_in_clear_are_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """serve()'s first step, without binding anything (tests bind 127.0.0.1 only)."""
+    from spanscope.config import Settings
+    from spanscope.server import load_authenticator
+
+    with pytest.raises(SystemExit, match="refusing to listen on 192.168.1.5"):
+        load_authenticator(Settings(host="192.168.1.5"))
+    with caplog.at_level(logging.WARNING):
+        assert load_authenticator(Settings(host="0.0.0.0", insecure_listen=True)) is None
+    assert "--insecure-listen: serving 0.0.0.0 with no tokens" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        auth = load_authenticator(Settings(host="::", auth_file=write(tmp_path, GOOD)))
+    assert auth is not None and "tokens travel in clear text" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        load_authenticator(Settings(host="127.0.0.1", insecure_listen=True))
+    assert not caplog.text
