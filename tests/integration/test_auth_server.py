@@ -343,8 +343,10 @@ def serve(tmp_path: Path, *flags: str, env: dict[str, str] | None = None) -> str
     ]  # fmt: skip
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SPANSCOPE_")}
     try:  # a refusal comes before anything binds: a server still up after 20 s is a failure
-        done = subprocess.run(command, capture_output=True, text=True, timeout=20,
-                              stdin=subprocess.DEVNULL, env={**environment, **(env or {})})  # fmt: skip
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=20,
+            stdin=subprocess.DEVNULL, env={**environment, **(env or {})},
+        )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         raise AssertionError(f"serve {flags} started instead of refusing: {exc.stdout!r}") from None
     output = done.stdout + done.stderr
