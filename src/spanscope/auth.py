@@ -158,8 +158,10 @@ def _entry(path: Path, number: int, table: Any) -> TokenEntry:
     if not isinstance(token, str):
         _fail(path, number, "token", "missing or not a string; add token = \"...\" "
               "(make one with: openssl rand -hex 32)")  # fmt: skip
-    if len(token) < MIN_TOKEN_CHARS or any(c.isspace() or not c.isprintable() for c in token):
-        _fail(path, number, "token", f"expected at least {MIN_TOKEN_CHARS} printable "
+    # ASCII: an HTTP header carries bytes, and other characters reach us in more than one way.
+    if len(token) < MIN_TOKEN_CHARS or not all(c.isascii() and c.isprintable() and c != " "
+                                               for c in token):  # fmt: skip
+        _fail(path, number, "token", f"expected at least {MIN_TOKEN_CHARS} printable ASCII "
               "characters without spaces (make one with: openssl rand -hex 32)")  # fmt: skip
     scopes = table.get("scopes")
     if not isinstance(scopes, list) or not scopes:

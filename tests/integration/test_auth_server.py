@@ -275,6 +275,24 @@ def test_sdk_exporters_with_otel_exporter_otlp_headers(
     refused.shutdown()
 
 
+def test_sdk_remote_sampler_reads_rules_with_the_exporters_token(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spanscope.sdk.remote import RemoteSampler
+
+    rules = server.api_url + "/api/v1/sampling/rules"
+    body = {"default_rate": 0.125, "rules": []}
+    put = httpx.put(rules, params={"service": "auth-remote"}, json=body, headers=bearer(ADMIN))
+    assert put.status_code == 200, put.text
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_HEADERS", raising=False)
+    without = RemoteSampler("auth-remote", server.api_url, start=False)
+    assert without.refresh() is False and "401" in (without.last_error or "")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"authorization=Bearer%20{INGEST}")
+    with_env = RemoteSampler("auth-remote", server.api_url, start=False)
+    assert with_env.refresh() is True, with_env.last_error
+    assert "0.125" in with_env.get_description()
+
+
 # --- the CLI ----------------------------------------------------------------------------------
 
 

@@ -76,6 +76,7 @@ def test_a_good_file_gives_one_principal_per_token_and_keeps_no_token(tmp_path: 
         (GOOD + f"[[tokens]]\ntoken = '{QUERY}x'\nscopes = ['query']\nscope = 1\n",
          "entry 4, key 'scope': unknown key"),
         (f"[[tokens]]\ntoken = '{QUERY}'\nscopes = ['query']\ntenant = ''\n", "key 'tenant'"),
+        ("[[tokens]]\ntoken = 'tökén-0123456789abc'\nscopes = ['query']\n", "printable ASCII"),
         ("[[tokens]]\ntoken = 'has a space in it!!'\nscopes = ['query']\n", "without spaces"),
         ("tokens = 'abc'\n", "no [[tokens]] tables"),
         ("", "no [[tokens]] tables"),
