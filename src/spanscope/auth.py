@@ -290,6 +290,7 @@ HTTP_HINT = (
     "send Authorization: Bearer <token> (CLI: --token or SPANSCOPE_TOKEN; OpenTelemetry "
     "SDKs: OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<token>); see docs/security.md"
 )
+NOT_BEARER = "the Authorization header sent is not of the form 'Bearer <token>'; "
 GRPC_HINT = (
     "send authorization: Bearer <token> metadata (OpenTelemetry SDKs: "
     "OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<token>); see docs/security.md"
@@ -326,14 +327,12 @@ def http_check(authenticator: Authenticator, rule: ScopeRule) -> Check:
         if not needs:
             return None
         given = headers.get("authorization")
-        answer = authenticator.authorize(bearer_token(given), needs, f"{method} {path}",
-                                         HTTP_HINT)  # fmt: skip
+        token = bearer_token(given)
+        hint = HTTP_HINT if token or given is None else NOT_BEARER + HTTP_HINT
+        answer = authenticator.authorize(token, needs, f"{method} {path}", hint)
         if isinstance(answer, Denial):
-            if given is not None and answer.reason == "missing":
-                message = answer.message.replace("needs a token", "needs a Bearer token", 1)
-                return Refusal(401, message, CHALLENGE)
-            return Refusal(answer.status, answer.message,
-                           CHALLENGE if answer.status == 401 else ())  # fmt: skip
+            challenge = CHALLENGE if answer.status == 401 else ()
+            return Refusal(answer.status, answer.message, challenge)
         scope[PRINCIPAL_KEY] = answer
         return None
 
