@@ -78,9 +78,7 @@ def test_the_page_asks_for_a_token_once_per_tab(tab: Any, ui_with_tokens: str) -
 
     tab.fill("#token-input", "not-the-right-token-000")  # refused: asked again, saying why
     tab.press("#token-input", "Enter")
-    tab.wait_for_function(
-        "document.querySelector('.token-reason')?.textContent.includes('not one this server')"
-    )
+    tab.wait_for_selector(".token-reason:has-text('not one this server knows')")
     tab.fill("#token-input", QUERY)
     tab.click("#token-form button[type=submit]")
     services_listed(tab)
