@@ -33,6 +33,8 @@ app = typer.Typer(
 
 _ca_file: list[str | None] = [None]
 """``--ca-file`` of the command being run: the callback sets it on every invocation."""
+_token: list[str | None] = [None]
+"""``--token`` of the command being run (never printed)."""
 
 
 @app.callback()
@@ -44,14 +46,29 @@ def _client_options(
         help="PEM CA certificate the client commands trust for an https:// --url "
         "(a server run with --tls-cert); default: the system's store or SSL_CERT_FILE.",
     ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="SPANSCOPE_TOKEN",
+        show_default=False,
+        help="Token the client commands send (Authorization: Bearer) to a server run with "
+        "--auth-file: scope query to read, admin for sampling/retention changes, ingest "
+        "for `logs import`. Prefer the env var: a flag shows in `ps`.",
+    ),
 ) -> None:
     """Spanscope: receive, store and explore distributed traces."""
     _ca_file[0] = str(ca_file) if ca_file else None
+    _token[0] = token.strip() if token and token.strip() else None
 
 
 def ca_file() -> str | None:
     """``spanscope --ca-file`` (or ``SPANSCOPE_CA_FILE``) of the command being run."""
     return _ca_file[0]
+
+
+def token() -> str | None:
+    """``spanscope --token`` (or ``SPANSCOPE_TOKEN``) of the command being run."""
+    return _token[0]
 
 
 @app.command()
@@ -113,6 +130,20 @@ def serve(
         "127.0.0.1, [::1] and --host unless 0.0.0.0/::); * for any. Guards against DNS "
         "rebinding (docs/security.md).",
     ),
+    auth_file: Path | None = typer.Option(
+        None,
+        "--auth-file",
+        envvar="SPANSCOPE_AUTH_FILE",
+        help="TOML file of \\[\\[tokens]] (token, scopes: ingest/query/admin, tenant, name): "
+        "every listener then needs a token; re-read on SIGHUP (docs/security.md).",
+    ),
+    insecure_listen: bool = typer.Option(
+        False,
+        "--insecure-listen",
+        envvar="SPANSCOPE_INSECURE_LISTEN",
+        help="Allow a non-loopback --host without --auth-file: anyone who reaches it may "
+        "write spans, read traces and change settings.",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
     from spanscope.request_policy import parse_allowed_hosts
@@ -135,6 +166,8 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         allowed_hosts=hosts,
+        auth_file=auth_file,
+        insecure_listen=insecure_listen,
     )
     if not query_timeout >= 0:  # also NaN
         raise typer.BadParameter(
@@ -155,7 +188,7 @@ def _fetch(url: str, call: Callable[[Any], Any]) -> Any:
     from spanscope.cli_client import ApiClient, ApiError
 
     try:
-        with ApiClient(url, ca_file=ca_file()) as api:
+        with ApiClient(url, ca_file=ca_file(), token=token()) as api:
             return call(api)
     except ApiError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -38,6 +38,7 @@ import orjson
 import typer
 from rich.table import Table
 
+from spanscope.cli_client import auth_headers, error_text
 from spanscope.query.model import parse_time
 
 TIME_KEYS = ("timestamp", "time", "ts", "@timestamp")
@@ -141,20 +142,27 @@ def _body(by_service: dict[str, list[dict[str, Any]]]) -> bytes:
     return orjson.dumps({"resourceLogs": resource_logs})
 
 
-def import_json_logs(path: Path, endpoint: str, service: str) -> tuple[int, int, list[str]]:
-    """Send a JSON-lines log file to ``endpoint``/v1/logs; (stored, refused, problems)."""
+def import_json_logs(
+    path: Path, endpoint: str, service: str, token: str | None = None
+) -> tuple[int, int, list[str]]:
+    """Send a JSON-lines log file to ``endpoint``/v1/logs; (stored, refused, problems).
+    ``token``: sent as ``Authorization: Bearer`` (scope ``ingest``) to a server with tokens."""
     problems: list[str] = []
     stored = refused = 0
     url = endpoint.rstrip("/") + "/v1/logs"
+    headers = {"Content-Type": "application/json", **auth_headers(token)}
     with path.open(encoding="utf-8", errors="replace") as f, httpx.Client(timeout=30) as http:
         for count, body in _requests(iter(f), service, problems):
             try:
-                answer = http.post(url, content=body, headers={"Content-Type": "application/json"})
+                answer = http.post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:
                 raise RuntimeError(
                     f"cannot send logs to {url} ({exc}): is `spanscope serve` running? "
                     "Point --endpoint (OTEL_EXPORTER_OTLP_ENDPOINT) at its OTLP/HTTP port"
                 ) from None
+            if answer.status_code in (401, 403):
+                raise RuntimeError(f"{url} answered {answer.status_code}: "
+                                   + error_text(answer, token))  # fmt: skip
             if answer.status_code != 200:
                 raise RuntimeError(f"{url} answered {answer.status_code}: {answer.text[:300]}")
             partial = (answer.json() or {}).get("partialSuccess") or {}
@@ -232,7 +240,7 @@ def _num(v: Any) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add ``logs`` (with ``logs import``) and ``metrics`` to the ``spanscope`` command."""
-    from spanscope.cli import JSON_OPTION, URL_OPTION, _console, _fetch
+    from spanscope.cli import JSON_OPTION, URL_OPTION, _console, _fetch, token
     from spanscope.cli_render import print_json
 
     logs_app = typer.Typer(help="Log records: of a trace, a span, or a search; import files.")
@@ -285,7 +293,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send a JSON log file (one object per line) to the server, keeping trace ids."""
         try:
-            stored, refused, problems = import_json_logs(path, endpoint, service)
+            stored, refused, problems = import_json_logs(path, endpoint, service, token())
         except RuntimeError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

@@ -49,3 +49,10 @@ class Settings:
     """``spanscope serve --allowed-hosts``: the ``Host`` names every HTTP listener answers
     (``*``: any); None: the loopback names plus ``host`` unless it is a wildcard
     (:func:`spanscope.request_policy.default_allowed_hosts`, docs/security.md)."""
+    auth_file: Path | None = None
+    """``spanscope serve --auth-file``: a TOML file of ``[[tokens]]`` (token, scopes, tenant,
+    name); every listener then needs a token (spanscope/auth.py, docs/security.md). Re-read
+    on SIGHUP. None: no tokens, and only loopback addresses may be bound."""
+    insecure_listen: bool = False
+    """``spanscope serve --insecure-listen``: bind a non-loopback ``host`` without
+    ``auth_file`` (anyone who reaches it may write, read and change settings)."""

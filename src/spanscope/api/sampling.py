@@ -99,5 +99,10 @@ def retention_apply(request: Request) -> Response:
 @router.get("/metrics", tags=["health"], summary="Prometheus metrics (text format)")
 def metrics(request: Request) -> Response:
     runtime: SamplingRuntime | None = getattr(request.app.state, "sampling", None)
-    text = render(runtime.pipeline if runtime else None, runtime.sampler if runtime else None)
+    auth = getattr(request.app.state, "auth", None)
+    text = render(
+        runtime.pipeline if runtime else None,
+        runtime.sampler if runtime else None,
+        dict(auth.refusals) if auth is not None else None,
+    )
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -11,6 +11,10 @@ Answers as the OTLP specification says for gRPC:
   (``grpc-status-details-bin``) and as ``google.rpc.retryinfo-bin``, which the
   OpenTelemetry exporters read to pick their back-off.
 
+With ``--auth-file`` each servicer first calls :func:`spanscope.auth.authorize_grpc`: a
+call without ``authorization: Bearer <token>`` metadata, or with a token not in the file,
+is UNAUTHENTICATED; a token without scope ``ingest`` is PERMISSION_DENIED.
+
 gzip-compressed requests are accepted (gRPC inflates them before the servicer runs);
 ``max_receive_message_length`` is ``limits.max_decompressed_bytes``. Each Export runs on a
 worker thread of the gRPC pool and waits there for the write-ahead log's group fsync.
@@ -34,6 +38,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from spanscope.auth import Authenticator, authorize_grpc
 from spanscope.ingest.limits import DecodeError, Limits, SignalResult
 from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.refusals import refusal
@@ -48,20 +53,25 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     standard entry point for anyone registering it with ``add_TraceServiceServicer_to_server``.
     """
 
-    def __init__(self, pipeline: IngestPipeline, limits: Limits) -> None:
+    def __init__(
+        self, pipeline: IngestPipeline, limits: Limits, authenticator: Authenticator | None = None
+    ) -> None:
         self.pipeline = pipeline
         self.limits = limits
+        self.authenticator = authenticator
 
     def Export(  # noqa: N802 - the name is the gRPC method's
         self,
         request: trace_service_pb2.ExportTraceServiceRequest,
         context: grpc.ServicerContext,
     ) -> trace_service_pb2.ExportTraceServiceResponse:
+        authorize_grpc(self.authenticator, context, "ingest")
         return self._export(request, request.SerializeToString(), context)
 
     def export_bytes(
         self, body: bytes, context: grpc.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
+        authorize_grpc(self.authenticator, context, "ingest")  # before the body is parsed
         try:
             request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
         except DecodeProtoError as exc:
@@ -113,7 +123,9 @@ class SignalReceiver:
         response_type: Any,
         wal_format: str,
         rejected_field: str,
+        authenticator: Authenticator | None = None,
     ) -> None:
+        self.authenticator = authenticator
         self.pipeline = pipeline
         self.limits = limits
         self.request_type = request_type
@@ -122,6 +134,7 @@ class SignalReceiver:
         self.rejected_field = rejected_field
 
     def export_bytes(self, body: bytes, context: grpc.ServicerContext) -> Any:
+        authorize_grpc(self.authenticator, context, "ingest")
         name = self.request_type.DESCRIPTOR.name
         try:
             # The raw bytes, decoded as the WAL replay will decode them.
@@ -145,7 +158,9 @@ class SignalReceiver:
         return response
 
 
-def _signal_handlers(pipeline: IngestPipeline, limits: Limits) -> list[Any]:
+def _signal_handlers(
+    pipeline: IngestPipeline, limits: Limits, authenticator: Authenticator | None
+) -> list[Any]:
     out = []
     for service, request, response, fmt, field in (
         (
@@ -163,7 +178,7 @@ def _signal_handlers(pipeline: IngestPipeline, limits: Limits) -> list[Any]:
             "rejected_data_points",
         ),
     ):
-        receiver = SignalReceiver(pipeline, limits, request, response, fmt, field)
+        receiver = SignalReceiver(pipeline, limits, request, response, fmt, field, authenticator)
         out.append(
             grpc.method_handlers_generic_handler(
                 service,
@@ -220,10 +235,12 @@ def create_grpc_server(
     port: int,
     workers: int = 8,
     tls: tuple[bytes, bytes] | None = None,
+    authenticator: Authenticator | None = None,
 ) -> tuple[grpc.Server, int]:
     """A started-ready (not yet started) gRPC server bound to host:port; returns it and the
     port actually bound (port 0 picks a free one). ``tls`` = (PEM key, PEM certificate
-    chain): the port accepts TLS only (``--tls-cert``/``--tls-key``, spanscope/tls.py)."""
+    chain): the port accepts TLS only (``--tls-cert``/``--tls-key``, spanscope/tls.py).
+    ``authenticator`` (``--auth-file``): every Export needs a token of scope ``ingest``."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
         options=[
@@ -231,7 +248,7 @@ def create_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    receiver = TraceReceiver(pipeline, limits)
+    receiver = TraceReceiver(pipeline, limits, authenticator)
     handler = grpc.method_handlers_generic_handler(
         "opentelemetry.proto.collector.trace.v1.TraceService",
         {
@@ -242,7 +259,7 @@ def create_grpc_server(
             )
         },
     )
-    server.add_generic_rpc_handlers((handler, *_signal_handlers(pipeline, limits)))
+    server.add_generic_rpc_handlers((handler, *_signal_handlers(pipeline, limits, authenticator)))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if tls is None:
         bound = server.add_insecure_port(address)

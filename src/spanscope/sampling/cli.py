@@ -61,8 +61,8 @@ def parse_rule(text: str) -> dict[str, Any]:
 def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
     import httpx
 
-    from spanscope.cli import ca_file
-    from spanscope.cli_client import _error_message
+    from spanscope.cli import ca_file, token
+    from spanscope.cli_client import auth_headers, error_text
     from spanscope.tls import TlsConfigError, client_verify
 
     try:
@@ -72,14 +72,15 @@ def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
         raise typer.Exit(1) from None
     try:
         response = httpx.request(
-            method, url.rstrip("/") + path, timeout=30.0, verify=verify, **kwargs
-        )
+            method, url.rstrip("/") + path, timeout=30.0, verify=verify,
+            headers=auth_headers(token()), **kwargs,
+        )  # fmt: skip
     except httpx.HTTPError as exc:
         typer.echo(f"error: cannot reach the Spanscope API at {url} ({exc}); is `spanscope "
                    "serve` running? Point --url (SPANSCOPE_URL) at it", err=True)  # fmt: skip
         raise typer.Exit(1) from None
     if response.status_code >= 400:
-        typer.echo(f"error: {_error_message(response)}", err=True)
+        typer.echo(f"error: {error_text(response, token())}", err=True)
         raise typer.Exit(1)
     return response.json()
 

@@ -19,10 +19,13 @@ Names (all prefixed ``spanscope_``)::
     tail_sampling_decided_early_traces_total  counter decided before their wait (buffer full)
     tail_sampling_late_spans_total{decision="kept"|"dropped"}     counter
     tail_sampling_decision_latency_seconds    histogram first span -> decision
+    auth_refusals_total{reason="missing"|"unknown"|"scope"}  counter  (--auth-file only)
+                                            requests refused 401/403, gRPC calls refused
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from spanscope.ingest.stats import Histogram
@@ -33,7 +36,11 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def render(pipeline: Any, sampler: TailSampler | None) -> str:
+def render(
+    pipeline: Any, sampler: TailSampler | None, auth_refusals: Mapping[str, int] | None = None
+) -> str:
+    """The text of ``/metrics``; ``auth_refusals`` (``Authenticator.refusals``, with
+    ``--auth-file``) adds ``spanscope_auth_refusals_total{reason}``."""
     lines: list[str] = []
 
     def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
@@ -87,6 +94,10 @@ def render(pipeline: Any, sampler: TailSampler | None) -> str:
         if stats is not None and stats.wal_fsync_seconds is not None:
             histogram("wal_fsync_seconds", "Seconds per write-ahead log fsync.",
                       stats.wal_fsync_seconds)  # fmt: skip
+    if auth_refusals is not None:
+        metric("auth_refusals_total", "counter",
+               "Requests refused for their token: missing, unknown, or lacking the scope.",
+               [(f'{{reason="{r}"}}', n) for r, n in sorted(auth_refusals.items())])  # fmt: skip
     metric("tail_sampling_enabled", "gauge", "1 when a [tail_sampling] config is active.",
            [("", 1 if sampler is not None else 0)])  # fmt: skip
     if sampler is None:
