@@ -15,6 +15,7 @@ import typer
 
 from spanscope.config import (
     DEFAULT_API_PORT,
+    DEFAULT_MAX_TENANTS,
     DEFAULT_OTLP_GRPC_PORT,
     DEFAULT_OTLP_HTTP_PORT,
     DEFAULT_QUERY_TIMEOUT_S,
@@ -113,6 +114,14 @@ def serve(
         "127.0.0.1, [::1] and --host unless 0.0.0.0/::); * for any. Guards against DNS "
         "rebinding (docs/security.md).",
     ),
+    max_tenants: int = typer.Option(
+        DEFAULT_MAX_TENANTS,
+        "--max-tenants",
+        envvar="SPANSCOPE_MAX_TENANTS",
+        min=0,
+        help="Tenants (X-Scope-OrgID) besides the default one that writes may create; a "
+        "write for one more is refused 400 (docs/security.md). 0: the default tenant only.",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
     from spanscope.request_policy import parse_allowed_hosts
@@ -135,6 +144,7 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         allowed_hosts=hosts,
+        max_tenants=max_tenants,
     )
     if not query_timeout >= 0:  # also NaN
         raise typer.BadParameter(

@@ -64,13 +64,18 @@ def create_app(
     query_timeout_s: float | None = DEFAULT_QUERY_TIMEOUT_S,
     health: Callable[[], Any] | None = None,
     allowed_hosts: Iterable[str] | None = None,
+    tenants: Any = None,
 ) -> FastAPI:
     """Build the API over ``store``; ``ready`` (if given) gates ``/healthz`` and ``/readyz``,
     ``health`` (if given) returns an object with ``live`` and ``ready`` lists of reasons
     (``spanscope.ingest.pipeline.Health``); a read still running ``query_timeout_s``
     after its request came is cancelled (503; None: no limit). ``allowed_hosts``: the
     ``Host`` names answered (``spanscope serve`` always passes them; None, for an app
-    embedded elsewhere or a test client, leaves the Host check to whoever serves it)."""
+    embedded elsewhere or a test client, leaves the Host check to whoever serves it).
+    ``tenants`` (``spanscope serve`` passes its :class:`spanscope.tenants.Tenants`):
+    ``tenants.store(id)`` is the store a request of tenant ``id`` reads; ``store`` is the
+    default tenant's. Without it, a request naming another tenant reads an empty store
+    (:func:`spanscope.api.native.store_of`)."""
     app = FastAPI(
         title="Spanscope query API",
         version=_version(),
@@ -81,6 +86,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.store = store
+    app.state.tenants = tenants
 
     def answer(kind: str) -> Response:
         if ready is not None and not ready():

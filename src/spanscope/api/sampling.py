@@ -8,8 +8,12 @@
 - ``GET /api/sampling?service=checkout``: the same rules in Jaeger's remote sampling shape
   (``probabilisticSampling``, ``operationSampling.perOperationStrategies``).
 - ``GET /api/v1/retention`` reports what retention would delete now (nothing is deleted);
-  ``POST /api/v1/retention`` applies it now (the server also runs it every interval).
-- ``GET /metrics``: Prometheus text (:mod:`spanscope.sampling.metrics`).
+  ``POST /api/v1/retention`` applies it now (the server also runs it every interval);
+  both act on the request's tenant (``X-Scope-OrgID``) only.
+- ``GET /metrics``: Prometheus text (:mod:`spanscope.sampling.metrics`), every tenant's
+  series (``tenant="id"``; the default tenant's carry no label).
+
+Head-sampling rules are the server's, not a tenant's: they configure SDKs, hold no span.
 
 Only ``spanscope serve`` has a data dir and a pipeline; an app built without them (see
 :class:`spanscope.sampling.runtime.SamplingRuntime`) answers 404 with that reason.
@@ -25,7 +29,8 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from spanscope.api.errors import ApiError, OrjsonResponse
-from spanscope.sampling.metrics import render
+from spanscope.api.native import store_of
+from spanscope.sampling.metrics import render, render_sources
 from spanscope.sampling.retention import run_retention
 from spanscope.sampling.runtime import SamplingRuntime
 
@@ -80,8 +85,9 @@ def jaeger_sampling(request: Request, service: str = Query(...)) -> Response:
 
 def _retention(request: Request, dry_run: bool) -> Response:
     runtime = _runtime(request)
+    # The request's tenant's store: retention reports and deletes in that tenant only.
     report: dict[str, Any] = run_retention(
-        runtime.store, runtime.config.retention, time.time_ns(), dry_run=dry_run
+        store_of(request), runtime.config.retention, time.time_ns(), dry_run=dry_run
     )
     return OrjsonResponse(report)
 
@@ -99,5 +105,10 @@ def retention_apply(request: Request) -> Response:
 @router.get("/metrics", tags=["health"], summary="Prometheus metrics (text format)")
 def metrics(request: Request) -> Response:
     runtime: SamplingRuntime | None = getattr(request.app.state, "sampling", None)
-    text = render(runtime.pipeline if runtime else None, runtime.sampler if runtime else None)
+    tenants = getattr(request.app.state, "tenants", None)
+    if tenants is not None and hasattr(tenants, "metrics_sources"):
+        # Every tenant's numbers: the default's unlabelled, the others' with tenant="id".
+        text = render_sources(tenants.metrics_sources())
+    else:
+        text = render(runtime.pipeline if runtime else None, runtime.sampler if runtime else None)
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -37,8 +37,64 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from spanscope.ingest.limits import DecodeError, Limits, SignalResult
 from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.refusals import refusal
+from spanscope.principal import Principal
+from spanscope.tenancy import (
+    DEFAULT_TENANT,
+    HEADER,
+    TenantError,
+    TooManyTenantsError,
+    tenant_of_metadata,
+)
+
+if TYPE_CHECKING:
+    from spanscope.tenants import Tenants
 
 log = logging.getLogger(__name__)
+
+
+_TENANT_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    503: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def call_tenant(context: grpc.ServicerContext, principal: Principal | None) -> str:
+    """The call's tenant (``x-scope-orgid`` metadata and the principal the auth check found,
+    None with auth off; :mod:`spanscope.tenancy`); a bad or forbidden one aborts the call."""
+    try:
+        return tenant_of_metadata(context.invocation_metadata(), principal)
+    except TenantError as exc:
+        _abort_tenant(context, exc)
+        raise  # context.abort raised already; this is for type checkers
+
+
+def tenant_pipeline(
+    default: IngestPipeline,
+    tenants: Tenants | None,
+    tenant: str,
+    context: grpc.ServicerContext,
+) -> IngestPipeline:
+    """The pipeline writing ``tenant``, opened on its first write. Too many tenants is
+    RESOURCE_EXHAUSTED without a RetryInfo, which OTLP exporters do not retry (retrying
+    cannot succeed)."""
+    if tenant == DEFAULT_TENANT:
+        return default
+    try:
+        if tenants is None:
+            raise TenantError(
+                400, f"{HEADER} {tenant!r}: this receiver serves the default tenant only"
+            )
+        return tenants.pipeline(tenant)
+    except TenantError as exc:
+        _abort_tenant(context, exc)
+        raise
+
+
+def _abort_tenant(context: grpc.ServicerContext, exc: TenantError) -> None:
+    over_limit = isinstance(exc, TooManyTenantsError)
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED if over_limit else _TENANT_CODES[exc.status]
+    context.abort(code, exc.message)
 
 
 class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -48,20 +104,26 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     standard entry point for anyone registering it with ``add_TraceServiceServicer_to_server``.
     """
 
-    def __init__(self, pipeline: IngestPipeline, limits: Limits) -> None:
+    def __init__(
+        self, pipeline: IngestPipeline, limits: Limits, tenants: Tenants | None = None
+    ) -> None:
         self.pipeline = pipeline
         self.limits = limits
+        self.tenants = tenants
 
     def Export(  # noqa: N802 - the name is the gRPC method's
         self,
         request: trace_service_pb2.ExportTraceServiceRequest,
         context: grpc.ServicerContext,
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        return self._export(request, request.SerializeToString(), context)
+        tenant = call_tenant(context, None)
+        return self._export(request, request.SerializeToString(), context, tenant)
 
     def export_bytes(
-        self, body: bytes, context: grpc.ServicerContext
+        self, body: bytes, context: grpc.ServicerContext, principal: Principal | None = None
     ) -> trace_service_pb2.ExportTraceServiceResponse:
+        """``principal``: who the auth check found the caller to be (None: auth is off)."""
+        tenant = call_tenant(context, principal)
         try:
             request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
         except DecodeProtoError as exc:
@@ -69,13 +131,14 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"request is not an ExportTraceServiceRequest ({exc}); {len(body)} bytes",
             )
-        return self._export(request, body, context)
+        return self._export(request, body, context, tenant)
 
     def _export(
         self,
         request: trace_service_pb2.ExportTraceServiceRequest,
         payload: bytes,
         context: grpc.ServicerContext,
+        tenant: str = DEFAULT_TENANT,
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         from spanscope.ingest.otlp_columns import decode_otlp_request_columns
 
@@ -87,15 +150,16 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
             )
         except Exception as exc:  # a decoder bug: INVALID_ARGUMENT naming it, not INTERNAL
             _abort_undecodable(context, "ExportTraceServiceRequest", exc)
+        pipeline = tenant_pipeline(self.pipeline, self.tenants, tenant, context)
         if result.spans:
             try:
                 # A redacted request is logged re-encoded: no raw value reaches the WAL.
-                self.pipeline.accept_blocking("otlp-proto", result.payload or payload, result.spans)
+                pipeline.accept_blocking("otlp-proto", result.payload or payload, result.spans)
             except Exception as exc:
                 _refuse(context, exc)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if result.rejected:
-            self.pipeline.stats.rejected_spans += result.rejected  # for /metrics
+            pipeline.stats.rejected_spans += result.rejected  # for /metrics
             response.partial_success.rejected_spans = result.rejected
             response.partial_success.error_message = result.first_error or ""
         return response
@@ -113,16 +177,21 @@ class SignalReceiver:
         response_type: Any,
         wal_format: str,
         rejected_field: str,
+        tenants: Tenants | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.tenants = tenants
         self.limits = limits
         self.request_type = request_type
         self.response_type = response_type
         self.wal_format = wal_format
         self.rejected_field = rejected_field
 
-    def export_bytes(self, body: bytes, context: grpc.ServicerContext) -> Any:
+    def export_bytes(
+        self, body: bytes, context: grpc.ServicerContext, principal: Principal | None = None
+    ) -> Any:
         name = self.request_type.DESCRIPTOR.name
+        tenant = call_tenant(context, principal)
         try:
             # The raw bytes, decoded as the WAL replay will decode them.
             result = self.pipeline.decoder(self.wal_format)(body, self.limits)
@@ -131,11 +200,10 @@ class SignalReceiver:
         except Exception as exc:  # a decoder bug: INVALID_ARGUMENT naming it, not INTERNAL
             _abort_undecodable(context, name, exc)
         assert isinstance(result, SignalResult)
+        pipeline = tenant_pipeline(self.pipeline, self.tenants, tenant, context)
         if result.signals:
             try:
-                self.pipeline.accept_blocking(
-                    self.wal_format, result.payload or body, result.signals
-                )
+                pipeline.accept_blocking(self.wal_format, result.payload or body, result.signals)
             except Exception as exc:
                 _refuse(context, exc)
         response = self.response_type()
@@ -145,7 +213,9 @@ class SignalReceiver:
         return response
 
 
-def _signal_handlers(pipeline: IngestPipeline, limits: Limits) -> list[Any]:
+def _signal_handlers(
+    pipeline: IngestPipeline, limits: Limits, tenants: Tenants | None = None
+) -> list[Any]:
     out = []
     for service, request, response, fmt, field in (
         (
@@ -163,7 +233,7 @@ def _signal_handlers(pipeline: IngestPipeline, limits: Limits) -> list[Any]:
             "rejected_data_points",
         ),
     ):
-        receiver = SignalReceiver(pipeline, limits, request, response, fmt, field)
+        receiver = SignalReceiver(pipeline, limits, request, response, fmt, field, tenants)
         out.append(
             grpc.method_handlers_generic_handler(
                 service,
@@ -220,10 +290,13 @@ def create_grpc_server(
     port: int,
     workers: int = 8,
     tls: tuple[bytes, bytes] | None = None,
+    tenants: Tenants | None = None,
 ) -> tuple[grpc.Server, int]:
     """A started-ready (not yet started) gRPC server bound to host:port; returns it and the
     port actually bound (port 0 picks a free one). ``tls`` = (PEM key, PEM certificate
-    chain): the port accepts TLS only (``--tls-cert``/``--tls-key``, spanscope/tls.py)."""
+    chain): the port accepts TLS only (``--tls-cert``/``--tls-key``, spanscope/tls.py).
+    ``tenants``: every tenant's pipeline, by the ``x-scope-orgid`` metadata (None: the
+    default tenant's ``pipeline`` only)."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
         options=[
@@ -231,7 +304,7 @@ def create_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    receiver = TraceReceiver(pipeline, limits)
+    receiver = TraceReceiver(pipeline, limits, tenants)
     handler = grpc.method_handlers_generic_handler(
         "opentelemetry.proto.collector.trace.v1.TraceService",
         {
@@ -242,7 +315,7 @@ def create_grpc_server(
             )
         },
     )
-    server.add_generic_rpc_handlers((handler, *_signal_handlers(pipeline, limits)))
+    server.add_generic_rpc_handlers((handler, *_signal_handlers(pipeline, limits, tenants)))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if tls is None:
         bound = server.add_insecure_port(address)
