@@ -34,6 +34,8 @@ app = typer.Typer(
 
 _ca_file: list[str | None] = [None]
 """``--ca-file`` of the command being run: the callback sets it on every invocation."""
+_tenant: list[str | None] = [None]
+"""``--tenant`` of the command being run (None: the server's default tenant)."""
 
 
 @app.callback()
@@ -45,14 +47,34 @@ def _client_options(
         help="PEM CA certificate the client commands trust for an https:// --url "
         "(a server run with --tls-cert); default: the system's store or SSL_CERT_FILE.",
     ),
+    tenant: str | None = typer.Option(
+        None,
+        "--tenant",
+        envvar="SPANSCOPE_TENANT",
+        help="Tenant the client commands read (and `logs import` writes), sent as "
+        "X-Scope-OrgID; default: the server's default tenant (docs/security.md).",
+    ),
 ) -> None:
     """Spanscope: receive, store and explore distributed traces."""
     _ca_file[0] = str(ca_file) if ca_file else None
+    if tenant is not None:
+        from spanscope.tenancy import TenantError, validate_tenant_id
+
+        try:
+            validate_tenant_id(tenant)
+        except TenantError as exc:
+            raise typer.BadParameter(exc.message, param_hint="--tenant") from None
+    _tenant[0] = tenant
 
 
 def ca_file() -> str | None:
     """``spanscope --ca-file`` (or ``SPANSCOPE_CA_FILE``) of the command being run."""
     return _ca_file[0]
+
+
+def tenant_headers() -> dict[str, str]:
+    """``X-Scope-OrgID`` for ``spanscope --tenant`` (``SPANSCOPE_TENANT``); none without."""
+    return {"X-Scope-OrgID": _tenant[0]} if _tenant[0] is not None else {}
 
 
 @app.command()
@@ -165,7 +187,7 @@ def _fetch(url: str, call: Callable[[Any], Any]) -> Any:
     from spanscope.cli_client import ApiClient, ApiError
 
     try:
-        with ApiClient(url, ca_file=ca_file()) as api:
+        with ApiClient(url, ca_file=ca_file(), headers=tenant_headers()) as api:
             return call(api)
     except ApiError as exc:
         typer.echo(f"error: {exc}", err=True)

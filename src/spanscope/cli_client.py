@@ -78,14 +78,22 @@ class ApiClient:
     """A synchronous client of one Spanscope server's ``/api/v1``."""
 
     def __init__(
-        self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S, ca_file: str | None = None
+        self,
+        url: str,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        ca_file: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
+        """``headers`` go with every request: ``{"X-Scope-OrgID": "acme"}`` reads tenant
+        acme (``spanscope --tenant``)."""
         self.url = url.rstrip("/")
         try:
             verify = client_verify(ca_file)
         except TlsConfigError as exc:
             raise ApiError(str(exc)) from None
-        self._http = httpx.Client(base_url=self.url, timeout=timeout_s, verify=verify)
+        self._http = httpx.Client(
+            base_url=self.url, timeout=timeout_s, verify=verify, headers=headers or {}
+        )
 
     def __enter__(self) -> ApiClient:
         return self

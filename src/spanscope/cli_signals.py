@@ -141,15 +141,22 @@ def _body(by_service: dict[str, list[dict[str, Any]]]) -> bytes:
     return orjson.dumps({"resourceLogs": resource_logs})
 
 
-def import_json_logs(path: Path, endpoint: str, service: str) -> tuple[int, int, list[str]]:
-    """Send a JSON-lines log file to ``endpoint``/v1/logs; (stored, refused, problems)."""
+def import_json_logs(
+    path: Path, endpoint: str, service: str, headers: dict[str, str] | None = None
+) -> tuple[int, int, list[str]]:
+    """Send a JSON-lines log file to ``endpoint``/v1/logs; (stored, refused, problems).
+    ``headers``: sent with each request (``X-Scope-OrgID`` of ``spanscope --tenant``)."""
     problems: list[str] = []
     stored = refused = 0
     url = endpoint.rstrip("/") + "/v1/logs"
     with path.open(encoding="utf-8", errors="replace") as f, httpx.Client(timeout=30) as http:
         for count, body in _requests(iter(f), service, problems):
             try:
-                answer = http.post(url, content=body, headers={"Content-Type": "application/json"})
+                answer = http.post(
+                    url,
+                    content=body,
+                    headers={"Content-Type": "application/json", **(headers or {})},
+                )
             except httpx.HTTPError as exc:
                 raise RuntimeError(
                     f"cannot send logs to {url} ({exc}): is `spanscope serve` running? "
@@ -232,7 +239,7 @@ def _num(v: Any) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add ``logs`` (with ``logs import``) and ``metrics`` to the ``spanscope`` command."""
-    from spanscope.cli import JSON_OPTION, URL_OPTION, _console, _fetch
+    from spanscope.cli import JSON_OPTION, URL_OPTION, _console, _fetch, tenant_headers
     from spanscope.cli_render import print_json
 
     logs_app = typer.Typer(help="Log records: of a trace, a span, or a search; import files.")
@@ -285,7 +292,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send a JSON log file (one object per line) to the server, keeping trace ids."""
         try:
-            stored, refused, problems = import_json_logs(path, endpoint, service)
+            stored, refused, problems = import_json_logs(path, endpoint, service, tenant_headers())
         except RuntimeError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

@@ -7,7 +7,11 @@ request's tenant (or, if it shows no data at all, added to :data:`NO_DATA`)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -206,3 +210,34 @@ def test_metrics_are_valid_prometheus_with_a_tenant_label(world: Any) -> None:
     for line in text.splitlines():
         if line and not line.startswith("#"):
             assert re.fullmatch(r'[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? \S+', line), line
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "spanscope", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_cli_tenant_option_and_env_read_that_tenant(world: Any) -> None:
+    server, tenants = world
+    a, b = tenants["a"], tenants["b"]
+    found = cli("--tenant", "team-a", "services", "--url", server.api_url, "--json")
+    assert found.returncode == 0, found.stderr
+    assert set(json.loads(found.stdout)["services"]) == set(a.names)
+    trace = cli("trace", SHARED.hex(), "--url", server.api_url, "--json",
+                env={"SPANSCOPE_TENANT": "team-b"})  # fmt: skip
+    assert trace.returncode == 0, trace.stderr
+    assert b.marker in trace.stdout and a.marker not in trace.stdout
+    default = cli("services", "--url", server.api_url, "--json")
+    assert set(json.loads(default.stdout)["services"]) == set(tenants["default"].names)
+
+
+def test_cli_refuses_a_bad_tenant_naming_it(world: Any) -> None:
+    server, _ = world
+    bad = cli("--tenant", "../x", "services", "--url", server.api_url)
+    assert bad.returncode == 2
+    assert "X-Scope-OrgID '../x'" in bad.stderr and "--tenant" in bad.stderr

@@ -61,7 +61,7 @@ def parse_rule(text: str) -> dict[str, Any]:
 def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
     import httpx
 
-    from spanscope.cli import ca_file
+    from spanscope.cli import ca_file, tenant_headers
     from spanscope.cli_client import _error_message
     from spanscope.tls import TlsConfigError, client_verify
 
@@ -71,8 +71,10 @@ def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     try:
+        # --tenant: retention reports and applies in that tenant only.
+        headers = {**tenant_headers(), **kwargs.pop("headers", {})}
         response = httpx.request(
-            method, url.rstrip("/") + path, timeout=30.0, verify=verify, **kwargs
+            method, url.rstrip("/") + path, timeout=30.0, verify=verify, headers=headers, **kwargs
         )
     except httpx.HTTPError as exc:
         typer.echo(f"error: cannot reach the Spanscope API at {url} ({exc}); is `spanscope "
