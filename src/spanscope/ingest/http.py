@@ -17,6 +17,8 @@ body > ``limits.max_body_bytes``,       413 (a gzip bomb is inflated only up to 
 gunzipped > ``max_decompressed_bytes``
 other or no Content-Type, other         415
 Content-Encoding
+bad ``X-Scope-OrgID`` / a token's other 400 / 403 naming the header (spanscope/tenancy.py);
+tenant / one tenant past --max-tenants  400 naming the limit
 more spans pending than allowed         429 + ``Retry-After`` (seconds)
 server stopping / disk error            503 + ``Retry-After``
 other path / method                     404 / 405
@@ -34,9 +36,10 @@ Try it::
     curl -si localhost:4318/v1/traces -H 'Content-Type: application/json' -d '{}'
 
 The 200 is sent only after the payload is fsynced in the write-ahead log (see
-``ingest/pipeline.py``). Decoding runs in the event loop for ordinary requests (a 512-span
-request decodes in a few ms, less than a thread hop costs under load) and in a worker
-thread for big ones, so one huge body never stalls the other connections.
+``ingest/pipeline.py``) of the request's tenant (``X-Scope-OrgID``; :func:`target`).
+Decoding runs in the event loop for ordinary requests (a 512-span request decodes in a few
+ms, less than a thread hop costs under load) and in a worker thread for big ones, so one
+huge body never stalls the other connections.
 """
 
 from __future__ import annotations
