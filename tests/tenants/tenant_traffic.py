@@ -87,10 +87,10 @@ def _attr(target: Any, key: str, value: str | int) -> None:
         item.value.string_value = value
 
 
-def trace_request(data: TenantData) -> bytes:
+def trace_request(data: TenantData, error: bool = True) -> bytes:
     """The shared trace: a server root in ``svc-<marker>`` calling ``db-<marker>`` (an
-    error), then the same query five times in a row (an N+1 smell); same ids and times in
-    every tenant."""
+    error unless ``error`` is False), then the same query five times in a row (an N+1
+    smell); same ids and times in every tenant."""
     request = ExportTraceServiceRequest()
     ms = 1_000_000
     repeated = [
@@ -98,10 +98,10 @@ def trace_request(data: TenantData) -> bytes:
          T0 + (41 + i) * ms, T0 + (41 + i) * ms + ms // 2, False)
         for i in range(5)
     ]  # fmt: skip
-    for service, span_id, parent, name, kind, start, end, error in (
+    for service, span_id, parent, name, kind, start, end, failed in (
         (data.service, ROOT_SPAN, b"", data.root_op, 2, T0, T0 + 50 * ms, False),
         (data.db_service, CHILD_SPAN, ROOT_SPAN, f"SELECT {data.marker}", 3,
-         T0 + 10 * ms, T0 + 40 * ms, True),
+         T0 + 10 * ms, T0 + 40 * ms, error),
         *repeated,
     ):  # fmt: skip
         rs = request.resource_spans.add()
@@ -116,8 +116,8 @@ def trace_request(data: TenantData) -> bytes:
             end_time_unix_nano=end,
         )
         _attr(span.attributes, "marker", data.marker)
-        _attr(span.attributes, "http.status_code", 500 if error else 200)
-        if error:
+        _attr(span.attributes, "http.status_code", 500 if failed else 200)
+        if failed:
             span.status.code = 2
             span.status.message = f"failed {data.marker}"
     return request.SerializeToString()
