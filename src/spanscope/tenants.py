@@ -153,7 +153,16 @@ class Tenants:
         start, before the listeners: the bound does not apply to data already kept."""
         opened = stored_tenants(self.data_dir)
         for tenant_id in opened:
-            self.open(tenant_id, at_start=True)
+            try:
+                self.open(tenant_id, at_start=True)
+            except Exception as exc:
+                # A DuckDB error (a lock held by another process, a file that is not a
+                # database), a WAL it cannot read: name the tenant, its directory, the cause.
+                directory = tenant_dir(self.data_dir, tenant_id)
+                raise SystemExit(
+                    f"cannot open tenant {tenant_id!r} in {directory}: {exc} (move the "
+                    "directory away to start without it; its data stays there)"
+                ) from None
         if opened:
             log.info("tenants opened besides the default: %s", ", ".join(opened))
         return opened

@@ -3,6 +3,8 @@ receiver and the API, and the ``--max-tenants`` bound, in a real ``spanscope ser
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -157,3 +159,18 @@ def test_max_tenants_refuses_one_more_and_keeps_what_was_accepted(
     wait_stored(bounded, default)
     health = httpx.get(bounded.api_url + "/readyz", timeout=10)
     assert health.status_code == 200, health.text
+
+
+def test_a_tenant_that_cannot_be_opened_stops_the_start_naming_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    broken = data_dir / "tenants" / "team-x"
+    broken.mkdir(parents=True)
+    (broken / "spanscope.duckdb").write_bytes(b"not a database" * 100)
+    done = subprocess.run(
+        [sys.executable, "-m", "spanscope", "serve", "--data-dir", str(data_dir),
+         "--port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0", "--zipkin-port", "0"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"cannot open tenant 'team-x' in {broken}" in done.stderr, done.stderr[-2000:]
+    assert (broken / "spanscope.duckdb").read_bytes().startswith(b"not a database")
