@@ -175,3 +175,36 @@ def test_stop_pipelines_leaves_no_tenant_open_afterwards(tmp_path: Path) -> None
         tenants.pipeline("late")
     assert caught.value.status == 503
     assert not (tmp_path / "tenants").exists()
+
+
+class TwoTenantMetrics:
+    """The part of the registry /metrics reads: the default tenant and acme."""
+
+    def store(self, tenant: str) -> Any:
+        return DuckDBStore(":memory:")
+
+    def metrics_sources(self) -> list[Any]:
+        return [(None, None, None), ("acme", None, None)]
+
+
+def test_a_confined_token_sees_its_own_metrics_and_cannot_change_server_rules(
+    tmp_path: Path,
+) -> None:
+    from spanscope.sampling.runtime import SamplingRuntime
+
+    app = create_app(DuckDBStore(":memory:"), tenants=TwoTenantMetrics())
+    SamplingRuntime.load(None, tmp_path).attach(app)
+    confined = TestClient(as_principal(app, ACME))
+    operator = TestClient(as_principal(app, Principal("ops", frozenset({"admin"}))))
+    mine = confined.get("/metrics").text
+    assert 'spanscope_tail_sampling_enabled{tenant="acme"} 0' in mine
+    assert "spanscope_tail_sampling_enabled 0" not in mine  # the default tenant's
+    everyone = operator.get("/metrics").text
+    assert "spanscope_tail_sampling_enabled 0" in everyone and 'tenant="acme"' in everyone
+    rules = {"default_rate": 0.5, "rules": []}
+    refused = confined.put("/api/v1/sampling/rules?service=checkout", json=rules)
+    assert refused.status_code == 403, refused.text
+    assert "'acme'" in refused.json()["error"]["message"]
+    assert confined.delete("/api/v1/sampling/rules?service=checkout").status_code == 403
+    assert operator.put("/api/v1/sampling/rules?service=checkout", json=rules).status_code == 200
+    assert confined.get("/api/v1/sampling/rules?service=checkout").json()["default_rate"] == 0.5
