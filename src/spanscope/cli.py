@@ -36,6 +36,8 @@ _ca_file: list[str | None] = [None]
 """``--ca-file`` of the command being run: the callback sets it on every invocation."""
 _tenant: list[str | None] = [None]
 """``--tenant`` of the command being run (None: the server's default tenant)."""
+_token: list[str | None] = [None]
+"""``--token`` of the command being run (never printed)."""
 
 
 @app.callback()
@@ -54,9 +56,19 @@ def _client_options(
         help="Tenant the client commands read (and `logs import` writes), sent as "
         "X-Scope-OrgID; default: the server's default tenant (docs/security.md).",
     ),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="SPANSCOPE_TOKEN",
+        show_default=False,
+        help="Token the client commands send (Authorization: Bearer) to a server run with "
+        "--auth-file: scope query to read, admin for sampling/retention changes, ingest "
+        "for `logs import`. Prefer the env var: a flag shows in `ps`.",
+    ),
 ) -> None:
     """Spanscope: receive, store and explore distributed traces."""
     _ca_file[0] = str(ca_file) if ca_file else None
+    _token[0] = token.strip() if token and token.strip() else None
     if tenant is not None:
         from spanscope.tenancy import TenantError, validate_tenant_id
 
@@ -75,6 +87,11 @@ def ca_file() -> str | None:
 def tenant_headers() -> dict[str, str]:
     """``X-Scope-OrgID`` for ``spanscope --tenant`` (``SPANSCOPE_TENANT``); none without."""
     return {"X-Scope-OrgID": _tenant[0]} if _tenant[0] is not None else {}
+
+
+def token() -> str | None:
+    """``spanscope --token`` (or ``SPANSCOPE_TOKEN``) of the command being run."""
+    return _token[0]
 
 
 @app.command()
@@ -144,6 +161,20 @@ def serve(
         help="Tenants (X-Scope-OrgID) besides the default one that writes may create; a "
         "write for one more is refused 400 (docs/security.md). 0: the default tenant only.",
     ),
+    auth_file: Path | None = typer.Option(
+        None,
+        "--auth-file",
+        envvar="SPANSCOPE_AUTH_FILE",
+        help="TOML file of \\[\\[tokens]] (token, scopes: ingest/query/admin, tenant, name): "
+        "every listener then needs a token; re-read on SIGHUP (docs/security.md).",
+    ),
+    insecure_listen: bool = typer.Option(
+        False,
+        "--insecure-listen",
+        envvar="SPANSCOPE_INSECURE_LISTEN",
+        help="Allow a non-loopback --host without --auth-file: anyone who reaches it may "
+        "write spans, read traces and change settings.",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
     from spanscope.request_policy import parse_allowed_hosts
@@ -167,6 +198,8 @@ def serve(
         tls_key=tls_key,
         allowed_hosts=hosts,
         max_tenants=max_tenants,
+        auth_file=auth_file,
+        insecure_listen=insecure_listen,
     )
     if not query_timeout >= 0:  # also NaN
         raise typer.BadParameter(
@@ -187,7 +220,7 @@ def _fetch(url: str, call: Callable[[Any], Any]) -> Any:
     from spanscope.cli_client import ApiClient, ApiError
 
     try:
-        with ApiClient(url, ca_file=ca_file(), headers=tenant_headers()) as api:
+        with ApiClient(url, ca_file=ca_file(), token=token(), headers=tenant_headers()) as api:
             return call(api)
     except ApiError as exc:
         typer.echo(f"error: {exc}", err=True)

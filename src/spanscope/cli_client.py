@@ -16,6 +16,10 @@ A server with TLS (``spanscope serve --tls-cert``) is an ``https://`` URL; a pri
 trusted with ``ca_file`` (``spanscope --ca-file ca.pem ...`` or ``SPANSCOPE_CA_FILE``), else
 the system's store (or ``SSL_CERT_FILE``) decides. A certificate the client does not trust,
 or http:// to a TLS port, gets a message saying which of the two it is.
+
+A server with tokens (``spanscope serve --auth-file``) gets ``token`` as
+``Authorization: Bearer`` (``spanscope --token`` or ``SPANSCOPE_TOKEN``); its 401 or 403
+becomes a message saying to pass one, or one with the scope named.
 """
 
 from __future__ import annotations
@@ -82,17 +86,22 @@ class ApiClient:
         url: str,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         ca_file: str | None = None,
+        token: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         """``headers`` go with every request: ``{"X-Scope-OrgID": "acme"}`` reads tenant
         acme (``spanscope --tenant``)."""
         self.url = url.rstrip("/")
+        self.token = token
         try:
             verify = client_verify(ca_file)
         except TlsConfigError as exc:
             raise ApiError(str(exc)) from None
         self._http = httpx.Client(
-            base_url=self.url, timeout=timeout_s, verify=verify, headers=headers or {}
+            base_url=self.url,
+            timeout=timeout_s,
+            verify=verify,
+            headers={**auth_headers(token), **(headers or {})},
         )
 
     def __enter__(self) -> ApiClient:
@@ -143,7 +152,7 @@ class ApiClient:
                 + _plain_to_tls_hint(self.url)
             ) from None
         if response.status_code >= 400:
-            raise ApiError(_error_message(response))
+            raise ApiError(error_text(response, self.token))
         try:
             return response.json()
         except ValueError:
@@ -174,6 +183,26 @@ def _plain_to_tls_hint(url: str) -> str:
     if url.startswith("http://"):
         return "; if the server runs with TLS (--tls-cert), use https:// in --url"
     return ""
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """``Authorization: Bearer <token>`` for a server run with ``--auth-file``."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def error_text(response: httpx.Response, token: str | None) -> str:
+    """The one line for a failed answer: the API's message, and for a 401/403 what to do
+    about the token (a token is never shown)."""
+    message = _error_message(response)
+    if response.status_code == 401 and token is None:
+        return (f"{message}\nthis server needs a token: pass it with `spanscope --token TOKEN "
+                "...` or set SPANSCOPE_TOKEN (docs/security.md)")  # fmt: skip
+    if response.status_code == 401:
+        return (f"{message}\nthe token given (--token or SPANSCOPE_TOKEN) is not accepted "
+                "by this server: check it against the server's --auth-file")  # fmt: skip
+    if response.status_code == 403 and "scope" in message:
+        return f"{message}\npass a token with that scope with --token or SPANSCOPE_TOKEN"
+    return message
 
 
 def _error_message(response: httpx.Response) -> str:

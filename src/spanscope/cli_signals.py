@@ -38,6 +38,7 @@ import orjson
 import typer
 from rich.table import Table
 
+from spanscope.cli_client import auth_headers, error_text
 from spanscope.query.model import parse_time
 
 TIME_KEYS = ("timestamp", "time", "ts", "@timestamp")
@@ -142,26 +143,31 @@ def _body(by_service: dict[str, list[dict[str, Any]]]) -> bytes:
 
 
 def import_json_logs(
-    path: Path, endpoint: str, service: str, headers: dict[str, str] | None = None
+    path: Path,
+    endpoint: str,
+    service: str,
+    token: str | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> tuple[int, int, list[str]]:
     """Send a JSON-lines log file to ``endpoint``/v1/logs; (stored, refused, problems).
-    ``headers``: sent with each request (``X-Scope-OrgID`` of ``spanscope --tenant``)."""
+    ``token``: sent as ``Authorization: Bearer`` (scope ``ingest``) to a server with tokens;
+    ``extra_headers``: sent too (``X-Scope-OrgID`` of ``spanscope --tenant``)."""
     problems: list[str] = []
     stored = refused = 0
     url = endpoint.rstrip("/") + "/v1/logs"
+    headers = {"Content-Type": "application/json", **auth_headers(token), **(extra_headers or {})}
     with path.open(encoding="utf-8", errors="replace") as f, httpx.Client(timeout=30) as http:
         for count, body in _requests(iter(f), service, problems):
             try:
-                answer = http.post(
-                    url,
-                    content=body,
-                    headers={"Content-Type": "application/json", **(headers or {})},
-                )
+                answer = http.post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:
                 raise RuntimeError(
                     f"cannot send logs to {url} ({exc}): is `spanscope serve` running? "
                     "Point --endpoint (OTEL_EXPORTER_OTLP_ENDPOINT) at its OTLP/HTTP port"
                 ) from None
+            if answer.status_code in (401, 403):
+                raise RuntimeError(f"{url} answered {answer.status_code}: "
+                                   + error_text(answer, token))  # fmt: skip
             if answer.status_code != 200:
                 raise RuntimeError(f"{url} answered {answer.status_code}: {answer.text[:300]}")
             partial = (answer.json() or {}).get("partialSuccess") or {}
@@ -239,7 +245,7 @@ def _num(v: Any) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add ``logs`` (with ``logs import``) and ``metrics`` to the ``spanscope`` command."""
-    from spanscope.cli import JSON_OPTION, URL_OPTION, _console, _fetch, tenant_headers
+    from spanscope.cli import JSON_OPTION, URL_OPTION, _console, _fetch, tenant_headers, token
     from spanscope.cli_render import print_json
 
     logs_app = typer.Typer(help="Log records: of a trace, a span, or a search; import files.")
@@ -292,7 +298,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send a JSON log file (one object per line) to the server, keeping trace ids."""
         try:
-            stored, refused, problems = import_json_logs(path, endpoint, service, tenant_headers())
+            stored, refused, problems = import_json_logs(
+                path, endpoint, service, token(), tenant_headers()
+            )
         except RuntimeError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

@@ -54,3 +54,10 @@ class Settings:
     """``spanscope serve --max-tenants``: tenants besides the default one that writes may
     open (``X-Scope-OrgID`` is the client's choice when auth is off); a write for one more
     is refused 400 naming the limit (spanscope/tenants.py, docs/security.md)."""
+    auth_file: Path | None = None
+    """``spanscope serve --auth-file``: a TOML file of ``[[tokens]]`` (token, scopes, tenant,
+    name); every listener then needs a token (spanscope/auth.py, docs/security.md). Re-read
+    on SIGHUP. None: no tokens, and only loopback addresses may be bound."""
+    insecure_listen: bool = False
+    """``spanscope serve --insecure-listen``: bind a non-loopback ``host`` without
+    ``auth_file`` (anyone who reaches it may write, read and change settings)."""

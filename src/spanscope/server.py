@@ -19,6 +19,8 @@ What happens, in order:
    before anything binds; spanscope/tls.py);
    ``GET /healthz`` (liveness) and ``GET /readyz`` (readiness) on the API port answer 200
    from then on, or 503 with the reasons (``IngestPipeline.health``);
+   with ``--auth-file`` every listener needs a token (spanscope/auth.py), re-read on
+   SIGHUP; without it only a loopback ``--host`` is bound unless ``--insecure-listen``;
 4. on Ctrl-C or SIGTERM: stop accepting, finish in-flight requests, drain the queue into
    the store, checkpoint, exit 0. Everything acknowledged is stored. All of it within
    ``--shutdown-timeout`` (default 30 s) whatever the store does: if the store fails or
@@ -50,6 +52,14 @@ from typing import Any
 import uvicorn
 
 from spanscope.api.trace_cache import max_spans_from_env
+from spanscope.auth import (
+    Authenticator,
+    AuthFileError,
+    http_check,
+    is_loopback,
+    listen_refusal,
+    receiver_scopes,
+)
 from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool, default_workers
 from spanscope.ingest.grpc import create_grpc_server
@@ -165,6 +175,7 @@ def _api_app(
     query_timeout_s: float,
     health: Callable[[], Health] | None = None,
     allowed_hosts: tuple[str, ...] | None = None,
+    authenticator: Authenticator | None = None,
     tenants: Tenants | None = None,
 ) -> Any:
     from spanscope.api.app import create_app
@@ -175,6 +186,7 @@ def _api_app(
         query_timeout_s=query_timeout_s or None,
         health=health,
         allowed_hosts=allowed_hosts,
+        authenticator=authenticator,
         tenants=tenants,
     )
 
@@ -201,6 +213,7 @@ def serve(settings: Settings) -> None:
         tls = load_server_tls(settings.tls_cert, settings.tls_key)
     except TlsConfigError as exc:
         raise SystemExit(f"cannot serve with TLS: {exc}") from None
+    authenticator = load_authenticator(settings)  # exits naming the file, entry and key
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / PORTS_FILE).unlink(missing_ok=True)  # a stale file would point at nothing
@@ -233,7 +246,9 @@ def serve(settings: Settings) -> None:
     try:
         tenants.open_stored()  # replays each tenant's WAL, as the default's above
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run(settings, store, pipeline, sampling, shutdown, tls, tenants))
+            runner.run(
+                _run(settings, store, pipeline, sampling, shutdown, tls, authenticator, tenants)
+            )
     finally:
         sampling.stop()
         tenants.stop_retention()
@@ -276,6 +291,34 @@ def _release_wals(tenants: list[Tenant], stopped: dict[str, bool]) -> bool:
             log.warning("tenant %r: spans not stored stay in its WAL", tenant.id)
         stored_all = stored_all and stored
     return stored_all
+
+
+def load_authenticator(settings: Settings) -> Authenticator | None:
+    """The tokens of ``--auth-file`` (None without it), after the rule that an open server
+    binds loopback only; either problem exits with the reason and the fix."""
+    refusal = listen_refusal(settings.host, settings.auth_file is not None,
+                             settings.insecure_listen)  # fmt: skip
+    if refusal is not None:
+        raise SystemExit(refusal)
+    if settings.auth_file is None:
+        if settings.insecure_listen and not is_loopback(settings.host):
+            log.warning(
+                "--insecure-listen: serving %s with no tokens; anyone who can reach it may "
+                "write spans, read every trace and change sampling and retention "
+                "(use --auth-file, docs/security.md)", settings.host,
+            )  # fmt: skip
+        return None
+    try:
+        authenticator = Authenticator.from_file(settings.auth_file)
+    except AuthFileError as exc:
+        raise SystemExit(f"cannot serve with --auth-file: {exc}") from None
+    log.info("auth file %s: %d tokens (%s); every listener needs one (kill -HUP %d reloads)",
+             settings.auth_file, len(authenticator.names), ", ".join(authenticator.names),
+             os.getpid())  # fmt: skip
+    if settings.tls_cert is None and not is_loopback(settings.host):
+        log.warning("tokens travel in clear text to %s: add --tls-cert/--tls-key (or a TLS "
+                    "proxy in front), docs/security.md", settings.host)  # fmt: skip
+    return authenticator
 
 
 def _start_line(host: str, ports: dict[str, int], tls: bool, data_dir: Path) -> str:
@@ -329,6 +372,7 @@ async def _run(
     sampling: SamplingRuntime | None = None,
     shutdown: _Shutdown | None = None,
     tls: ServerTls | None = None,
+    authenticator: Authenticator | None = None,
     tenants: Tenants | None = None,
 ) -> None:
     shutdown = shutdown if shutdown is not None else _Shutdown(settings.shutdown_timeout_s)
@@ -346,15 +390,20 @@ async def _run(
         host,
         settings.otlp_grpc_port,
         tls=(tls.key_pem, tls.cert_pem) if tls else None,
+        authenticator=authenticator,
         tenants=tenants,
     )
     ready = False
     # Host allow-list and cross-site refusals on every HTTP listener (docs/security.md).
     hosts = settings.allowed_hosts or default_allowed_hosts(host)
     checks = browser_checks(hosts)
+    if authenticator is not None:  # then a token of scope ingest (spanscope/auth.py)
+        checks.append(http_check(authenticator, receiver_scopes))
     health = tenants.health if tenants is not None else pipeline.health
     apps = {
-        "api": _api_app(store, lambda: ready, settings.query_timeout_s, health, hosts, tenants),
+        "api": _api_app(
+            store, lambda: ready, settings.query_timeout_s, health, hosts, authenticator, tenants
+        ),
         "otlp_http": RequestPolicy(
             OtlpHttpReceiver(pipeline, settings.limits, tenants), checks, render=status_json
         ),
@@ -380,6 +429,8 @@ async def _run(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if authenticator is not None:  # re-read the tokens; a bad file keeps the old ones
+        loop.add_signal_handler(signal.SIGHUP, authenticator.reload)
 
     grpc_server.start()
     tasks = [asyncio.create_task(servers[n].serve(sockets=[sockets[n]])) for n in sockets]

@@ -82,25 +82,31 @@ def _shown(value: str) -> str:
     return repr(value if len(value) <= 60 else value[:60] + "...")
 
 
-def validate_tenant_id(value: str) -> str:
-    """``value`` if it is a valid tenant id (Tempo's rules, see the module docs), else a
-    :class:`TenantError` 400 naming the header and the value."""
+def tenant_id_problem(value: str) -> str | None:
+    """What makes ``value`` not a tenant id (Tempo's rules, see the module docs), or None."""
     size = len(value.encode("utf-8", "surrogatepass"))
     if not value:
-        problem = "is empty: name a tenant, or send no header for the default tenant"
-    elif size > MAX_TENANT_ID_BYTES:
-        problem = f"is {size} bytes long: a tenant id has at most {MAX_TENANT_ID_BYTES}"
-    elif value in (".", ".."):
-        problem = "is not a tenant id ('.' and '..' are refused)"
-    elif not _ALLOWED.fullmatch(value):
+        return "is empty: name a tenant, or send no header for the default tenant"
+    if size > MAX_TENANT_ID_BYTES:
+        return f"is {size} bytes long: a tenant id has at most {MAX_TENANT_ID_BYTES}"
+    if value in (".", ".."):
+        return "is not a tenant id ('.' and '..' are refused)"
+    if not _ALLOWED.fullmatch(value):
         bad = sorted({c for c in value if not _ALLOWED.fullmatch(c)})
-        problem = (
+        return (
             f"has {', '.join(repr(c) for c in bad)}: a tenant id may only use "
             "0-9 a-z A-Z ! - _ . * ' ( )"
         )
-    else:
-        return value
-    raise TenantError(400, f"{HEADER} {_shown(value)} {problem}")
+    return None
+
+
+def validate_tenant_id(value: str) -> str:
+    """``value`` if it is a valid tenant id, else a :class:`TenantError` 400 naming the
+    header and the value."""
+    problem = tenant_id_problem(value)
+    if problem is not None:
+        raise TenantError(400, f"{HEADER} {_shown(value)} {problem}")
+    return value
 
 
 def resolve_tenant(principal: Principal | None, requested: str | None) -> str:

@@ -2,10 +2,11 @@
 and when the supervisor is SIGKILLed, its children stop themselves.
 
 The demo starts its own Spanscope (nothing answers at the free ``--url``), the eight
-services and the traffic; while it runs, an incident is switched on from the CLI and read
-back from the control endpoint; then the signal, and no process the lab started may still
-exist — found both by the PIDs in ``lab.json`` and by scanning every process's command line
-for the lab's directory (which catches anything those processes spawned).
+services and the traffic; while it runs, an incident is switched on from the CLI (with the
+token it reads from lab.json) and read back from the control endpoint; then the signal, and
+no process the lab started may still exist — found both by the PIDs in ``lab.json`` and by
+scanning every process's command line for the lab's directory (which catches anything those
+processes spawned).
 """
 
 from __future__ import annotations
@@ -70,17 +71,22 @@ def test_signal_stops_every_process(
     assert all(alive(pid) for pid in pids.values())
     assert httpx.get(lab["spanscope"] + "/healthz").status_code == 200
 
-    # switch an incident at runtime through the CLI; the control endpoint agrees
+    # switch an incident at runtime through the CLI, which finds the control URL and token
+    # in lab.json; the control endpoint agrees, and refuses a switch without the token
+    assert lab["control_token"] in demo_output(tmp_path)  # printed at start
     switch = subprocess.run(
         [sys.executable, "-m", "spanscope", "demo", "incident", "n-plus-one", "--on",
-         "--control-url", lab["control"]],
+         "--data-dir", str(lab_dir)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert switch.returncode == 0, switch.stderr
     assert "ON   n-plus-one" in switch.stdout
     assert httpx.get(lab["control"] + "/incidents").json()["active"] == ["n-plus-one"]
-    unknown = httpx.post(lab["control"] + "/incidents/no-such-thing")
+    assert httpx.delete(lab["control"] + "/incidents/n-plus-one").status_code == 401
+    auth = {"Authorization": f"Bearer {lab['control_token']}"}
+    unknown = httpx.post(lab["control"] + "/incidents/no-such-thing", headers=auth)
     assert unknown.status_code == 404 and "missing-index" in unknown.json()["error"]
+    assert httpx.get(lab["control"] + "/incidents").json()["active"] == ["n-plus-one"]
 
     os.killpg(demo.pid, sig)  # as a terminal's Ctrl-C: the whole foreground job
     if sig == signal.SIGKILL:  # no clean-up by the supervisor: its children end themselves

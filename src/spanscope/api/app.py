@@ -24,7 +24,9 @@ What it serves:
 Every answer carries the browser-safety headers (Content-Security-Policy, nosniff,
 ``X-Frame-Options: DENY``, ``Referrer-Policy``), and state changes sent by a page of another
 origin are refused 403, as is (with ``allowed_hosts``) a ``Host`` not allowed: see
-:mod:`spanscope.request_policy` and docs/security.md.
+:mod:`spanscope.request_policy` and docs/security.md. With an ``authenticator``
+(``--auth-file``) a request without a token of the route's scope is refused 401/403
+(:mod:`spanscope.auth`).
 
 Errors, including FastAPI's own validation errors (which would be 422) and unknown paths,
 answer in the shape of the API the request was for; see :mod:`spanscope.api.errors`. A
@@ -49,6 +51,7 @@ import spanscope
 from spanscope.api import analysis, jaeger, jaeger_spm, jaeger_v3, native, sampling, signals
 from spanscope.api.errors import ApiError, OrjsonResponse, error_body, error_response
 from spanscope.api.guard import RequestGuard
+from spanscope.auth import Authenticator, api_scopes, http_check
 from spanscope.config import DEFAULT_QUERY_TIMEOUT_S
 from spanscope.query.durations import shown
 from spanscope.request_policy import API_HEADERS, RequestPolicy, browser_checks
@@ -64,6 +67,7 @@ def create_app(
     query_timeout_s: float | None = DEFAULT_QUERY_TIMEOUT_S,
     health: Callable[[], Any] | None = None,
     allowed_hosts: Iterable[str] | None = None,
+    authenticator: Authenticator | None = None,
     tenants: Any = None,
 ) -> FastAPI:
     """Build the API over ``store``; ``ready`` (if given) gates ``/healthz`` and ``/readyz``,
@@ -72,6 +76,8 @@ def create_app(
     after its request came is cancelled (503; None: no limit). ``allowed_hosts``: the
     ``Host`` names answered (``spanscope serve`` always passes them; None, for an app
     embedded elsewhere or a test client, leaves the Host check to whoever serves it).
+    ``authenticator`` (``--auth-file``): every route but the probes and the UI shell needs a
+    token of the right scope (:func:`spanscope.auth.api_scopes`); None: open.
     ``tenants`` (``spanscope serve`` passes its :class:`spanscope.tenants.Tenants`):
     ``tenants.store(id)`` is the store a request of tenant ``id`` reads; ``store`` is the
     default tenant's. Without it, a request naming another tenant reads an empty store
@@ -87,6 +93,7 @@ def create_app(
     )
     app.state.store = store
     app.state.tenants = tenants
+    app.state.auth = authenticator  # /metrics counts its refusals
 
     def answer(kind: str) -> Response:
         if ready is not None and not ready():
@@ -134,10 +141,14 @@ def create_app(
     # Bounds, the time limit, request ids, and a 503 without the engine's text for anything
     # unexpected (a DuckDB error, a bug): see api/guard.py.
     app.add_middleware(RequestGuard, query_timeout_s=query_timeout_s)
-    # Outermost, so its headers are on every answer, the guard's 503s included.
+    # Outermost, so its headers are on every answer, the guard's 503s included; the token
+    # check after the browser checks, so a rebinding page learns nothing about tokens.
+    checks = browser_checks(allowed_hosts)
+    if authenticator is not None:
+        checks.append(http_check(authenticator, api_scopes))
     app.add_middleware(
         RequestPolicy,
-        checks=browser_checks(allowed_hosts),
+        checks=checks,
         response_headers=API_HEADERS,
         render=_render_refusal,
     )

@@ -124,6 +124,8 @@ def retention_apply(request: Request) -> Response:
 @router.get("/metrics", tags=["health"], summary="Prometheus metrics (text format)")
 def metrics(request: Request) -> Response:
     runtime: SamplingRuntime | None = getattr(request.app.state, "sampling", None)
+    auth = getattr(request.app.state, "auth", None)
+    refusals = dict(auth.refusals) if auth is not None else None
     tenants = getattr(request.app.state, "tenants", None)
     if tenants is not None and hasattr(tenants, "metrics_sources"):
         # Every tenant's numbers: the default's unlabelled, the others' with tenant="id";
@@ -133,7 +135,9 @@ def metrics(request: Request) -> Response:
         if principal is not None and principal.tenant is not None:
             own = None if principal.tenant == DEFAULT_TENANT else principal.tenant
             sources = [src for src in sources if src[0] == own]
-        text = render_sources(sources)
+        text = render_sources(sources, refusals)
     else:
-        text = render(runtime.pipeline if runtime else None, runtime.sampler if runtime else None)
+        text = render(
+            runtime.pipeline if runtime else None, runtime.sampler if runtime else None, refusals
+        )
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -16,7 +16,8 @@ control endpoint asks. Each service re-reads it when its modification time chang
 own and an incident takes effect everywhere within a fraction of a second::
 
     spanscope demo incident missing-index --on
-    curl -X POST localhost:18090/incidents/missing-index      # the same, over HTTP
+    curl -X POST -H "Authorization: Bearer $TOKEN" \\
+         localhost:18090/incidents/missing-index              # the same, over HTTP
 """
 
 from __future__ import annotations

@@ -22,7 +22,11 @@ as an inherited file descriptor, so all URLs are known before a process starts a
 processes race for a port. ``<data-dir>/lab.json`` records them::
 
     {"gateway": "http://127.0.0.1:18080", "control": "http://127.0.0.1:18090",
-     "spanscope": "http://127.0.0.1:16686", "services": {"orders": "http://...", ...}, ...}
+     "spanscope": "http://127.0.0.1:16686", "services": {"orders": "http://...", ...},
+     "control_token": "...", ...}
+
+(mode 0600: the control token, made fresh at each start, lets ``spanscope demo incident``
+switch incidents; :mod:`spanscope.demo.control` says what it guards)
 
 and ``<data-dir>/incidents.log`` the timeline, one JSON line per switch
 (``{"incident": "missing-index", "active": true, "time_unix_nano": ...}``).
@@ -50,6 +54,7 @@ import httpx
 
 from spanscope.config import DEFAULT_URL
 from spanscope.demo import data
+from spanscope.demo.control import new_token, start_control_server
 from spanscope.demo.incidents import INCIDENTS, read_active, write_active
 
 # dependencies first: a service starts after the peers it calls
@@ -68,6 +73,7 @@ PEERS: dict[str, tuple[str, ...]] = {
     "orders": ("inventory", "payments", "shipping", "notifications"),
     "payments": ("payment-provider",),
 }
+DEFAULT_DATA_DIR = Path("spanscope-demo")
 DEFAULT_BASE_PORT = 18080
 DEFAULT_CONTROL_PORT = 18090
 START_TIMEOUT_S = 90.0
@@ -76,7 +82,7 @@ STOP_GRACE_S = 15.0
 
 @dataclass
 class LabConfig:
-    data_dir: Path = Path("spanscope-demo")
+    data_dir: Path = DEFAULT_DATA_DIR
     spanscope_url: str = DEFAULT_URL
     otlp_endpoint: str = "http://127.0.0.1:4318"
     base_port: int = DEFAULT_BASE_PORT
@@ -116,6 +122,8 @@ class Lab:
         self.server: Child | None = None
         self.urls: dict[str, str] = {}
         self.control_url = ""
+        self.control_token = new_token()
+        """What a switch must send as ``Authorization: Bearer``; printed at start, in lab.json."""
         self.stopping = threading.Event()
         self.events: list[tuple[str, bool, int]] = []  # (incident, on, time ns)
         self.traffic_started_ns = 0
@@ -138,11 +146,15 @@ class Lab:
         for name in SERVICES:
             self._spawn_service(name, sockets.pop(name))
         self._wait_ready()
-        from spanscope.demo.control import start_control_server
-
-        self._control, self.control_url = start_control_server(self, self.config.control_port)
+        self.start_control()
         self._spawn_traffic()
-        self._write_lab_json()
+        self.write_lab_json()
+
+    def start_control(self) -> None:
+        """Serve the control endpoint (127.0.0.1 only, switches need ``control_token``)."""
+        self._control, self.control_url = start_control_server(
+            self, self.config.control_port, self.control_token
+        )
 
     def _ensure_spanscope(self) -> None:
         url = self.config.spanscope_url.rstrip("/")
@@ -238,7 +250,8 @@ class Lab:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise LabError(f"{child.name} exited with {child.process.returncode}:\n{tail}")
 
-    def _write_lab_json(self) -> None:
+    def write_lab_json(self) -> None:
+        """``<data-dir>/lab.json``, readable by this user only: it holds the control token."""
         info = {
             "gateway": self.urls["gateway"],
             "control": self.control_url,
@@ -247,9 +260,13 @@ class Lab:
             "services": self.urls,
             "pids": {c.name: c.process.pid for c in self.all_children()},
             "tracing": self.config.tracing,
+            "control_token": self.control_token,
         }
         tmp = self.dir / "lab.json.tmp"
-        tmp.write_text(json.dumps(info, indent=2))
+        tmp.unlink(missing_ok=True)  # O_CREAT keeps an existing file's mode
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(fd, "w") as out:
+            out.write(json.dumps(info, indent=2))
         os.replace(tmp, self.dir / "lab.json")
 
     # --- incidents ---------------------------------------------------------------------

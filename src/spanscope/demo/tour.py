@@ -24,6 +24,7 @@ find it — never from the lab's own knowledge of what it broke::
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,6 +34,7 @@ from urllib.parse import urlencode
 import httpx
 
 from spanscope.demo.incidents import INCIDENTS
+from spanscope.demo.supervisor import DEFAULT_DATA_DIR
 from spanscope.demo.tour_signals import print_signals
 
 if TYPE_CHECKING:
@@ -165,17 +167,27 @@ class Tour:
         )
         say("")
 
+    def data_dir_option(self) -> str:
+        """`` --data-dir DIR`` unless the lab's is the default: ``spanscope demo incident``
+        reads the control token from that directory's lab.json."""
+        lab_dir = self.lab.dir
+        return "" if lab_dir == DEFAULT_DATA_DIR else f" --data-dir {shlex.quote(str(lab_dir))}"
+
     def print_welcome(self) -> None:
         lab, say = self.lab, self.lab.say
         say("")
         say(f"the shop is open: {lab.urls['gateway']} (8 services, {lab.config.rate:g} requests/s)")
         say(f"Spanscope UI:      {self.api}/")
         say(f"lab control:       {lab.control_url}/incidents")
+        say(f"control token:     {lab.control_token}  (new each start; also in {lab.dir}/lab.json)")
         say(f"service logs:      {lab.dir}/logs/<service>.log (JSON lines with trace_id)")
+        say("switch an incident on or off while it runs, e.g.:")
+        say(f"  spanscope demo incident missing-index --on{self.data_dir_option()}")
+        say(
+            f"  curl -X POST -H 'Authorization: Bearer {lab.control_token}' "
+            f"{lab.control_url}/incidents/missing-index"
+        )
         if not lab.config.incidents:
-            say("switch an incident on while it runs, e.g.:")
-            say("  spanscope demo incident missing-index --on")
-            say(f"  curl -X POST {lab.control_url}/incidents/missing-index")
             say(f"incidents: {', '.join(INCIDENTS)}")
         else:
             names = ", ".join(lab.config.incidents)
@@ -253,7 +265,7 @@ class Tour:
         )
         say(f"  all of them, slowest first: {self.api}/search?{query}")
         say(f"  look for: {incident.look_for}")
-        say(f"  switch it off: spanscope demo incident {name} --off")
+        say(f"  switch it off: spanscope demo incident {name} --off{self.data_dir_option()}")
         say("")
 
     def _fetch(self, trace_id: str) -> dict[str, Any] | None:

@@ -11,6 +11,10 @@ Answers as the OTLP specification says for gRPC:
   (``grpc-status-details-bin``) and as ``google.rpc.retryinfo-bin``, which the
   OpenTelemetry exporters read to pick their back-off.
 
+With ``--auth-file`` each servicer first calls :func:`spanscope.auth.authorize_grpc`: a
+call without ``authorization: Bearer <token>`` metadata, or with a token not in the file,
+is UNAUTHENTICATED; a token without scope ``ingest`` is PERMISSION_DENIED.
+
 gzip-compressed requests are accepted (gRPC inflates them before the servicer runs);
 ``max_receive_message_length`` is ``limits.max_decompressed_bytes``. Each Export runs on a
 worker thread of the gRPC pool and waits there for the write-ahead log's group fsync.
@@ -34,6 +38,7 @@ from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
+from spanscope.auth import Authenticator, authorize_grpc
 from spanscope.ingest.limits import DecodeError, Limits, SignalResult
 from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.refusals import refusal
@@ -105,10 +110,15 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     """
 
     def __init__(
-        self, pipeline: IngestPipeline, limits: Limits, tenants: Tenants | None = None
+        self,
+        pipeline: IngestPipeline,
+        limits: Limits,
+        authenticator: Authenticator | None = None,
+        tenants: Tenants | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.limits = limits
+        self.authenticator = authenticator
         self.tenants = tenants
 
     def Export(  # noqa: N802 - the name is the gRPC method's
@@ -116,14 +126,15 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         request: trace_service_pb2.ExportTraceServiceRequest,
         context: grpc.ServicerContext,
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        tenant = call_tenant(context, None)
+        principal = authorize_grpc(self.authenticator, context, "ingest")
+        tenant = call_tenant(context, principal)
         return self._export(request, request.SerializeToString(), context, tenant)
 
     def export_bytes(
-        self, body: bytes, context: grpc.ServicerContext, principal: Principal | None = None
+        self, body: bytes, context: grpc.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        """``principal``: who the auth check found the caller to be (None: auth is off)."""
-        tenant = call_tenant(context, principal)
+        principal = authorize_grpc(self.authenticator, context, "ingest")  # before the body
+        tenant = call_tenant(context, principal)  # the token's, or x-scope-orgid's
         try:
             request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
         except DecodeProtoError as exc:
@@ -177,8 +188,10 @@ class SignalReceiver:
         response_type: Any,
         wal_format: str,
         rejected_field: str,
+        authenticator: Authenticator | None = None,
         tenants: Tenants | None = None,
     ) -> None:
+        self.authenticator = authenticator
         self.pipeline = pipeline
         self.tenants = tenants
         self.limits = limits
@@ -187,9 +200,8 @@ class SignalReceiver:
         self.wal_format = wal_format
         self.rejected_field = rejected_field
 
-    def export_bytes(
-        self, body: bytes, context: grpc.ServicerContext, principal: Principal | None = None
-    ) -> Any:
+    def export_bytes(self, body: bytes, context: grpc.ServicerContext) -> Any:
+        principal = authorize_grpc(self.authenticator, context, "ingest")
         name = self.request_type.DESCRIPTOR.name
         tenant = call_tenant(context, principal)
         try:
@@ -214,7 +226,10 @@ class SignalReceiver:
 
 
 def _signal_handlers(
-    pipeline: IngestPipeline, limits: Limits, tenants: Tenants | None = None
+    pipeline: IngestPipeline,
+    limits: Limits,
+    authenticator: Authenticator | None,
+    tenants: Tenants | None = None,
 ) -> list[Any]:
     out = []
     for service, request, response, fmt, field in (
@@ -233,7 +248,9 @@ def _signal_handlers(
             "rejected_data_points",
         ),
     ):
-        receiver = SignalReceiver(pipeline, limits, request, response, fmt, field, tenants)
+        receiver = SignalReceiver(
+            pipeline, limits, request, response, fmt, field, authenticator, tenants
+        )
         out.append(
             grpc.method_handlers_generic_handler(
                 service,
@@ -290,11 +307,13 @@ def create_grpc_server(
     port: int,
     workers: int = 8,
     tls: tuple[bytes, bytes] | None = None,
+    authenticator: Authenticator | None = None,
     tenants: Tenants | None = None,
 ) -> tuple[grpc.Server, int]:
     """A started-ready (not yet started) gRPC server bound to host:port; returns it and the
     port actually bound (port 0 picks a free one). ``tls`` = (PEM key, PEM certificate
     chain): the port accepts TLS only (``--tls-cert``/``--tls-key``, spanscope/tls.py).
+    ``authenticator`` (``--auth-file``): every Export needs a token of scope ``ingest``.
     ``tenants``: every tenant's pipeline, by the ``x-scope-orgid`` metadata (None: the
     default tenant's ``pipeline`` only)."""
     server = grpc.server(
@@ -304,7 +323,7 @@ def create_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    receiver = TraceReceiver(pipeline, limits, tenants)
+    receiver = TraceReceiver(pipeline, limits, authenticator, tenants)
     handler = grpc.method_handlers_generic_handler(
         "opentelemetry.proto.collector.trace.v1.TraceService",
         {
@@ -315,7 +334,8 @@ def create_grpc_server(
             )
         },
     )
-    server.add_generic_rpc_handlers((handler, *_signal_handlers(pipeline, limits, tenants)))
+    handlers = _signal_handlers(pipeline, limits, authenticator, tenants)
+    server.add_generic_rpc_handlers((handler, *handlers))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if tls is None:
         bound = server.add_insecure_port(address)

@@ -29,7 +29,9 @@ same 413/415/429/503 rules; its Content-Type must be ``application/json`` (none 
 
 ``spanscope serve`` wraps both in :class:`spanscope.request_policy.RequestPolicy`: a
 ``Host`` not allowed is a 421 and a post from a page of another origin a 403
-(:func:`status_json` renders them for OTLP), before the receiver reads the body.
+(:func:`status_json` renders them for OTLP), before the receiver reads the body; with
+``--auth-file`` a request without a token of scope ``ingest`` is a 401/403 there too
+(:mod:`spanscope.auth`).
 
 Try it::
 
@@ -83,6 +85,7 @@ _JSON = "application/json"
 # google.rpc.Code numbers, as gRPC uses them.
 _INVALID_ARGUMENT = 3
 _PERMISSION_DENIED = 7
+_UNAUTHENTICATED = 16
 _RESOURCE_EXHAUSTED = 8
 _UNAVAILABLE = 14
 
@@ -290,7 +293,7 @@ async def target(default: IngestPipeline, tenants: Tenants | None, tenant: str) 
 
 def status_json(path: str, status: int, message: str) -> tuple[bytes, str]:
     """A request-policy refusal as OTLP/HTTP's JSON ``google.rpc.Status``."""
-    code = {403: _PERMISSION_DENIED}.get(status, _INVALID_ARGUMENT)
+    code = {401: _UNAUTHENTICATED, 403: _PERMISSION_DENIED}.get(status, _INVALID_ARGUMENT)
     return orjson.dumps({"code": code, "message": message}), _JSON
 
 

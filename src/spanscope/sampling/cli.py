@@ -61,8 +61,8 @@ def parse_rule(text: str) -> dict[str, Any]:
 def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
     import httpx
 
-    from spanscope.cli import ca_file, tenant_headers
-    from spanscope.cli_client import _error_message
+    from spanscope.cli import ca_file, tenant_headers, token
+    from spanscope.cli_client import auth_headers, error_text
     from spanscope.tls import TlsConfigError, client_verify
 
     try:
@@ -72,16 +72,17 @@ def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
         raise typer.Exit(1) from None
     try:
         # --tenant: retention reports and applies in that tenant only.
-        headers = {**tenant_headers(), **kwargs.pop("headers", {})}
+        headers = {**auth_headers(token()), **tenant_headers(), **kwargs.pop("headers", {})}
         response = httpx.request(
-            method, url.rstrip("/") + path, timeout=30.0, verify=verify, headers=headers, **kwargs
-        )
+            method, url.rstrip("/") + path, timeout=30.0, verify=verify,
+            headers=headers, **kwargs,
+        )  # fmt: skip
     except httpx.HTTPError as exc:
         typer.echo(f"error: cannot reach the Spanscope API at {url} ({exc}); is `spanscope "
                    "serve` running? Point --url (SPANSCOPE_URL) at it", err=True)  # fmt: skip
         raise typer.Exit(1) from None
     if response.status_code >= 400:
-        typer.echo(f"error: {_error_message(response)}", err=True)
+        typer.echo(f"error: {error_text(response, token())}", err=True)
         raise typer.Exit(1)
     return response.json()
 

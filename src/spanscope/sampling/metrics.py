@@ -19,11 +19,13 @@ Names (all prefixed ``spanscope_``)::
     tail_sampling_decided_early_traces_total  counter decided before their wait (buffer full)
     tail_sampling_late_spans_total{decision="kept"|"dropped"}     counter
     tail_sampling_decision_latency_seconds    histogram first span -> decision
+    auth_refusals_total{reason="missing"|"unknown"|"scope"}  counter  (--auth-file only)
+                                            requests refused 401/403, gRPC calls refused
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from spanscope.ingest.stats import Histogram
@@ -46,13 +48,17 @@ def _labels(tenant: str | None, extra: str = "") -> str:
     return "{" + ",".join(parts) + "}" if parts else ""
 
 
-def render(pipeline: Any, sampler: TailSampler | None) -> str:
-    """The metrics of one (the default) tenant."""
-    return render_sources([(None, pipeline, sampler)])
+def render(
+    pipeline: Any, sampler: TailSampler | None, auth_refusals: Mapping[str, int] | None = None
+) -> str:
+    """The metrics of one (the default) tenant; ``auth_refusals`` (``Authenticator.refusals``,
+    with ``--auth-file``) adds ``spanscope_auth_refusals_total{reason}``."""
+    return render_sources([(None, pipeline, sampler)], auth_refusals)
 
 
-def render_sources(sources: list[Source]) -> str:
-    """Every tenant's metrics, each family once with a series per tenant."""
+def render_sources(sources: list[Source], auth_refusals: Mapping[str, int] | None = None) -> str:
+    """Every tenant's metrics, each family once with a series per tenant (the auth refusals
+    are the server's: no tenant label)."""
     lines: list[str] = []
 
     def family(name: str, kind: str, help_text: str) -> str:
@@ -137,6 +143,13 @@ def render_sources(sources: list[Source]) -> str:
            wal("fsyncs"))  # fmt: skip
     histogram("wal_fsync_seconds", "Seconds per write-ahead log fsync.",
               lambda src: hist(stats(src).wal_fsync_seconds) if stats(src) else None)  # fmt: skip
+    if auth_refusals is not None:
+        refusals: list[tuple[str, float]] = [
+            (f'reason="{r}"', n) for r, n in sorted(auth_refusals.items())
+        ]
+        metric("auth_refusals_total", "counter",
+               "Requests refused for their token: missing, unknown, or lacking the scope.",
+               lambda src: refusals if src is sources[0] else [])  # fmt: skip
     metric("tail_sampling_enabled", "gauge", "1 when a [tail_sampling] config is active.",
            lambda src: [("", 1 if src[2] is not None else 0)])  # fmt: skip
     sampled = [src for src in sources if src[2] is not None]

@@ -13,12 +13,17 @@
 whenever the server cannot be reached, the last rules stay in force (at first: the
 ``initial`` sampler, by default keep everything), so a down server never stops tracing.
 Rules are managed with ``spanscope sampling set/list`` (docs/sampling.md).
+
+A server run with ``--auth-file`` needs a token of scope ``ingest`` or ``query`` for the
+rules: ``token``, else the ``authorization`` header of ``OTEL_EXPORTER_OTLP_HEADERS`` (the
+one the app's exporter already sends), goes out as ``Authorization`` (docs/security.md).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import urllib.parse
 import urllib.request
@@ -38,6 +43,15 @@ DEFAULT_URL = "http://127.0.0.1:16686"
 DEFAULT_REFRESH_S = 60.0
 
 
+def authorization_from_env() -> str | None:
+    """The ``authorization`` value of ``OTEL_EXPORTER_OTLP_HEADERS``, parsed as the OTel
+    exporters parse it (URL-decoded; ``authorization=Bearer%20abc`` -> ``Bearer abc``)."""
+    from opentelemetry.util.re import parse_env_headers
+
+    headers = parse_env_headers(os.environ.get("OTEL_EXPORTER_OTLP_HEADERS", ""), liberal=True)
+    return headers.get("authorization")
+
+
 class RemoteSampler(Sampler):
     """A PrioritySampler whose rules come from the server (see the module docs)."""
 
@@ -48,6 +62,7 @@ class RemoteSampler(Sampler):
         refresh_s: float = DEFAULT_REFRESH_S,
         initial: Sampler | None = None,
         start: bool = True,
+        token: str | None = None,
     ) -> None:
         if refresh_s <= 0:
             raise ValueError(f"refresh_s={refresh_s!r}: must be a positive number of seconds")
@@ -56,6 +71,7 @@ class RemoteSampler(Sampler):
                              f"e.g. {DEFAULT_URL}")  # fmt: skip
         self.service = service
         self.url = url.rstrip("/")
+        self.authorization = f"Bearer {token}" if token else authorization_from_env()
         self.refresh_s = refresh_s
         self.delegate: Sampler = initial or PrioritySampler([], 1.0)
         self.last_error: str | None = None
@@ -74,7 +90,10 @@ class RemoteSampler(Sampler):
     def refresh(self) -> bool:
         """Fetch the rules once; True if they were applied (errors keep the last rules)."""
         try:
-            with urllib.request.urlopen(self.rules_url, timeout=5) as response:
+            request = urllib.request.Request(self.rules_url)
+            if self.authorization:
+                request.add_header("Authorization", self.authorization)
+            with urllib.request.urlopen(request, timeout=5) as response:
                 payload = json.loads(response.read())
             sampler = PrioritySampler.from_mapping(
                 {k: payload[k] for k in ("default_rate", "rules") if k in payload},

@@ -1,6 +1,9 @@
 // The UI's only way to the server: the public JSON API (docs/api.md, docs/analysis.md).
 // Each function returns the parsed JSON; a failure throws ApiError carrying the API's own
-// message ("parameter min_duration='fast': ..."), which views show as-is.
+// message ("parameter min_duration='fast': ..."), which views show as-is. On a server with
+// tokens every call sends the tab's query token, and a 401/403 asks for one (token.js).
+
+import { askForToken, currentToken } from "./token.js";
 
 export class ApiError extends Error {
   constructor(status, message, url) {
@@ -16,11 +19,13 @@ export class ApiError extends Error {
 export async function getJSON(path, params) {
   const query = toQuery(params);
   const url = query ? `${path}?${query}` : path;
-  let response;
-  try {
-    response = await fetch(url, { headers: { Accept: "application/json" } });
-  } catch (e) {
-    throw new ApiError(0, `cannot reach the server (${e.message}); is spanscope serve running?`, url);
+  let response = await send(url);
+  // Refused for the token: ask for one (again, if the one sent was not accepted) and repeat.
+  while (response.status === 401 || (response.status === 403 && currentToken())) {
+    const reason = await refusal(response);
+    if (response.status === 403 && !/needs scope/.test(reason)) break; // not about the token
+    await askForToken(reason);
+    response = await send(url);
   }
   let body = null;
   try {
@@ -35,6 +40,28 @@ export async function getJSON(path, params) {
     throw new ApiError(response.status, message, url);
   }
   return body;
+}
+
+async function send(url) {
+  const headers = { Accept: "application/json" };
+  const token = currentToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  try {
+    return await fetch(url, { headers });
+  } catch (e) {
+    throw new ApiError(0, `cannot reach the server (${e.message}); is spanscope serve running?`, url);
+  }
+}
+
+/** The server's sentence for a 401/403, in whichever API shape it came. */
+async function refusal(response) {
+  try {
+    const body = await response.clone().json();
+    const err = (body && body.error) || (body && body.errors && body.errors[0]) || {};
+    return err.message || err.msg || `${response.status} ${response.statusText}`;
+  } catch {
+    return `${response.status} ${response.statusText}`;
+  }
 }
 
 export function toQuery(params) {
