@@ -72,6 +72,7 @@ from typing import Any, NoReturn
 
 from spanscope.principal import PRINCIPAL_KEY, SCOPES, Principal
 from spanscope.request_policy import Check, Headers, Refusal
+from spanscope.tenancy import tenant_id_problem
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +172,10 @@ def _entry(path: Path, number: int, table: Any) -> TokenEntry:
             _fail(path, number, "scopes", f"{scope!r} is not a scope; use any of "
                   f"{', '.join(SCOPES)}")  # fmt: skip
     tenant = table.get("tenant")
-    if tenant is not None and (not isinstance(tenant, str) or not _is_label(tenant)):
-        _fail(path, number, "tenant", "expected a non-empty string without spaces")
+    if tenant is not None:
+        problem = tenant_id_problem(tenant) if isinstance(tenant, str) else "is not a string"
+        if problem is not None:  # the X-Scope-OrgID rules: it names a directory
+            _fail(path, number, "tenant", f"{tenant!r} {problem} (docs/security.md#tenant-ids)")
     name = table.get("name", fingerprint(token))
     if not isinstance(name, str) or not _is_label(name):
         _fail(path, number, "name", "expected a non-empty string without spaces")

@@ -15,6 +15,7 @@ import typer
 
 from spanscope.config import (
     DEFAULT_API_PORT,
+    DEFAULT_MAX_TENANTS,
     DEFAULT_OTLP_GRPC_PORT,
     DEFAULT_OTLP_HTTP_PORT,
     DEFAULT_QUERY_TIMEOUT_S,
@@ -33,6 +34,8 @@ app = typer.Typer(
 
 _ca_file: list[str | None] = [None]
 """``--ca-file`` of the command being run: the callback sets it on every invocation."""
+_tenant: list[str | None] = [None]
+"""``--tenant`` of the command being run (None: the server's default tenant)."""
 _token: list[str | None] = [None]
 """``--token`` of the command being run (never printed)."""
 
@@ -45,6 +48,13 @@ def _client_options(
         envvar="SPANSCOPE_CA_FILE",
         help="PEM CA certificate the client commands trust for an https:// --url "
         "(a server run with --tls-cert); default: the system's store or SSL_CERT_FILE.",
+    ),
+    tenant: str | None = typer.Option(
+        None,
+        "--tenant",
+        envvar="SPANSCOPE_TENANT",
+        help="Tenant the client commands read (and `logs import` writes), sent as "
+        "X-Scope-OrgID; default: the server's default tenant (docs/security.md).",
     ),
     token: str | None = typer.Option(
         None,
@@ -59,11 +69,24 @@ def _client_options(
     """Spanscope: receive, store and explore distributed traces."""
     _ca_file[0] = str(ca_file) if ca_file else None
     _token[0] = token.strip() if token and token.strip() else None
+    if tenant is not None:
+        from spanscope.tenancy import TenantError, validate_tenant_id
+
+        try:
+            validate_tenant_id(tenant)
+        except TenantError as exc:
+            raise typer.BadParameter(exc.message, param_hint="--tenant") from None
+    _tenant[0] = tenant
 
 
 def ca_file() -> str | None:
     """``spanscope --ca-file`` (or ``SPANSCOPE_CA_FILE``) of the command being run."""
     return _ca_file[0]
+
+
+def tenant_headers() -> dict[str, str]:
+    """``X-Scope-OrgID`` for ``spanscope --tenant`` (``SPANSCOPE_TENANT``); none without."""
+    return {"X-Scope-OrgID": _tenant[0]} if _tenant[0] is not None else {}
 
 
 def token() -> str | None:
@@ -130,6 +153,14 @@ def serve(
         "127.0.0.1, [::1] and --host unless 0.0.0.0/::); * for any. Guards against DNS "
         "rebinding (docs/security.md).",
     ),
+    max_tenants: int = typer.Option(
+        DEFAULT_MAX_TENANTS,
+        "--max-tenants",
+        envvar="SPANSCOPE_MAX_TENANTS",
+        min=0,
+        help="Tenants (X-Scope-OrgID) besides the default one that writes may create; a "
+        "write for one more is refused 400 (docs/security.md). 0: the default tenant only.",
+    ),
     auth_file: Path | None = typer.Option(
         None,
         "--auth-file",
@@ -166,6 +197,7 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
         allowed_hosts=hosts,
+        max_tenants=max_tenants,
         auth_file=auth_file,
         insecure_listen=insecure_listen,
     )
@@ -188,7 +220,7 @@ def _fetch(url: str, call: Callable[[Any], Any]) -> Any:
     from spanscope.cli_client import ApiClient, ApiError
 
     try:
-        with ApiClient(url, ca_file=ca_file(), token=token()) as api:
+        with ApiClient(url, ca_file=ca_file(), token=token(), headers=tenant_headers()) as api:
             return call(api)
     except ApiError as exc:
         typer.echo(f"error: {exc}", err=True)

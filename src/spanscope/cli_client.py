@@ -87,7 +87,10 @@ class ApiClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         ca_file: str | None = None,
         token: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
+        """``headers`` go with every request: ``{"X-Scope-OrgID": "acme"}`` reads tenant
+        acme (``spanscope --tenant``)."""
         self.url = url.rstrip("/")
         self.token = token
         try:
@@ -95,7 +98,10 @@ class ApiClient:
         except TlsConfigError as exc:
             raise ApiError(str(exc)) from None
         self._http = httpx.Client(
-            base_url=self.url, timeout=timeout_s, verify=verify, headers=auth_headers(token)
+            base_url=self.url,
+            timeout=timeout_s,
+            verify=verify,
+            headers={**auth_headers(token), **(headers or {})},
         )
 
     def __enter__(self) -> ApiClient:

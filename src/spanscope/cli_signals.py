@@ -143,14 +143,19 @@ def _body(by_service: dict[str, list[dict[str, Any]]]) -> bytes:
 
 
 def import_json_logs(
-    path: Path, endpoint: str, service: str, token: str | None = None
+    path: Path,
+    endpoint: str,
+    service: str,
+    token: str | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> tuple[int, int, list[str]]:
     """Send a JSON-lines log file to ``endpoint``/v1/logs; (stored, refused, problems).
-    ``token``: sent as ``Authorization: Bearer`` (scope ``ingest``) to a server with tokens."""
+    ``token``: sent as ``Authorization: Bearer`` (scope ``ingest``) to a server with tokens;
+    ``extra_headers``: sent too (``X-Scope-OrgID`` of ``spanscope --tenant``)."""
     problems: list[str] = []
     stored = refused = 0
     url = endpoint.rstrip("/") + "/v1/logs"
-    headers = {"Content-Type": "application/json", **auth_headers(token)}
+    headers = {"Content-Type": "application/json", **auth_headers(token), **(extra_headers or {})}
     with path.open(encoding="utf-8", errors="replace") as f, httpx.Client(timeout=30) as http:
         for count, body in _requests(iter(f), service, problems):
             try:
@@ -240,7 +245,7 @@ def _num(v: Any) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add ``logs`` (with ``logs import``) and ``metrics`` to the ``spanscope`` command."""
-    from spanscope.cli import JSON_OPTION, URL_OPTION, _console, _fetch, token
+    from spanscope.cli import JSON_OPTION, URL_OPTION, _console, _fetch, tenant_headers, token
     from spanscope.cli_render import print_json
 
     logs_app = typer.Typer(help="Log records: of a trace, a span, or a search; import files.")
@@ -293,7 +298,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Send a JSON log file (one object per line) to the server, keeping trace ids."""
         try:
-            stored, refused, problems = import_json_logs(path, endpoint, service, token())
+            stored, refused, problems = import_json_logs(
+                path, endpoint, service, token(), tenant_headers()
+            )
         except RuntimeError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

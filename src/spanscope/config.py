@@ -15,6 +15,7 @@ DEFAULT_OTLP_HTTP_PORT = 4318
 DEFAULT_ZIPKIN_PORT = 9411
 DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_API_PORT}"
 DEFAULT_QUERY_TIMEOUT_S = 30.0
+DEFAULT_MAX_TENANTS = 100
 
 
 @dataclass(slots=True)
@@ -49,6 +50,10 @@ class Settings:
     """``spanscope serve --allowed-hosts``: the ``Host`` names every HTTP listener answers
     (``*``: any); None: the loopback names plus ``host`` unless it is a wildcard
     (:func:`spanscope.request_policy.default_allowed_hosts`, docs/security.md)."""
+    max_tenants: int = DEFAULT_MAX_TENANTS
+    """``spanscope serve --max-tenants``: tenants besides the default one that writes may
+    open (``X-Scope-OrgID`` is the client's choice when auth is off); a write for one more
+    is refused 400 naming the limit (spanscope/tenants.py, docs/security.md)."""
     auth_file: Path | None = None
     """``spanscope serve --auth-file``: a TOML file of ``[[tokens]]`` (token, scopes, tenant,
     name); every listener then needs a token (spanscope/auth.py, docs/security.md). Re-read

@@ -9,7 +9,8 @@ What happens, in order:
 
 1. open the DuckDB store ``<data-dir>/spanscope.duckdb`` (created if missing) and the
    write-ahead log ``<data-dir>/wal/``; replay every logged request the store has not
-   yet absorbed (after a crash or ``kill -9``);
+   yet absorbed (after a crash or ``kill -9``); the same for every tenant that has a
+   ``<data-dir>/tenants/<id>/`` (the default tenant is the root; spanscope/tenants.py);
 2. bind every listener (port 0 = any free port), start the store writer, serve the three
    HTTP apps with uvicorn in ONE asyncio loop and the gRPC server on its thread pool;
 3. once all answer, print the ports and write ``<data-dir>/ports.json`` atomically:
@@ -76,6 +77,8 @@ from spanscope.request_policy import (
 )
 from spanscope.sampling.runtime import SamplingRuntime
 from spanscope.store.base import Store
+from spanscope.tenancy import DEFAULT_TENANT
+from spanscope.tenants import Tenant, Tenants
 from spanscope.tls import ServerTls, TlsConfigError, load_server_tls
 
 log = logging.getLogger("spanscope.server")
@@ -173,6 +176,7 @@ def _api_app(
     health: Callable[[], Health] | None = None,
     allowed_hosts: tuple[str, ...] | None = None,
     authenticator: Authenticator | None = None,
+    tenants: Tenants | None = None,
 ) -> Any:
     from spanscope.api.app import create_app
 
@@ -183,6 +187,7 @@ def _api_app(
         health=health,
         allowed_hosts=allowed_hosts,
         authenticator=authenticator,
+        tenants=tenants,
     )
 
 
@@ -232,38 +237,60 @@ def serve(settings: Settings) -> None:
     pipeline.replay()  # a record the store refuses is quarantined: this always returns
     pipeline.start()
     sampling.start(store, pipeline)
+    # The default tenant is the stack above, at the data dir's root; every other tenant
+    # is one more such stack in <data-dir>/tenants/<id>/ (spanscope/tenants.py).
+    tenants = Tenants(data_dir, settings, sampling.config, pool, settings.max_tenants)
+    tenants.add(Tenant(DEFAULT_TENANT, data_dir, store, wal, pipeline, sampling.sampler))
     shutdown = _Shutdown(settings.shutdown_timeout_s)
     stored_all = False
     try:
+        tenants.open_stored()  # replays each tenant's WAL, as the default's above
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_run(settings, store, pipeline, sampling, shutdown, tls, authenticator))
+            runner.run(
+                _run(settings, store, pipeline, sampling, shutdown, tls, authenticator, tenants)
+            )
     finally:
         sampling.stop()
+        tenants.stop_retention()
         # Keep a little of the bound for closing the WAL and the store.
-        stored_all = pipeline.stop(timeout_s=max(0.0, shutdown.remaining() - 1.0))
+        stopped = tenants.stop_pipelines(timeout_s=max(0.0, shutdown.remaining() - 1.0))
         if pool is not None:
             pool.close()
-        wal.close()
-        if stored_all:
-            stored_all = _release_wal(wal, store)
-        if pipeline.writer_busy:
+        stored_all = _release_wals(tenants.all(), stopped)
+        busy = [t.id for t in tenants.all() if t.pipeline.writer_busy]
+        if busy:
             # The writer is inside a store call that does not return: closing the store
             # would wait for it. The spans are in the WAL; leave without waiting.
             log.error(
-                "the store did not finish a write within --shutdown-timeout=%g s; exiting "
+                "the store did not finish a write within --shutdown-timeout=%g s%s; exiting "
                 "with the WAL kept for replay",
                 settings.shutdown_timeout_s,
+                "" if busy == [DEFAULT_TENANT] else f" (tenants {', '.join(busy)})",
             )
             logging.shutdown()
             sys.stdout.flush()
             os._exit(EXIT_LEFT_FOR_REPLAY)
-        with contextlib.suppress(Exception):  # an invalidated database may refuse to close
-            store.close()
+        for tenant in tenants.all():
+            with contextlib.suppress(Exception):  # an invalidated database may refuse to close
+                tenant.store.close()
         (data_dir / PORTS_FILE).unlink(missing_ok=True)
     if not stored_all:
         log.warning("stopped; spans the store did not take stay in the WAL for the next start")
         raise SystemExit(EXIT_LEFT_FOR_REPLAY)
     log.info("stopped cleanly: everything acknowledged is stored")
+
+
+def _release_wals(tenants: list[Tenant], stopped: dict[str, bool]) -> bool:
+    """Close each tenant's WAL and delete it where its store holds everything (the
+    pipeline stopped with all stored and the checkpoint covers the log); True if all did."""
+    stored_all = True
+    for tenant in tenants:
+        tenant.wal.close()
+        stored = stopped.get(tenant.id, False) and _release_wal(tenant.wal, tenant.store)
+        if not stored and tenant.id != DEFAULT_TENANT:
+            log.warning("tenant %r: spans not stored stay in its WAL", tenant.id)
+        stored_all = stored_all and stored
+    return stored_all
 
 
 def load_authenticator(settings: Settings) -> Authenticator | None:
@@ -346,6 +373,7 @@ async def _run(
     shutdown: _Shutdown | None = None,
     tls: ServerTls | None = None,
     authenticator: Authenticator | None = None,
+    tenants: Tenants | None = None,
 ) -> None:
     shutdown = shutdown if shutdown is not None else _Shutdown(settings.shutdown_timeout_s)
     # In-flight requests get at most a third of the shutdown bound; the drain the rest.
@@ -363,6 +391,7 @@ async def _run(
         settings.otlp_grpc_port,
         tls=(tls.key_pem, tls.cert_pem) if tls else None,
         authenticator=authenticator,
+        tenants=tenants,
     )
     ready = False
     # Host allow-list and cross-site refusals on every HTTP listener (docs/security.md).
@@ -370,14 +399,15 @@ async def _run(
     checks = browser_checks(hosts)
     if authenticator is not None:  # then a token of scope ingest (spanscope/auth.py)
         checks.append(http_check(authenticator, receiver_scopes))
+    health = tenants.health if tenants is not None else pipeline.health
     apps = {
         "api": _api_app(
-            store, lambda: ready, settings.query_timeout_s, pipeline.health, hosts, authenticator
+            store, lambda: ready, settings.query_timeout_s, health, hosts, authenticator, tenants
         ),
         "otlp_http": RequestPolicy(
-            OtlpHttpReceiver(pipeline, settings.limits), checks, render=status_json
+            OtlpHttpReceiver(pipeline, settings.limits, tenants), checks, render=status_json
         ),
-        "zipkin": RequestPolicy(ZipkinReceiver(pipeline, settings.limits), checks),
+        "zipkin": RequestPolicy(ZipkinReceiver(pipeline, settings.limits, tenants), checks),
     }
     if sampling is not None:
         sampling.attach(apps["api"])  # rules, retention and /metrics endpoints

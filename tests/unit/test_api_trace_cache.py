@@ -166,3 +166,21 @@ def test_cache_size_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("SPANSCOPE_TRACE_CACHE_SPANS", "lots")
     with pytest.raises(ValueError, match="SPANSCOPE_TRACE_CACHE_SPANS='lots'"):
         max_spans_from_env()
+
+
+def test_two_tenants_with_one_trace_id_and_equal_stamps_get_their_own_trace() -> None:
+    # Same ids, same times, one write each: the stamps are equal, only the tenant differs.
+    a, b = DuckDBStore(":memory:"), DuckDBStore(":memory:")
+    a.write([span(1, None, "tenant-a-frontend")])
+    b.write([span(1, None, "tenant-b-frontend")])
+    assert a.trace_stamp(TRACE) == b.trace_stamp(TRACE)
+    cache = TraceCache(max_spans=1000)
+    first = cache.entry(a, TRACE, "a")
+    second = cache.entry(b, TRACE, "b")
+    assert first is not None and second is not None
+    assert first.stored.spans[0].service == "tenant-a-frontend"
+    assert second.stored.spans[0].service == "tenant-b-frontend"
+    again = cache.entry(a, TRACE, "a")
+    assert again is first  # and each is still cached
+    a.close()
+    b.close()

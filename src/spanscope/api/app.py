@@ -68,6 +68,7 @@ def create_app(
     health: Callable[[], Any] | None = None,
     allowed_hosts: Iterable[str] | None = None,
     authenticator: Authenticator | None = None,
+    tenants: Any = None,
 ) -> FastAPI:
     """Build the API over ``store``; ``ready`` (if given) gates ``/healthz`` and ``/readyz``,
     ``health`` (if given) returns an object with ``live`` and ``ready`` lists of reasons
@@ -76,7 +77,11 @@ def create_app(
     ``Host`` names answered (``spanscope serve`` always passes them; None, for an app
     embedded elsewhere or a test client, leaves the Host check to whoever serves it).
     ``authenticator`` (``--auth-file``): every route but the probes and the UI shell needs a
-    token of the right scope (:func:`spanscope.auth.api_scopes`); None: open."""
+    token of the right scope (:func:`spanscope.auth.api_scopes`); None: open.
+    ``tenants`` (``spanscope serve`` passes its :class:`spanscope.tenants.Tenants`):
+    ``tenants.store(id)`` is the store a request of tenant ``id`` reads; ``store`` is the
+    default tenant's. Without it, a request naming another tenant reads an empty store
+    (:func:`spanscope.api.native.store_of`)."""
     app = FastAPI(
         title="Spanscope query API",
         version=_version(),
@@ -87,6 +92,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.store = store
+    app.state.tenants = tenants
     app.state.auth = authenticator  # /metrics counts its refusals
 
     def answer(kind: str) -> Response:

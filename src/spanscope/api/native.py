@@ -8,7 +8,8 @@ whole by id::
     curl -s localhost:16686/api/v1/traces/4bf92f3577b34da6a3ce929d0e0e4736
 
 A bad parameter answers 400 naming the parameter, the value and what was expected; an
-unknown trace answers 404.
+unknown trace answers 404. Every read is of the request's tenant (``X-Scope-OrgID``, see
+:func:`store_of` and :mod:`spanscope.tenancy`).
 """
 
 from __future__ import annotations
@@ -34,16 +35,39 @@ from spanscope.query.model import (
     parse_time,
 )
 from spanscope.store.base import Store
+from spanscope.tenancy import DEFAULT_TENANT, TenantError, empty_store, tenant_of_scope
 
 router = APIRouter(prefix="/api/v1", tags=["native"], default_response_class=OrjsonResponse)
 T = TypeVar("T")
 
 
+def request_tenant(request: Request) -> str:
+    """The request's tenant: its token's, its ``X-Scope-OrgID``, or the default
+    (:mod:`spanscope.tenancy`); a bad id is a 400, a token's other tenant a 403."""
+    try:
+        return tenant_of_scope(request.scope)
+    except TenantError as exc:
+        raise ApiError(exc.status, exc.message) from None
+
+
+def store_of(request: Request) -> Store:
+    """The store of the request's tenant: every read of the API goes through here, so no
+    endpoint can read another tenant's database (``app.state.tenants``, see
+    :func:`spanscope.api.app.create_app`; a tenant that never wrote reads an empty store)."""
+    tenant = request_tenant(request)
+    if tenant == DEFAULT_TENANT:
+        store: Store = request.app.state.store
+        return store
+    tenants = getattr(request.app.state, "tenants", None)
+    if tenants is None:  # an app over one store: no other tenant has data here
+        return empty_store()
+    return tenants.store(tenant)  # type: ignore[no-any-return]
+
+
 async def get_store(request: Request) -> Store:
     # async: FastAPI runs a sync dependency in its thread pool, one more thread hop per
     # request (~0.2 ms, more under load) for an attribute read.
-    store: Store = request.app.state.store
-    return store
+    return store_of(request)
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -162,7 +186,8 @@ def cached_trace(request: Request, store: Store, trace_id: str, name: str) -> Ca
 def cached_entry(request: Request, store: Store, trace_id: bytes) -> CachedTrace | None:
     """The trace through the app's cache of recently read traces, None if unknown: for
     endpoints that answer an unknown trace in their own API's shape (the Jaeger APIs)."""
-    return app_trace_cache(request.app.state).entry(store, trace_id)
+    # Keyed by tenant too: two tenants may hold one trace id, with the same stamp.
+    return app_trace_cache(request.app.state).entry(store, trace_id, request_tenant(request))
 
 
 @router.get("/traces/{trace_id}", summary="One whole trace, spans ordered by start")

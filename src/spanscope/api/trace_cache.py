@@ -121,40 +121,43 @@ class TraceCache:
         if max_spans < 0:
             raise ValueError(f"max_spans {max_spans}: expected 0 (no cache) or more")
         self.max_spans = max_spans
-        self._entries: OrderedDict[bytes, CachedTrace] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, bytes], CachedTrace] = OrderedDict()
         self._spans = 0
         self._lock = threading.Lock()
-        self._loading: dict[bytes, threading.Lock] = {}
+        self._loading: dict[tuple[str, bytes], threading.Lock] = {}
 
-    def entry(self, store: object, trace_id: bytes) -> CachedTrace | None:
-        """The trace from the cache while its stamp is current, else read from ``store``."""
+    def entry(self, store: object, trace_id: bytes, tenant: str = "") -> CachedTrace | None:
+        """The trace from the cache while its stamp is current, else read from ``store``.
+        Entries are keyed by ``tenant`` and trace id: two tenants' stores may hold the same
+        trace id with the same stamp (same batches, same times), and must not share it."""
         stamp_of = getattr(store, "trace_stamp", None)
         if stamp_of is None or self.max_spans == 0:
             return self._read(store, trace_id, None)
         stamp = stamp_of(trace_id)
         if stamp is None:
             return None
-        found = self._lookup(trace_id, stamp)
+        key = (tenant, trace_id)
+        found = self._lookup(key, stamp)
         if found is not None:
             return found
         with self._lock:
-            loading = self._loading.setdefault(trace_id, threading.Lock())
+            loading = self._loading.setdefault(key, threading.Lock())
         with loading:
-            found = self._lookup(trace_id, stamp)
+            found = self._lookup(key, stamp)
             if found is None:
                 found = self._read(store, trace_id, stamp)
                 if found is not None:
-                    self._put(trace_id, found)
+                    self._put(key, found)
         with self._lock:
-            self._loading.pop(trace_id, None)
+            self._loading.pop(key, None)
         return found
 
-    def _lookup(self, trace_id: bytes, stamp: object) -> CachedTrace | None:
+    def _lookup(self, key: tuple[str, bytes], stamp: object) -> CachedTrace | None:
         with self._lock:
-            found = self._entries.get(trace_id)
+            found = self._entries.get(key)
             if found is None or found.stamp != stamp:
                 return None
-            self._entries.move_to_end(trace_id)
+            self._entries.move_to_end(key)
             return found
 
     @staticmethod
@@ -168,15 +171,15 @@ class TraceCache:
                 stored = store.trace(trace_id)
         return None if stored is None else CachedTrace(stamp, stored)
 
-    def _put(self, trace_id: bytes, entry: CachedTrace) -> None:
+    def _put(self, key: tuple[str, bytes], entry: CachedTrace) -> None:
         size = len(entry.stored.spans)
         if size > self.max_spans:
             return
         with self._lock:
-            old = self._entries.pop(trace_id, None)
+            old = self._entries.pop(key, None)
             if old is not None:
                 self._spans -= len(old.stored.spans)
-            self._entries[trace_id] = entry
+            self._entries[key] = entry
             self._spans += size
             while self._spans > self.max_spans:
                 _, evicted = self._entries.popitem(last=False)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -42,8 +42,64 @@ from spanscope.auth import Authenticator, authorize_grpc
 from spanscope.ingest.limits import DecodeError, Limits, SignalResult
 from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.refusals import refusal
+from spanscope.principal import Principal
+from spanscope.tenancy import (
+    DEFAULT_TENANT,
+    HEADER,
+    TenantError,
+    TooManyTenantsError,
+    tenant_of_metadata,
+)
+
+if TYPE_CHECKING:
+    from spanscope.tenants import Tenants
 
 log = logging.getLogger(__name__)
+
+
+_TENANT_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    503: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def call_tenant(context: grpc.ServicerContext, principal: Principal | None) -> str:
+    """The call's tenant (``x-scope-orgid`` metadata and the principal the auth check found,
+    None with auth off; :mod:`spanscope.tenancy`); a bad or forbidden one aborts the call."""
+    try:
+        return tenant_of_metadata(context.invocation_metadata(), principal)
+    except TenantError as exc:
+        _abort_tenant(context, exc)
+        raise  # context.abort raised already; this is for type checkers
+
+
+def tenant_pipeline(
+    default: IngestPipeline,
+    tenants: Tenants | None,
+    tenant: str,
+    context: grpc.ServicerContext,
+) -> IngestPipeline:
+    """The pipeline writing ``tenant``, opened on its first write. Too many tenants is
+    RESOURCE_EXHAUSTED without a RetryInfo, which OTLP exporters do not retry (retrying
+    cannot succeed)."""
+    if tenant == DEFAULT_TENANT:
+        return default
+    try:
+        if tenants is None:
+            raise TenantError(
+                400, f"{HEADER} {tenant!r}: this receiver serves the default tenant only"
+            )
+        return tenants.pipeline(tenant)
+    except TenantError as exc:
+        _abort_tenant(context, exc)
+        raise
+
+
+def _abort_tenant(context: grpc.ServicerContext, exc: TenantError) -> None:
+    over_limit = isinstance(exc, TooManyTenantsError)
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED if over_limit else _TENANT_CODES[exc.status]
+    context.abort(code, exc.message)
 
 
 class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -54,24 +110,31 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     """
 
     def __init__(
-        self, pipeline: IngestPipeline, limits: Limits, authenticator: Authenticator | None = None
+        self,
+        pipeline: IngestPipeline,
+        limits: Limits,
+        authenticator: Authenticator | None = None,
+        tenants: Tenants | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.limits = limits
         self.authenticator = authenticator
+        self.tenants = tenants
 
     def Export(  # noqa: N802 - the name is the gRPC method's
         self,
         request: trace_service_pb2.ExportTraceServiceRequest,
         context: grpc.ServicerContext,
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        authorize_grpc(self.authenticator, context, "ingest")
-        return self._export(request, request.SerializeToString(), context)
+        principal = authorize_grpc(self.authenticator, context, "ingest")
+        tenant = call_tenant(context, principal)
+        return self._export(request, request.SerializeToString(), context, tenant)
 
     def export_bytes(
         self, body: bytes, context: grpc.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        authorize_grpc(self.authenticator, context, "ingest")  # before the body is parsed
+        principal = authorize_grpc(self.authenticator, context, "ingest")  # before the body
+        tenant = call_tenant(context, principal)  # the token's, or x-scope-orgid's
         try:
             request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
         except DecodeProtoError as exc:
@@ -79,13 +142,14 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"request is not an ExportTraceServiceRequest ({exc}); {len(body)} bytes",
             )
-        return self._export(request, body, context)
+        return self._export(request, body, context, tenant)
 
     def _export(
         self,
         request: trace_service_pb2.ExportTraceServiceRequest,
         payload: bytes,
         context: grpc.ServicerContext,
+        tenant: str = DEFAULT_TENANT,
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         from spanscope.ingest.otlp_columns import decode_otlp_request_columns
 
@@ -97,15 +161,16 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
             )
         except Exception as exc:  # a decoder bug: INVALID_ARGUMENT naming it, not INTERNAL
             _abort_undecodable(context, "ExportTraceServiceRequest", exc)
+        pipeline = tenant_pipeline(self.pipeline, self.tenants, tenant, context)
         if result.spans:
             try:
                 # A redacted request is logged re-encoded: no raw value reaches the WAL.
-                self.pipeline.accept_blocking("otlp-proto", result.payload or payload, result.spans)
+                pipeline.accept_blocking("otlp-proto", result.payload or payload, result.spans)
             except Exception as exc:
                 _refuse(context, exc)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if result.rejected:
-            self.pipeline.stats.rejected_spans += result.rejected  # for /metrics
+            pipeline.stats.rejected_spans += result.rejected  # for /metrics
             response.partial_success.rejected_spans = result.rejected
             response.partial_success.error_message = result.first_error or ""
         return response
@@ -124,9 +189,11 @@ class SignalReceiver:
         wal_format: str,
         rejected_field: str,
         authenticator: Authenticator | None = None,
+        tenants: Tenants | None = None,
     ) -> None:
         self.authenticator = authenticator
         self.pipeline = pipeline
+        self.tenants = tenants
         self.limits = limits
         self.request_type = request_type
         self.response_type = response_type
@@ -134,8 +201,9 @@ class SignalReceiver:
         self.rejected_field = rejected_field
 
     def export_bytes(self, body: bytes, context: grpc.ServicerContext) -> Any:
-        authorize_grpc(self.authenticator, context, "ingest")
+        principal = authorize_grpc(self.authenticator, context, "ingest")
         name = self.request_type.DESCRIPTOR.name
+        tenant = call_tenant(context, principal)
         try:
             # The raw bytes, decoded as the WAL replay will decode them.
             result = self.pipeline.decoder(self.wal_format)(body, self.limits)
@@ -144,11 +212,10 @@ class SignalReceiver:
         except Exception as exc:  # a decoder bug: INVALID_ARGUMENT naming it, not INTERNAL
             _abort_undecodable(context, name, exc)
         assert isinstance(result, SignalResult)
+        pipeline = tenant_pipeline(self.pipeline, self.tenants, tenant, context)
         if result.signals:
             try:
-                self.pipeline.accept_blocking(
-                    self.wal_format, result.payload or body, result.signals
-                )
+                pipeline.accept_blocking(self.wal_format, result.payload or body, result.signals)
             except Exception as exc:
                 _refuse(context, exc)
         response = self.response_type()
@@ -159,7 +226,10 @@ class SignalReceiver:
 
 
 def _signal_handlers(
-    pipeline: IngestPipeline, limits: Limits, authenticator: Authenticator | None
+    pipeline: IngestPipeline,
+    limits: Limits,
+    authenticator: Authenticator | None,
+    tenants: Tenants | None = None,
 ) -> list[Any]:
     out = []
     for service, request, response, fmt, field in (
@@ -178,7 +248,9 @@ def _signal_handlers(
             "rejected_data_points",
         ),
     ):
-        receiver = SignalReceiver(pipeline, limits, request, response, fmt, field, authenticator)
+        receiver = SignalReceiver(
+            pipeline, limits, request, response, fmt, field, authenticator, tenants
+        )
         out.append(
             grpc.method_handlers_generic_handler(
                 service,
@@ -236,11 +308,14 @@ def create_grpc_server(
     workers: int = 8,
     tls: tuple[bytes, bytes] | None = None,
     authenticator: Authenticator | None = None,
+    tenants: Tenants | None = None,
 ) -> tuple[grpc.Server, int]:
     """A started-ready (not yet started) gRPC server bound to host:port; returns it and the
     port actually bound (port 0 picks a free one). ``tls`` = (PEM key, PEM certificate
     chain): the port accepts TLS only (``--tls-cert``/``--tls-key``, spanscope/tls.py).
-    ``authenticator`` (``--auth-file``): every Export needs a token of scope ``ingest``."""
+    ``authenticator`` (``--auth-file``): every Export needs a token of scope ``ingest``.
+    ``tenants``: every tenant's pipeline, by the ``x-scope-orgid`` metadata (None: the
+    default tenant's ``pipeline`` only)."""
     server = grpc.server(
         ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
         options=[
@@ -248,7 +323,7 @@ def create_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    receiver = TraceReceiver(pipeline, limits, authenticator)
+    receiver = TraceReceiver(pipeline, limits, authenticator, tenants)
     handler = grpc.method_handlers_generic_handler(
         "opentelemetry.proto.collector.trace.v1.TraceService",
         {
@@ -259,7 +334,8 @@ def create_grpc_server(
             )
         },
     )
-    server.add_generic_rpc_handlers((handler, *_signal_handlers(pipeline, limits, authenticator)))
+    handlers = _signal_handlers(pipeline, limits, authenticator, tenants)
+    server.add_generic_rpc_handlers((handler, *handlers))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     if tls is None:
         bound = server.add_insecure_port(address)

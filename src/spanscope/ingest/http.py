@@ -17,6 +17,8 @@ body > ``limits.max_body_bytes``,       413 (a gzip bomb is inflated only up to 
 gunzipped > ``max_decompressed_bytes``
 other or no Content-Type, other         415
 Content-Encoding
+bad ``X-Scope-OrgID`` / a token's other 400 / 403 naming the header (spanscope/tenancy.py);
+tenant / one tenant past --max-tenants  400 naming the limit
 more spans pending than allowed         429 + ``Retry-After`` (seconds)
 server stopping / disk error            503 + ``Retry-After``
 other path / method                     404 / 405
@@ -36,9 +38,10 @@ Try it::
     curl -si localhost:4318/v1/traces -H 'Content-Type: application/json' -d '{}'
 
 The 200 is sent only after the payload is fsynced in the write-ahead log (see
-``ingest/pipeline.py``). Decoding runs in the event loop for ordinary requests (a 512-span
-request decodes in a few ms, less than a thread hop costs under load) and in a worker
-thread for big ones, so one huge body never stalls the other connections.
+``ingest/pipeline.py``) of the request's tenant (``X-Scope-OrgID``; :func:`target`).
+Decoding runs in the event loop for ordinary requests (a 512-span request decodes in a few
+ms, less than a thread hop costs under load) and in a worker thread for big ones, so one
+huge body never stalls the other connections.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from google.rpc import status_pb2
@@ -62,6 +65,10 @@ from spanscope.ingest.limits import DecodeError, DecodeResult, Limits, SignalRes
 from spanscope.ingest.otlp_columns import ColumnarResult
 from spanscope.ingest.pipeline import Decoder, IngestPipeline
 from spanscope.ingest.refusals import refusal
+from spanscope.tenancy import DEFAULT_TENANT, HEADER, TenantError, tenant_of_scope
+
+if TYPE_CHECKING:
+    from spanscope.tenants import Tenants
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +263,31 @@ def _route(scope: Scope, path: str) -> HttpError | None:
     return None
 
 
+def request_tenant(scope: Scope) -> str:
+    """The request's tenant (its token's, its ``X-Scope-OrgID``, or the default; see
+    :mod:`spanscope.tenancy`); a bad or forbidden one is the HttpError to answer."""
+    try:
+        return tenant_of_scope(scope)
+    except TenantError as exc:
+        raise HttpError(exc.status, exc.message) from None
+
+
+async def target(default: IngestPipeline, tenants: Tenants | None, tenant: str) -> IngestPipeline:
+    """The pipeline of ``tenant``: the default one, a dict look-up for an open tenant, or
+    (first write) the tenant opened off the event loop."""
+    if tenant == DEFAULT_TENANT:
+        return default
+    if tenants is None:
+        raise HttpError(400, f"{HEADER} {tenant!r}: this receiver serves the default tenant only")
+    found = tenants.opened(tenant)
+    if found is not None:
+        return found
+    try:
+        return await asyncio.to_thread(tenants.pipeline, tenant)
+    except TenantError as exc:
+        raise HttpError(exc.status, exc.message, 5 if exc.status == 503 else None) from None
+
+
 # -- OTLP/HTTP -----------------------------------------------------------------------
 
 
@@ -305,9 +337,14 @@ class OtlpHttpReceiver:
 
     path = "/v1/traces"
 
-    def __init__(self, pipeline: IngestPipeline, limits: Limits) -> None:
+    def __init__(
+        self, pipeline: IngestPipeline, limits: Limits, tenants: Tenants | None = None
+    ) -> None:
         self.pipeline = pipeline
+        """The default tenant's pipeline (it also decodes: decoders are the same for all)."""
         self.limits = limits
+        self.tenants = tenants
+        """Every tenant's pipeline (None: the default tenant only, see :func:`target`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -331,6 +368,7 @@ class OtlpHttpReceiver:
                     f"Content-Type {headers.get('content-type', '(none)')!r} is not supported: "
                     f"use {_PROTOBUF} or {_JSON}",
                 )
+            tenant = request_tenant(scope)
             body = await read_body(receive, headers, self.limits.max_body_bytes)
             body = await decompress(body, headers, self.limits)
             if not body.strip():
@@ -349,15 +387,18 @@ class OtlpHttpReceiver:
                 raise HttpError(503, "decode workers are unavailable; retry", 5) from None
             except Exception as exc:  # a decoder bug must not become a bare 500
                 raise undecodable(f"OTLP {wire}", exc) from None
-            await accept(self.pipeline, fmt, body, result)
+            pipeline = await target(self.pipeline, self.tenants, tenant)
+            await accept(pipeline, fmt, body, result)
         except HttpError as err:
             await self._error(send, err, as_json)
             return
-        await self._success(send, result, as_json, signal)
+        await self._success(send, result, as_json, signal, pipeline)
 
-    async def _success(self, send: Send, result: Result, as_json: bool, signal: _Signal) -> None:
+    async def _success(
+        self, send: Send, result: Result, as_json: bool, signal: _Signal, pipeline: IngestPipeline
+    ) -> None:
         if result.rejected and signal.rejected_field == "rejected_spans":
-            self.pipeline.stats.rejected_spans += result.rejected  # for /metrics
+            pipeline.stats.rejected_spans += result.rejected  # for /metrics
         if as_json:
             answer: dict[str, Any] = {}
             if result.rejected:
@@ -397,9 +438,14 @@ class ZipkinReceiver:
 
     path = "/api/v2/spans"
 
-    def __init__(self, pipeline: IngestPipeline, limits: Limits) -> None:
+    def __init__(
+        self, pipeline: IngestPipeline, limits: Limits, tenants: Tenants | None = None
+    ) -> None:
         self.pipeline = pipeline
+        """The default tenant's pipeline (it also decodes: decoders are the same for all)."""
         self.limits = limits
+        self.tenants = tenants
+        """Every tenant's pipeline (None: the default tenant only, see :func:`target`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -418,6 +464,7 @@ class ZipkinReceiver:
                     f"Content-Type {headers.get('content-type', '(none)')!r} is not supported: "
                     f"send Zipkin v2 spans with Content-Type: {_JSON}",
                 )
+            tenant = request_tenant(scope)
             body = await read_body(receive, headers, self.limits.max_body_bytes)
             body = await decompress(body, headers, self.limits)
             if not body.strip():
@@ -429,11 +476,12 @@ class ZipkinReceiver:
             except Exception as exc:  # a decoder bug must not become a bare 500
                 raise undecodable("Zipkin v2 JSON", exc) from None
             spans = None if isinstance(result, SignalResult) else result.spans
-            self.pipeline.stats.rejected_spans += result.rejected  # for /metrics
+            pipeline = await target(self.pipeline, self.tenants, tenant)
+            pipeline.stats.rejected_spans += result.rejected  # for /metrics
             if result.rejected and not spans:
                 # Zipkin has no partial success: say why when nothing could be kept.
                 raise HttpError(400, f"no span accepted: {result.first_error}")
-            await accept(self.pipeline, "zipkin-json", body, result)
+            await accept(pipeline, "zipkin-json", body, result)
         except HttpError as err:
             extra = [(b"retry-after", str(err.retry_after_s).encode())] if err.retry_after_s else []
             if err.status == 405:

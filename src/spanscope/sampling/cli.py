@@ -61,7 +61,7 @@ def parse_rule(text: str) -> dict[str, Any]:
 def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
     import httpx
 
-    from spanscope.cli import ca_file, token
+    from spanscope.cli import ca_file, tenant_headers, token
     from spanscope.cli_client import auth_headers, error_text
     from spanscope.tls import TlsConfigError, client_verify
 
@@ -71,9 +71,11 @@ def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     try:
+        # --tenant: retention reports and applies in that tenant only.
+        headers = {**auth_headers(token()), **tenant_headers(), **kwargs.pop("headers", {})}
         response = httpx.request(
             method, url.rstrip("/") + path, timeout=30.0, verify=verify,
-            headers=auth_headers(token()), **kwargs,
+            headers=headers, **kwargs,
         )  # fmt: skip
     except httpx.HTTPError as exc:
         typer.echo(f"error: cannot reach the Spanscope API at {url} ({exc}); is `spanscope "

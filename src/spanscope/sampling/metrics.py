@@ -25,113 +25,168 @@ Names (all prefixed ``spanscope_``)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from spanscope.ingest.stats import Histogram
 from spanscope.sampling.tail import LATENCY_BUCKETS_S, TailSampler
+
+Source = tuple[str | None, Any, TailSampler | None]
+"""(tenant, pipeline, sampler): one tenant's numbers; tenant None is the default tenant,
+whose series carry no ``tenant`` label (as before tenants)."""
 
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _labels(tenant: str | None, extra: str = "") -> str:
+    """``{tenant="acme",policy="x"}`` from a tenant and ``policy="x"`` ('' for none)."""
+    parts = [f'tenant="{_escape(tenant)}"'] if tenant is not None else []
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
 def render(
     pipeline: Any, sampler: TailSampler | None, auth_refusals: Mapping[str, int] | None = None
 ) -> str:
-    """The text of ``/metrics``; ``auth_refusals`` (``Authenticator.refusals``, with
-    ``--auth-file``) adds ``spanscope_auth_refusals_total{reason}``."""
+    """The metrics of one (the default) tenant; ``auth_refusals`` (``Authenticator.refusals``,
+    with ``--auth-file``) adds ``spanscope_auth_refusals_total{reason}``."""
+    return render_sources([(None, pipeline, sampler)], auth_refusals)
+
+
+def render_sources(sources: list[Source], auth_refusals: Mapping[str, int] | None = None) -> str:
+    """Every tenant's metrics, each family once with a series per tenant (the auth refusals
+    are the server's: no tenant label)."""
     lines: list[str] = []
 
-    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+    def family(name: str, kind: str, help_text: str) -> str:
         full = f"spanscope_{name}"
         lines.append(f"# HELP {full} {help_text}")
         lines.append(f"# TYPE {full} {kind}")
-        for labels, value in samples:
+        return full
+
+    def metric(
+        name: str,
+        kind: str,
+        help_text: str,
+        samples: Callable[[Source], list[tuple[str, float]] | None],
+    ) -> None:
+        """A family; ``samples`` answers None for a source without it (no header then)."""
+        per_source = [(src[0], samples(src)) for src in sources]
+        if all(found is None for _, found in per_source):
+            return
+        full = family(name, kind, help_text)
+        found = [(tenant, s) for tenant, got in per_source for s in got or ()]
+        for tenant, (extra, value) in found:
+            labels = _labels(tenant, extra)
             lines.append(f"{full}{labels} {value:g}" if isinstance(value, float) else
                          f"{full}{labels} {value}")  # fmt: skip
 
+    def histogram(name: str, help_text: str, of: Callable[[Source], Any]) -> None:
+        found = [(src[0], h) for src in sources if (h := of(src)) is not None]
+        if not found:
+            return
+        full = family(name, "histogram", help_text)
+        for tenant, h in found:
+            bounds, buckets, total, count = h
+            cumulative = 0
+            for bound, n in zip((*bounds, None), buckets, strict=True):
+                cumulative += n
+                le = "+Inf" if bound is None else f"{bound:g}"
+                bucket = _labels(tenant, 'le="' + le + '"')
+                lines.append(f"{full}_bucket{bucket} {cumulative}")
+            lines.append(f"{full}_sum{_labels(tenant)} {total:.6f}")
+            lines.append(f"{full}_count{_labels(tenant)} {count}")
+
     def by_policy(counts: dict[str, int]) -> list[tuple[str, float]]:
-        return [(f'{{policy="{_escape(p)}"}}', n) for p, n in sorted(counts.items())]
+        return [(f'policy="{_escape(p)}"', n) for p, n in sorted(counts.items())]
 
-    def histogram(name: str, help_text: str, h: Histogram) -> None:
-        full = f"spanscope_{name}"
-        lines.append(f"# HELP {full} {help_text}")
-        lines.append(f"# TYPE {full} histogram")
-        cumulative = 0
-        for bound, count in zip((*h.bounds, None), h.buckets, strict=True):
-            cumulative += count
-            le = "+Inf" if bound is None else f"{bound:g}"
-            lines.append(f'{full}_bucket{{le="{le}"}} {cumulative}')
-        lines.append(f"{full}_sum {h.sum:.6f}")
-        lines.append(f"{full}_count {h.count}")
+    def stats(src: Source) -> Any:
+        return getattr(src[1], "stats", None) if src[1] is not None else None
 
-    if pipeline is not None:
-        metric("pipeline_pending_spans", "gauge",
-               "Spans acknowledged but not yet stored (or handed to the tail sampler).",
-               [("", pipeline.pending_spans)])  # fmt: skip
-        stats = getattr(pipeline, "stats", None)
-        if stats is not None:
-            metric("stored_spans_total", "counter", "Spans, log records and points newly stored.",
-                   [("", stats.stored_spans)])  # fmt: skip
-            metric("store_write_failures_total", "counter", "Store writes that raised.",
-                   [("", stats.store_write_failures)])  # fmt: skip
-            histogram("store_write_seconds", "Seconds per store write.", stats.store_write_seconds)
-            metric("quarantined_spans_total", "counter",
-                   "Spans the store refused, moved to <data-dir>/quarantine/.",
-                   [("", stats.quarantined_spans)])  # fmt: skip
-            metric("rejected_spans_total", "counter",
-                   "Spans the receivers refused (partial_success.rejected_spans).",
-                   [("", stats.rejected_spans)])  # fmt: skip
-            metric("store_available", "gauge", "0 while store writes fail, else 1.",
-                   [("", 0 if getattr(pipeline, "store_failing", False) else 1)])  # fmt: skip
-        wal = getattr(pipeline, "wal", None)
-        if wal is not None:
-            metric("wal_appends_total", "counter", "Records appended to the write-ahead log.",
-                   [("", wal.appends)])  # fmt: skip
-            metric("wal_fsyncs_total", "counter", "Group fsyncs of the write-ahead log.",
-                   [("", wal.fsyncs)])  # fmt: skip
-        if stats is not None and stats.wal_fsync_seconds is not None:
-            histogram("wal_fsync_seconds", "Seconds per write-ahead log fsync.",
-                      stats.wal_fsync_seconds)  # fmt: skip
+    def stat(field: str) -> Callable[[Source], list[tuple[str, float]] | None]:
+        return lambda src: [("", getattr(stats(src), field))] if stats(src) is not None else None
+
+    def wal(field: str) -> Callable[[Source], list[tuple[str, float]] | None]:
+        def get(src: Source) -> list[tuple[str, float]] | None:
+            w = getattr(src[1], "wal", None) if src[1] is not None else None
+            return [("", getattr(w, field))] if w is not None else None
+
+        return get
+
+    def hist(h: Histogram | None) -> Any:
+        return None if h is None else (h.bounds, h.buckets, h.sum, h.count)
+
+    metric("pipeline_pending_spans", "gauge",
+           "Spans acknowledged but not yet stored (or handed to the tail sampler).",
+           lambda src: [("", src[1].pending_spans)] if src[1] is not None else None)  # fmt: skip
+    metric("stored_spans_total", "counter", "Spans, log records and points newly stored.",
+           stat("stored_spans"))  # fmt: skip
+    metric("store_write_failures_total", "counter", "Store writes that raised.",
+           stat("store_write_failures"))  # fmt: skip
+    histogram("store_write_seconds", "Seconds per store write.",
+              lambda src: hist(stats(src).store_write_seconds) if stats(src) else None)  # fmt: skip
+    metric("quarantined_spans_total", "counter",
+           "Spans the store refused, moved to <data-dir>/quarantine/.",
+           stat("quarantined_spans"))  # fmt: skip
+    metric("rejected_spans_total", "counter",
+           "Spans the receivers refused (partial_success.rejected_spans).",
+           stat("rejected_spans"))  # fmt: skip
+    metric("store_available", "gauge", "0 while store writes fail, else 1.",
+           lambda src: [("", 0 if getattr(src[1], "store_failing", False) else 1)]
+           if stats(src) is not None else None)  # fmt: skip
+    metric("wal_appends_total", "counter", "Records appended to the write-ahead log.",
+           wal("appends"))  # fmt: skip
+    metric("wal_fsyncs_total", "counter", "Group fsyncs of the write-ahead log.",
+           wal("fsyncs"))  # fmt: skip
+    histogram("wal_fsync_seconds", "Seconds per write-ahead log fsync.",
+              lambda src: hist(stats(src).wal_fsync_seconds) if stats(src) else None)  # fmt: skip
     if auth_refusals is not None:
+        refusals: list[tuple[str, float]] = [
+            (f'reason="{r}"', n) for r, n in sorted(auth_refusals.items())
+        ]
         metric("auth_refusals_total", "counter",
                "Requests refused for their token: missing, unknown, or lacking the scope.",
-               [(f'{{reason="{r}"}}', n) for r, n in sorted(auth_refusals.items())])  # fmt: skip
+               lambda src: refusals if src is sources[0] else [])  # fmt: skip
     metric("tail_sampling_enabled", "gauge", "1 when a [tail_sampling] config is active.",
-           [("", 1 if sampler is not None else 0)])  # fmt: skip
-    if sampler is None:
+           lambda src: [("", 1 if src[2] is not None else 0)])  # fmt: skip
+    sampled = [src for src in sources if src[2] is not None]
+    if not sampled:
         return "\n".join(lines) + "\n"
-    m = sampler.metrics
+    sources = sampled
+
+    def m(src: Source) -> Any:
+        return src[2].metrics  # type: ignore[union-attr]
+
     metric("tail_sampling_received_spans_total", "counter", "Spans into the tail sampler.",
-           [("", m.received_spans)])  # fmt: skip
+           lambda src: [("", m(src).received_spans)])  # fmt: skip
     metric("tail_sampling_kept_spans_total", "counter", "Spans kept, by deciding policy.",
-           by_policy(m.kept_spans))  # fmt: skip
+           lambda src: by_policy(m(src).kept_spans))  # fmt: skip
     metric("tail_sampling_dropped_spans_total", "counter", "Spans dropped, by deciding policy.",
-           by_policy(m.dropped_spans))  # fmt: skip
+           lambda src: by_policy(m(src).dropped_spans))  # fmt: skip
     metric("tail_sampling_kept_traces_total", "counter", "Traces kept, by deciding policy.",
-           by_policy(m.kept_traces))  # fmt: skip
+           lambda src: by_policy(m(src).kept_traces))  # fmt: skip
     metric("tail_sampling_dropped_traces_total", "counter", "Traces dropped, by policy.",
-           by_policy(m.dropped_traces))  # fmt: skip
+           lambda src: by_policy(m(src).dropped_traces))  # fmt: skip
     metric("tail_sampling_buffered_traces", "gauge", "Traces waiting for their decision.",
-           [("", sampler.buffered_traces)])  # fmt: skip
+           lambda src: [("", src[2].buffered_traces)])  # type: ignore[union-attr]  # fmt: skip
     metric("tail_sampling_buffered_spans", "gauge", "Spans of traces waiting for a decision.",
-           [("", sampler.buffered_spans)])  # fmt: skip
+           lambda src: [("", src[2].buffered_spans)])  # type: ignore[union-attr]  # fmt: skip
     metric("tail_sampling_decided_early_traces_total", "counter",
            "Traces decided before their decision wait because the buffer was full.",
-           [("", m.decided_early_traces)])  # fmt: skip
+           lambda src: [("", m(src).decided_early_traces)])  # fmt: skip
     metric("tail_sampling_late_spans_total", "counter",
            "Spans of already-decided traces, following the cached decision.",
-           [('{decision="kept"}', m.late_spans_kept),
-            ('{decision="dropped"}', m.late_spans_dropped)])  # fmt: skip
-    name = "spanscope_tail_sampling_decision_latency_seconds"
-    lines.append(f"# HELP {name} Seconds from a trace's first span to its decision.")
-    lines.append(f"# TYPE {name} histogram")
-    cumulative = 0
-    for bound, count in zip((*LATENCY_BUCKETS_S, None), m.decision_latency_buckets, strict=True):
-        cumulative += count
-        le = "+Inf" if bound is None else f"{bound:g}"
-        lines.append(f'{name}_bucket{{le="{le}"}} {cumulative}')
-    lines.append(f"{name}_sum {m.decision_latency_sum_s:.6f}")
-    lines.append(f"{name}_count {m.decision_latency_count}")
+           lambda src: [('decision="kept"', m(src).late_spans_kept),
+                        ('decision="dropped"', m(src).late_spans_dropped)])  # fmt: skip
+
+    def latency(src: Source) -> Any:
+        got = m(src)
+        return (LATENCY_BUCKETS_S, got.decision_latency_buckets, got.decision_latency_sum_s,
+                got.decision_latency_count)  # fmt: skip
+
+    histogram("tail_sampling_decision_latency_seconds",
+              "Seconds from a trace's first span to its decision.", latency)  # fmt: skip
     return "\n".join(lines) + "\n"

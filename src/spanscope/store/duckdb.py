@@ -43,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -135,7 +136,20 @@ _FRAGMENTS_SQL = """
 
 
 MEMORY_LIMIT = os.environ.get("SPANSCOPE_DUCKDB_MEMORY_LIMIT", "1GB")
-"""DuckDB's buffer pool limit (``SPANSCOPE_DUCKDB_MEMORY_LIMIT``, DuckDB size syntax)."""
+"""DuckDB's buffer pool limit (``SPANSCOPE_DUCKDB_MEMORY_LIMIT``, DuckDB size syntax). With
+tenants, the server's databases share it (:mod:`spanscope.tenants`)."""
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b|bytes)?\s*", re.IGNORECASE)
+_UNITS = {"b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+
+def size_bytes(text: str) -> int | None:
+    """A DuckDB size (``1GB``, ``256MiB``, ``500 MB``) in bytes; None if not one of those."""
+    found = _SIZE.fullmatch(text)
+    if found is None:
+        return None
+    return int(float(found.group(1)) * _UNITS[(found.group(2) or "b").lower()])
 
 
 _CANNOT_WRITE = ("No space left", "Could not write file", "Failed to commit", "Disk quota")
@@ -180,8 +194,11 @@ def _first_copies(batch: pa.Table) -> pa.Table:
 class DuckDBStore:
     """The Store protocol over one DuckDB database file (or ``":memory:"``)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, memory_limit: str | None = None) -> None:
         self.path = str(path)
+        self._memory_limit = memory_limit or MEMORY_LIMIT
+        """DuckDB's buffer pool limit for this database (each database has its own pool:
+        the server shares one budget between its tenants, :mod:`spanscope.tenants`)."""
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
@@ -199,7 +216,7 @@ class DuckDBStore:
         # A bounded buffer pool keeps the server's memory flat: DuckDB's default is 80 % of
         # RAM, and it keeps every block it read or wrote cached up to that.
         self._db = duckdb.connect(
-            self.path, config={"wal_autocheckpoint": "1GB", "memory_limit": MEMORY_LIMIT}
+            self.path, config={"wal_autocheckpoint": "1GB", "memory_limit": self._memory_limit}
         )
         self._db.execute(DDL)
         self._db.execute(duckdb_signals.DDL)
@@ -246,6 +263,12 @@ class DuckDBStore:
         # The request's --query-timeout interrupts this cursor if the read runs past it.
         deadline.claim(self._local, cur)
         return cur
+
+    def set_memory_limit(self, limit_bytes: int) -> None:
+        """Change this database's buffer pool limit now (DuckDB evicts down to it)."""
+        self._memory_limit = f"{int(limit_bytes)}B"
+        with self._write_lock:
+            self._writer.execute(f"SET memory_limit = '{self._memory_limit}'")
 
     def checkpoint(self) -> None:
         """Fold DuckDB's WAL into the file (call from a background thread, not the writer).

@@ -1,0 +1,55 @@
+"""Each tenant has its own tail sampler: the sampler buffers spans by trace id, and one
+shared between tenants would decide a trace id known to two of them as one trace."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+from tenant_traffic import PROTOBUF, SHARED, api_get, make, post, trace_request, wait_for
+
+if TYPE_CHECKING:
+    from conftest import RunningServer
+
+CONFIG = """
+[tail_sampling]
+decision_wait = "1s"
+[[tail_sampling.policies]]
+name = "errors"
+type = "status_code"
+status_codes = ["ERROR"]
+[[tail_sampling.policies]]
+name = "rest"
+type = "probabilistic"
+rate = 0.0
+"""
+
+
+def test_a_trace_id_in_two_tenants_is_decided_per_tenant(
+    start_spanscope: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    config = tmp_path / "spanscope.toml"
+    config.write_text(CONFIG)
+    server = start_spanscope(tmp_path / "data", env={"SPANSCOPE_CONFIG": str(config)})
+    failing, fine = make("team-a"), make("team-b")
+    for data, error in ((failing, True), (fine, False)):
+        answer = post(server.otlp_http_url + "/v1/traces", trace_request(data, error=error),
+                      {**PROTOBUF, **data.headers})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+
+    def decided(tenant: str, policy: str, kind: str) -> bool:
+        text = httpx.get(server.api_url + "/metrics", timeout=10).text
+        name = f"spanscope_tail_sampling_{kind}_traces_total"
+        pattern = rf'^{name}\{{tenant="{tenant}",policy="{policy}"\}} 1$'
+        return re.search(pattern, text, re.M) is not None
+
+    wait_for(lambda: decided("team-a", "errors", "kept"), "team-a's trace kept for its error")
+    wait_for(lambda: decided("team-b", "rest", "dropped"), "team-b's trace dropped")
+    kept = api_get(server, f"/api/v1/traces/{SHARED.hex()}", failing.headers)
+    assert kept.status_code == 200
+    assert fine.marker not in kept.text and len(kept.json()["spans"]) == 7
+    assert kept.json()["sampling"]["policy"] == "errors"
+    assert api_get(server, f"/api/v1/traces/{SHARED.hex()}", fine.headers).status_code == 404
