@@ -10,7 +10,7 @@ rules and the head-sampling rules (``rules.json``: SDK configuration, not data).
 
 How the server uses :class:`Tenants`::
 
-    tenants = Tenants(data_dir, settings, config, decode_pool, max_tenants=100)
+    tenants = Tenants(data_dir, settings, config, decode_pool, max_tenants=32)
     tenants.add(default)               # the default tenant, opened by serve() as always
     tenants.open_stored()              # replay every <data-dir>/tenants/<id>/ at start
     pipeline = tenants.pipeline("acme")      # receivers: opens acme on its first write
@@ -19,7 +19,7 @@ How the server uses :class:`Tenants`::
 - **Writes open, reads never do.** A tenant that never wrote has no directory; reading it
   answers empty results from one shared, empty in-memory store (reads create nothing, so
   ``X-Scope-OrgID`` values a client makes up cost nothing).
-- **A bound**: ``--max-tenants`` (``SPANSCOPE_MAX_TENANTS``, default 100) tenants besides
+- **A bound**: ``--max-tenants`` (``SPANSCOPE_MAX_TENANTS``, default 32) tenants besides
   the default. ``X-Scope-OrgID`` is chosen by the client when auth is off; a write for one
   more is refused 400 naming the limit (never retried: retrying cannot succeed). Nothing
   already accepted is affected.
