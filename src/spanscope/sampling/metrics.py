@@ -8,6 +8,7 @@ Names (all prefixed ``spanscope_``)::
     store_write_seconds                     histogram one store write (bisection pieces too)
     quarantined_spans_total                 counter refused by the store, moved to quarantine/
     rejected_spans_total                    counter refused by the receivers (partial success)
+    store_memory_bytes                      gauge   the store engine's memory (DuckDB's capped pool)
     wal_appends_total, wal_fsyncs_total     counter records appended / group fsyncs run
     wal_fsync_seconds                       histogram one WAL fsync (directory fsyncs too)
     store_available                         gauge   0 while the store is failing or reopening
@@ -116,6 +117,11 @@ def render_sources(sources: list[Source], auth_refusals: Mapping[str, int] | Non
 
         return get
 
+    def store_memory(src: Source) -> list[tuple[str, float]] | None:
+        # Not every store has an engine memory to report (the in-memory reference store).
+        measure = getattr(getattr(src[1], "store", None), "memory_bytes", None)
+        return [("", measure())] if measure is not None else None
+
     def hist(h: Histogram | None) -> Any:
         return None if h is None else (h.bounds, h.buckets, h.sum, h.count)
 
@@ -137,6 +143,9 @@ def render_sources(sources: list[Source], auth_refusals: Mapping[str, int] | Non
     metric("store_available", "gauge", "0 while store writes fail, else 1.",
            lambda src: [("", 0 if getattr(src[1], "store_failing", False) else 1)]
            if stats(src) is not None else None)  # fmt: skip
+    metric("store_memory_bytes", "gauge",
+           "Memory the store's database engine holds (DuckDB: its capped buffer pool).",
+           store_memory)  # fmt: skip
     metric("wal_appends_total", "counter", "Records appended to the write-ahead log.",
            wal("appends"))  # fmt: skip
     metric("wal_fsyncs_total", "counter", "Group fsyncs of the write-ahead log.",

@@ -270,6 +270,19 @@ class DuckDBStore:
         with self._write_lock:
             self._writer.execute(f"SET memory_limit = '{self._memory_limit}'")
 
+    def memory_bytes(self) -> int:
+        """What DuckDB holds in memory for this database now (``duckdb_memory()``: its
+        buffer pool of table blocks plus query and insert buffers), capped by its memory
+        limit; 0 if the database cannot answer. ``/metrics`` exports it, so a growing
+        RSS can be told apart from a filling, capped cache (benchmarks/soak.py)."""
+        try:
+            rows = self._reader().execute(
+                "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
+            ).fetchall()
+        except duckdb.Error:
+            return 0
+        return int(rows[0][0])
+
     def checkpoint(self) -> None:
         """Fold DuckDB's WAL into the file (call from a background thread, not the writer).
         Writes checkpoint by themselves at each filled row group; this is for the rest."""
