@@ -431,3 +431,12 @@ def test_a_trace_we_start_carries_the_random_flag_and_a_continued_one_keeps_the_
             propagate.inject(carrier)
         assert carrier["traceparent"][-2:] == flags  # parent-based sampling, same randomness
         assert carrier["traceparent"][3:35] == TRACE_ID
+
+
+def test_the_largest_valid_tracestate_is_read_and_a_prohibitive_one_is_not() -> None:
+    # 32 members of 256-character keys and values: 16,447 characters, all valid.
+    biggest = ",".join(f"{i:02d}{'k' * 254}={'v' * 256}" for i in range(32))
+    assert len(state_of(ours, biggest) or {}) == 32
+    # OWS and empty members are allowed, but not without end: past 64 KiB it is discarded.
+    assert state_of(ours, "foo=1" + " ," * 40_000) is None
+    assert state_of(ours, "foo=1" + " ," * 30_000) == {"foo": "1"}

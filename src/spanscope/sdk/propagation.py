@@ -24,7 +24,8 @@ trace-context-2/, and the w3c/trace-context test harness in strict mode):
 - **Invalid members** (``@foo=1``, a 257-character key, ``foo=bar=baz``) and more than 32
   members discard the whole ``tracestate``, as the harness requires; a ``traceparent`` that
   fails to parse discards it too ("MUST NOT attempt to parse tracestate").
-- **Length.** Any well-formed tracestate is read; what we *send* is at most
+- **Length.** Any well-formed tracestate is read (up to 64 KiB, padding included: 32
+  full-size members are 16,447 characters); what we *send* is at most
   ``max_tracestate_length`` characters (512, the spec's "propagate at least 512"), truncated
   by whole members: those over 128 characters first, then from the right.
 - **traceparent.** Exactly one header field; version ``00`` is exactly 55 characters; a
@@ -33,9 +34,10 @@ trace-context-2/, and the w3c/trace-context test harness in strict mode):
   defines survive: ``sampled`` (0x01) and ``random-trace-id`` (0x02); "Vendors MUST set
   [other flags] to zero".
 
-The random flag itself is set by the OpenTelemetry SDK (1.42 and later): on a root span
-because its ``RandomIdGenerator`` draws the trace id at random, and on a child from its
-parent. This propagator keeps the flag from the incoming header and writes it out.
+The random flag itself is set by the OpenTelemetry SDK (opentelemetry-sdk 1.42.1 and later;
+1.42.0 set it on every span, older releases never): on a root span because its
+``RandomIdGenerator`` draws the trace id at random, and on a child from its parent. This
+propagator keeps the flag from the incoming header and writes it out.
 
 :class:`W3CTraceState` is an OTel ``TraceState`` that accepts Level 2 keys (OTel's own
 constructor would silently drop them again) and whose ``add``/``update``/``delete`` return
@@ -66,6 +68,9 @@ _OWS = " \t"
 
 MAX_MEMBERS = 32
 MAX_TRACESTATE_LENGTH = 512
+# What we read: 32 members of 256 + 1 + 256 characters are 16,447; OWS and empty members
+# may pad that, but a combined header past this many characters is not parsed at all.
+MAX_TRACESTATE_INPUT = 65_536
 LONG_MEMBER = 128  # truncation removes members longer than this first
 KNOWN_FLAGS = TraceFlags.SAMPLED | 0x02  # 0x02: random-trace-id (Level 2)
 
@@ -125,9 +130,13 @@ class W3CTraceState(TraceState):
 
 def parse_tracestate(fields: Iterable[str]) -> W3CTraceState | None:
     """Every ``tracestate`` header field, combined in order -> a state, or ``None`` when it
-    must be discarded (an invalid member, or more than 32 distinct keys)."""
+    must be discarded (an invalid member, more than 32 distinct keys, or over 64 KiB)."""
+    combined = ",".join(fields)
+    if len(combined) > MAX_TRACESTATE_INPUT:
+        _log.debug("tracestate of %d characters; discarded unread", len(combined))
+        return None
     members: dict[str, str] = {}
-    for raw in ",".join(fields).split(","):
+    for raw in combined.split(","):
         member = raw.strip(_OWS)
         if not member:
             continue  # empty and whitespace-only members are allowed
