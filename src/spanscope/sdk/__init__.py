@@ -23,13 +23,16 @@ Modules: :mod:`~spanscope.sdk.config` (configure), :mod:`~spanscope.sdk.spans` (
 traced), :mod:`~spanscope.sdk.sampling` (PrioritySampler), :mod:`~spanscope.sdk.logs`
 (trace ids in log records, JsonFormatter), :mod:`~spanscope.sdk.metrics` (exemplars),
 :mod:`~spanscope.sdk.instrument` (auto-instrumentation), :mod:`~spanscope.sdk.semconv`
-(attribute helpers), :mod:`~spanscope.sdk.distro` (``opentelemetry-instrument``).
+(attribute helpers), :mod:`~spanscope.sdk.propagation` (W3C Trace Context Level 2,
+``OTEL_PROPAGATORS=spanscope_tracecontext``), :mod:`~spanscope.sdk.distro`
+(``opentelemetry-instrument``).
 Needs the ``sdk`` extra: ``pip install 'spanscope[sdk]'``. Docs: docs/sdk.md.
 """
 
 from spanscope.sdk.config import Handle, configure, current
 from spanscope.sdk.instrument import instrument_app
 from spanscope.sdk.logs import JsonFormatter
+from spanscope.sdk.propagation import W3CTraceContextPropagator, W3CTraceState
 from spanscope.sdk.sampling import PrioritySampler, Rule
 from spanscope.sdk.semconv import (
     db_attributes,
@@ -49,6 +52,8 @@ __all__ = [
     "JsonFormatter",
     "PrioritySampler",
     "Rule",
+    "W3CTraceContextPropagator",
+    "W3CTraceState",
     "configure",
     "current",
     "db_attributes",

@@ -15,7 +15,9 @@ sets up, on the OpenTelemetry SDK (nothing here replaces it):
 - the **sampler**: ``sampler=``, else ``OTEL_TRACES_SAMPLER``/``_ARG`` (``spanscope_priority``
   included), else parent-based always-on;
 - **propagators**: ``propagators=``, else ``OTEL_PROPAGATORS``, else ``tracecontext,baggage``
-  (W3C). ``b3`` (single header) and ``b3multi`` are there for Zipkin shops;
+  (W3C; ``tracecontext`` is :class:`~spanscope.sdk.propagation.W3CTraceContextPropagator`,
+  Level 2, ``otel_tracecontext`` OTel's own). ``b3`` (single header) and ``b3multi`` are
+  there for Zipkin shops;
 - **auto-instrumentation** of installed libraries (:mod:`spanscope.sdk.instrument`), without
   the ASGI per-message ``http send``/``http receive`` spans unless
   ``asgi_message_spans=True``;
@@ -274,7 +276,12 @@ def build_propagator(names: str | None = None) -> TextMapPropagator:
 
 
 def _propagator(name: str) -> TextMapPropagator:
-    if name == "tracecontext":
+    if name in ("tracecontext", "spanscope_tracecontext"):
+        # W3C Level 2, keeping what OTel's parser drops (sdk/propagation.py, docs/sdk.md).
+        from spanscope.sdk.propagation import W3CTraceContextPropagator
+
+        return W3CTraceContextPropagator()
+    if name == "otel_tracecontext":
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         return TraceContextTextMapPropagator()
@@ -292,7 +299,8 @@ def _propagator(name: str) -> TextMapPropagator:
             ) from None
         return B3SingleFormat() if name == "b3" else B3MultiFormat()
     raise ValueError(
-        f"propagator {name!r}: unknown; use a comma list of tracecontext, baggage, b3, b3multi"
+        f"propagator {name!r}: unknown; use a comma list of tracecontext, baggage, b3, "
+        "b3multi (or otel_tracecontext for OpenTelemetry's own W3C parser)"
     )
 
 
