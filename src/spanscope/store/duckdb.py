@@ -276,9 +276,11 @@ class DuckDBStore:
         limit; 0 if the database cannot answer. ``/metrics`` exports it, so a growing
         RSS can be told apart from a filling, capped cache (benchmarks/soak.py)."""
         try:
-            rows = self._reader().execute(
-                "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()"
-            ).fetchall()
+            rows = (
+                self._reader()
+                .execute("SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory()")
+                .fetchall()
+            )
         except duckdb.Error:
             return 0
         return int(rows[0][0])
