@@ -16,8 +16,8 @@ What it serves:
   for now (``IngestPipeline.health``, docs/serving.md);
 - ``/api/v1/...``: the native API (docs/api.md), described at ``/openapi.json`` and
   browsable at ``/docs``;
-- ``/api/...`` and ``/api/v3/...``: the Jaeger query APIs, for Grafana's Jaeger data
-  source and the Jaeger UI (docs/jaeger.md);
+- ``/api/...``, ``/api/v3/...`` and ``/analytics/v1/dependencies``: the Jaeger query
+  APIs, for Grafana's Jaeger data source and the Jaeger UI (docs/jaeger.md);
 - ``/``, ``/search``, ``/trace/{id}``, ``/compare``, ``/map``, ``/services/{name}``: the web
   UI's single-page shell, its assets under ``/ui/`` (:mod:`spanscope.ui`, docs/ui.md).
 
@@ -48,7 +48,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 import spanscope
-from spanscope.api import analysis, jaeger, jaeger_spm, jaeger_v3, native, sampling, signals
+from spanscope.api import (
+    analysis,
+    jaeger,
+    jaeger_spm,
+    jaeger_ui_api,
+    jaeger_v3,
+    native,
+    sampling,
+    signals,
+)
 from spanscope.api.errors import ApiError, OrjsonResponse, error_body, error_response
 from spanscope.api.guard import RequestGuard
 from spanscope.auth import Authenticator, api_scopes, http_check
@@ -116,6 +125,7 @@ def create_app(
     app.include_router(sampling.router)  # before jaeger: /api/sampling
     app.include_router(signals.router)  # logs and metrics, linked to traces
     app.include_router(jaeger_spm.router)
+    app.include_router(jaeger_ui_api.router)  # /api/transform, /analytics/v1/..., quality
     app.include_router(native.router)
     app.include_router(jaeger_v3.router)
     app.include_router(jaeger.router)
