@@ -19,7 +19,9 @@ What it serves:
 - ``/api/...``, ``/api/v3/...`` and ``/analytics/v1/dependencies``: the Jaeger query
   APIs, for Grafana's Jaeger data source and the Jaeger UI (docs/jaeger.md);
 - ``/``, ``/search``, ``/trace/{id}``, ``/compare``, ``/map``, ``/services/{name}``: the web
-  UI's single-page shell, its assets under ``/ui/`` (:mod:`spanscope.ui`, docs/ui.md).
+  UI's single-page shell, its assets under ``/ui/`` (:mod:`spanscope.ui`, docs/ui.md);
+- ``/jaeger/...`` (with ``jaeger_ui_dir``): a Jaeger UI build, configured to use all of
+  the above (:mod:`spanscope.api.jaeger_ui`).
 
 Every answer carries the browser-safety headers (Content-Security-Policy, nosniff,
 ``X-Frame-Options: DENY``, ``Referrer-Policy``), and state changes sent by a page of another
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -60,6 +63,7 @@ from spanscope.api import (
 )
 from spanscope.api.errors import ApiError, OrjsonResponse, error_body, error_response
 from spanscope.api.guard import RequestGuard
+from spanscope.api.jaeger_ui import JaegerUI, build_problem
 from spanscope.auth import Authenticator, api_scopes, http_check
 from spanscope.config import DEFAULT_QUERY_TIMEOUT_S
 from spanscope.query.durations import shown
@@ -78,6 +82,7 @@ def create_app(
     allowed_hosts: Iterable[str] | None = None,
     authenticator: Authenticator | None = None,
     tenants: Any = None,
+    jaeger_ui_dir: Path | None = None,
 ) -> FastAPI:
     """Build the API over ``store``; ``ready`` (if given) gates ``/healthz`` and ``/readyz``,
     ``health`` (if given) returns an object with ``live`` and ``ready`` lists of reasons
@@ -90,7 +95,9 @@ def create_app(
     ``tenants`` (``spanscope serve`` passes its :class:`spanscope.tenants.Tenants`):
     ``tenants.store(id)`` is the store a request of tenant ``id`` reads; ``store`` is the
     default tenant's. Without it, a request naming another tenant reads an empty store
-    (:func:`spanscope.api.native.store_of`)."""
+    (:func:`spanscope.api.native.store_of`).
+    ``jaeger_ui_dir``: a Jaeger UI build to serve, configured, under ``/jaeger/``
+    (:mod:`spanscope.api.jaeger_ui`)."""
     app = FastAPI(
         title="Spanscope query API",
         version=_version(),
@@ -148,6 +155,11 @@ def create_app(
             message = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
         return error_response(request.url.path, exc.status_code, message)
 
+    if jaeger_ui_dir is not None:  # innermost: its /jaeger/api/... calls get every check
+        problem = build_problem(Path(jaeger_ui_dir))
+        if problem:  # now, not at the first request, when Starlette builds the middleware
+            raise ValueError(problem)
+        app.add_middleware(JaegerUI, directory=Path(jaeger_ui_dir), version=_version())
     # Bounds, the time limit, request ids, and a 503 without the engine's text for anything
     # unexpected (a DuckDB error, a bug): see api/guard.py.
     app.add_middleware(RequestGuard, query_timeout_s=query_timeout_s)
