@@ -279,6 +279,12 @@ def test_transform_bad_body_is_a_400(server: RunningServer, body: bytes, says: s
     assert err["code"] == 400 and says in err["msg"]
 
 
+def test_transform_too_big_is_a_413(server: RunningServer) -> None:
+    body = b'{"resourceSpans": [' + b" " * (16 * 1024 * 1024) + b"]}"
+    r = httpx.post(server.api_url + "/api/transform", content=body, timeout=TIMEOUT_S)
+    assert r.status_code == 413 and "smaller" in r.json()["errors"][0]["msg"]
+
+
 # --- deep dependency graph --------------------------------------------------------------
 
 

@@ -100,6 +100,7 @@ def test_index_csp_allows_exactly_its_inline_script(server: Any) -> None:
 def test_build_files_and_api_under_the_prefix(server: Any) -> None:
     js = httpx.get(server.api_url + "/jaeger/static/index-abc.js", timeout=10)
     assert js.status_code == 200 and "jaeger ui" in js.text
+    assert httpx.get(server.api_url + "/jaeger/static/gone.js", timeout=10).status_code == 404
     # the UI calls api/... relative to its <base href="/jaeger/">: the same answers
     for path in ("/api/services", "/api/metrics/minstep", "/api/quality-metrics?hours=1"):
         prefixed = httpx.get(server.api_url + "/jaeger" + path, timeout=10)

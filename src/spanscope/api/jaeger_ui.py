@@ -22,7 +22,8 @@ Trace Quality menus, which Spanscope also answers (:mod:`spanscope.api.jaeger_ui
 The UI calls its API relative to its ``<base>`` (``/jaeger/``), so ``/jaeger/api/...`` and
 ``/jaeger/analytics/...`` are the app's own ``/api/...`` and ``/analytics/...`` (same
 checks, same answers). Any other path under ``/jaeger/`` is a file of the build if there is
-one, else ``index.html`` (the UI routes in the browser). The page's inline scripts run
+one, else ``index.html`` (the UI routes in the browser) — but a missing ``static/`` file is
+a 404. The page's inline scripts run
 under a Content-Security-Policy that allows exactly them (by hash) — nothing else inline.
 """
 
@@ -152,6 +153,9 @@ class JaegerUI:
         rest = path[len(PREFIX) + 1 :]
         if rest and self._is_file(rest):
             await self.files({**scope, "path": "/" + rest, "root_path": ""}, receive, send)
+            return
+        if rest.startswith("static/"):  # a missing asset is a 404, not the page
+            await self.app(scope, receive, send)
             return
         page = HTMLResponse(
             self.page,
