@@ -358,3 +358,23 @@ def test_quality_metrics_bad_hours_is_a_400(server: RunningServer, query: str) -
     r = httpx.get(server.api_url + f"/api/quality-metrics?{query}", timeout=10)
     assert r.status_code == 400, r.text
     assert "hours" in r.json()["errors"][0]["msg"]
+
+
+def test_transform_needs_only_a_query_token(start_spanscope: Any, tmp_path: Path) -> None:
+    # It changes nothing, so a reader may upload a file; a POST that changes state needs
+    # admin (spanscope/auth.py).
+    reader, ingest = "reader-7d1c0b9e4f2a6c3e8b5d", "ingest-2c8e4a6f0b1d3e5a7c9f"
+    auth = tmp_path / "auth.toml"
+    auth.write_text(
+        f'[[tokens]]\nname = "reader"\ntoken = "{reader}"\nscopes = ["query"]\n\n'
+        f'[[tokens]]\nname = "apps"\ntoken = "{ingest}"\nscopes = ["ingest"]\n'
+    )
+    auth.chmod(0o600)
+    running = start_spanscope(tmp_path / "data", env={"SPANSCOPE_AUTH_FILE": str(auth)})
+    body = orjson.dumps(traces_to_otlp([checkout()]))
+    url = running.api_url + "/api/transform"
+    assert httpx.post(url, content=body, timeout=10).status_code == 401
+    wrong = httpx.post(url, content=body, headers={"Authorization": f"Bearer {ingest}"})
+    assert wrong.status_code == 403 and "query" in wrong.text
+    ok = httpx.post(url, content=body, headers={"Authorization": f"Bearer {reader}"})
+    assert ok.status_code == 200 and ok.json()["data"][0]["traceID"] == CHECKOUT_ID.hex()
