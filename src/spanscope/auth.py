@@ -31,6 +31,8 @@ OTLP/gRPC (``authorization`` metadata)
 unknown path
 ``GET /api/v1/sampling/rules``, ``GET /api/sampling``  ``query`` or ``ingest`` (SDKs' remote
                                                        samplers read them)
+``POST /api/transform`` (OTLP JSON to Jaeger's        ``query``
+model: it converts, stores nothing)
 any other method on the query API (``PUT``/``DELETE``  ``admin``
 sampling rules, ``POST /api/v1/retention``)
 ``/healthz``, ``/readyz``; the UI's shell and ``/ui/``  nothing (probes; the page that asks
@@ -89,6 +91,8 @@ UI_SHELL_PREFIXES = ("/search", "/trace/", "/compare", "/map", "/services/", "/u
 """The UI's shell routes and assets (spanscope.ui): loadable without a token, so the page
 can ask for one. Everything they show comes from ``/api/...``, which needs ``query``."""
 RULE_READS = frozenset({"/api/v1/sampling/rules", "/api/sampling"})
+QUERY_POSTS = frozenset({"/api/transform", "/jaeger/api/transform"})
+"""POSTs that read only their body (the Jaeger UI's OTLP upload): a reader may send them."""
 
 
 class AuthFileError(ValueError):
@@ -310,6 +314,8 @@ def receiver_scopes(method: str, path: str) -> tuple[str, ...]:
 
 def api_scopes(method: str, path: str) -> tuple[str, ...]:
     """The query API's table (module docstring)."""
+    if method == "POST" and path in QUERY_POSTS:
+        return ("query",)
     if method not in READ_METHODS:
         return ("admin",)
     if path in OPEN_PATHS or path == "/" or path.startswith(UI_SHELL_PREFIXES):

@@ -175,6 +175,15 @@ def serve(
         help="Allow a non-loopback --host without --auth-file: anyone who reaches it may "
         "write spans, read traces and change settings.",
     ),
+    jaeger_ui: Path | None = typer.Option(
+        None,
+        "--jaeger-ui",
+        envvar="SPANSCOPE_JAEGER_UI",
+        exists=True,
+        file_okay=False,
+        help="A Jaeger UI build (the directory with its index.html) to serve at /jaeger/, "
+        "with the Monitor tab, deep dependencies and trace quality on (docs/jaeger.md).",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
     from spanscope.request_policy import parse_allowed_hosts
@@ -200,6 +209,7 @@ def serve(
         max_tenants=max_tenants,
         auth_file=auth_file,
         insecure_listen=insecure_listen,
+        jaeger_ui_dir=jaeger_ui,
     )
     if not query_timeout >= 0:  # also NaN
         raise typer.BadParameter(

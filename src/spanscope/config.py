@@ -61,3 +61,7 @@ class Settings:
     insecure_listen: bool = False
     """``spanscope serve --insecure-listen``: bind a non-loopback ``host`` without
     ``auth_file`` (anyone who reaches it may write, read and change settings)."""
+    jaeger_ui_dir: Path | None = None
+    """``spanscope serve --jaeger-ui``: a Jaeger UI build served under ``/jaeger/``, told that
+    Spanscope has metrics (the Monitor tab), deep dependencies and trace quality
+    (:mod:`spanscope.api.jaeger_ui`, docs/jaeger.md); None serves none."""

@@ -177,6 +177,7 @@ def _api_app(
     allowed_hosts: tuple[str, ...] | None = None,
     authenticator: Authenticator | None = None,
     tenants: Tenants | None = None,
+    jaeger_ui_dir: Path | None = None,
 ) -> Any:
     from spanscope.api.app import create_app
 
@@ -188,6 +189,7 @@ def _api_app(
         allowed_hosts=allowed_hosts,
         authenticator=authenticator,
         tenants=tenants,
+        jaeger_ui_dir=jaeger_ui_dir,
     )
 
 
@@ -214,6 +216,12 @@ def serve(settings: Settings) -> None:
     except TlsConfigError as exc:
         raise SystemExit(f"cannot serve with TLS: {exc}") from None
     authenticator = load_authenticator(settings)  # exits naming the file, entry and key
+    if settings.jaeger_ui_dir is not None:  # a wrong directory stops the start here too
+        from spanscope.api.jaeger_ui import build_problem
+
+        problem = build_problem(Path(settings.jaeger_ui_dir))
+        if problem:
+            raise SystemExit(f"cannot serve the Jaeger UI: {problem}")
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / PORTS_FILE).unlink(missing_ok=True)  # a stale file would point at nothing
@@ -402,7 +410,14 @@ async def _run(
     health = tenants.health if tenants is not None else pipeline.health
     apps = {
         "api": _api_app(
-            store, lambda: ready, settings.query_timeout_s, health, hosts, authenticator, tenants
+            store,
+            lambda: ready,
+            settings.query_timeout_s,
+            health,
+            hosts,
+            authenticator,
+            tenants,
+            settings.jaeger_ui_dir,
         ),
         "otlp_http": RequestPolicy(
             OtlpHttpReceiver(pipeline, settings.limits, tenants), checks, render=status_json

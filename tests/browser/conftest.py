@@ -39,6 +39,7 @@ sys.modules[_spec.name] = _integration  # dataclasses look their module up there
 _spec.loader.exec_module(_integration)
 spanscope_server = _integration.spanscope_server
 start_spanscope = _integration.start_spanscope
+spanscope_launcher = _integration.spanscope_launcher
 RunningServer = _integration.RunningServer
 
 sys.path.insert(0, str(Path(__file__).parent))

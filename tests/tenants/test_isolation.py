@@ -93,6 +93,8 @@ def value_for(path: str, name: str, subject: TenantData) -> str | None:
         values.pop("traceID")  # a search: by service, not by id
     if path == "/api/metrics/{metric}":  # by operation: the answer names the operations
         values |= {"quantile": "0.95", "groupByOperation": "true"}
+    if path == "/api/quality-metrics":  # every service: the rows name the reader's own
+        values.pop("service")
     if path == "/api/v1/red":
         values["group_by_operation"] = "true"
         values.pop("operation")

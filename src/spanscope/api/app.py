@@ -16,10 +16,12 @@ What it serves:
   for now (``IngestPipeline.health``, docs/serving.md);
 - ``/api/v1/...``: the native API (docs/api.md), described at ``/openapi.json`` and
   browsable at ``/docs``;
-- ``/api/...`` and ``/api/v3/...``: the Jaeger query APIs, for Grafana's Jaeger data
-  source and the Jaeger UI (docs/jaeger.md);
+- ``/api/...``, ``/api/v3/...`` and ``/analytics/v1/dependencies``: the Jaeger query
+  APIs, for Grafana's Jaeger data source and the Jaeger UI (docs/jaeger.md);
 - ``/``, ``/search``, ``/trace/{id}``, ``/compare``, ``/map``, ``/services/{name}``: the web
-  UI's single-page shell, its assets under ``/ui/`` (:mod:`spanscope.ui`, docs/ui.md).
+  UI's single-page shell, its assets under ``/ui/`` (:mod:`spanscope.ui`, docs/ui.md);
+- ``/jaeger/...`` (with ``jaeger_ui_dir``): a Jaeger UI build, configured to use all of
+  the above (:mod:`spanscope.api.jaeger_ui`).
 
 Every answer carries the browser-safety headers (Content-Security-Policy, nosniff,
 ``X-Frame-Options: DENY``, ``Referrer-Policy``), and state changes sent by a page of another
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -48,9 +51,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 import spanscope
-from spanscope.api import analysis, jaeger, jaeger_spm, jaeger_v3, native, sampling, signals
+from spanscope.api import (
+    analysis,
+    jaeger,
+    jaeger_spm,
+    jaeger_ui_api,
+    jaeger_v3,
+    native,
+    sampling,
+    signals,
+)
 from spanscope.api.errors import ApiError, OrjsonResponse, error_body, error_response
 from spanscope.api.guard import RequestGuard
+from spanscope.api.jaeger_ui import JaegerUI, build_problem
 from spanscope.auth import Authenticator, api_scopes, http_check
 from spanscope.config import DEFAULT_QUERY_TIMEOUT_S
 from spanscope.query.durations import shown
@@ -69,6 +82,7 @@ def create_app(
     allowed_hosts: Iterable[str] | None = None,
     authenticator: Authenticator | None = None,
     tenants: Any = None,
+    jaeger_ui_dir: Path | None = None,
 ) -> FastAPI:
     """Build the API over ``store``; ``ready`` (if given) gates ``/healthz`` and ``/readyz``,
     ``health`` (if given) returns an object with ``live`` and ``ready`` lists of reasons
@@ -81,7 +95,9 @@ def create_app(
     ``tenants`` (``spanscope serve`` passes its :class:`spanscope.tenants.Tenants`):
     ``tenants.store(id)`` is the store a request of tenant ``id`` reads; ``store`` is the
     default tenant's. Without it, a request naming another tenant reads an empty store
-    (:func:`spanscope.api.native.store_of`)."""
+    (:func:`spanscope.api.native.store_of`).
+    ``jaeger_ui_dir``: a Jaeger UI build to serve, configured, under ``/jaeger/``
+    (:mod:`spanscope.api.jaeger_ui`)."""
     app = FastAPI(
         title="Spanscope query API",
         version=_version(),
@@ -116,6 +132,7 @@ def create_app(
     app.include_router(sampling.router)  # before jaeger: /api/sampling
     app.include_router(signals.router)  # logs and metrics, linked to traces
     app.include_router(jaeger_spm.router)
+    app.include_router(jaeger_ui_api.router)  # /api/transform, /analytics/v1/..., quality
     app.include_router(native.router)
     app.include_router(jaeger_v3.router)
     app.include_router(jaeger.router)
@@ -138,6 +155,11 @@ def create_app(
             message = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
         return error_response(request.url.path, exc.status_code, message)
 
+    if jaeger_ui_dir is not None:  # innermost: its /jaeger/api/... calls get every check
+        problem = build_problem(Path(jaeger_ui_dir))
+        if problem:  # now, not at the first request, when Starlette builds the middleware
+            raise ValueError(problem)
+        app.add_middleware(JaegerUI, directory=Path(jaeger_ui_dir), version=_version())
     # Bounds, the time limit, request ids, and a 503 without the engine's text for anything
     # unexpected (a DuckDB error, a bug): see api/guard.py.
     app.add_middleware(RequestGuard, query_timeout_s=query_timeout_s)

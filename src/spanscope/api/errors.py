@@ -5,8 +5,8 @@ and what was expected); the app's exception handlers render it by the path it ca
 
 - native ``/api/v1/...`` and everything else: ``{"error": {"status": 400, "message": "..."}}``
 - Jaeger v3 ``/api/v3/...``: ``{"error": {"httpCode": 400, "message": "..."}}`` (grpc-gateway)
-- Jaeger v1 ``/api/...``: ``{"data": null, "total": 0, "limit": 0, "offset": 0,
-  "errors": [{"code": 400, "msg": "..."}]}``
+- Jaeger v1 ``/api/...`` and the Jaeger UI's ``/analytics/...``: ``{"data": null,
+  "total": 0, "limit": 0, "offset": 0, "errors": [{"code": 400, "msg": "..."}]}``
 
 so Grafana, the Jaeger UI and our own CLI each read the error where they look for it.
 """
@@ -44,7 +44,8 @@ def error_body(path: str, status: int, message: str, trace_id: str | None = None
     """The error JSON for a request to ``path``, in that API's own shape."""
     if path.startswith("/api/v3/") or path == "/api/v3":
         return {"error": {"httpCode": status, "message": message}}
-    if path.startswith("/api/") and not path.startswith("/api/v1/") and path != "/api/v1":
+    jaeger_v1 = path.startswith("/api/") and not path.startswith("/api/v1/") and path != "/api/v1"
+    if jaeger_v1 or path.startswith("/analytics/"):  # the Jaeger UI's deep dependencies too
         err: dict[str, Any] = {"code": status, "msg": message}
         if trace_id:
             err["traceID"] = trace_id

@@ -15,8 +15,9 @@ Endpoints: ``/api/services``, ``/api/services/{service}/operations``,
 Search parameters follow Jaeger's: ``start``/``end`` in unix microseconds (default the
 last 48 hours), ``minDuration``/``maxDuration`` as Go durations, ``tags`` as a JSON map
 (Grafana's form) or repeated ``tag=key:value``, ``limit`` (default 20), repeated
-``traceID`` to fetch given traces. Jaeger's synthetic tags ``error=true`` and
-``otel.status_code=ERROR|OK`` search by span status, since that is where they came from.
+``traceID`` to fetch given traces. Jaeger's synthetic tags (``error=true``,
+``otel.status_code``, ``span.kind``, ``otel.status_description``...) search the span
+fields they came from: :mod:`spanscope.api.jaeger_filters`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
+from spanscope.api.jaeger_filters import SpanFields, search_traces, split_synthetic
 from spanscope.api.native import StoreDep, cached_entry, param
 from spanscope.api.serialize import trace_to_jaeger
 from spanscope.model import SpanKind, parse_trace_id
@@ -151,7 +153,7 @@ def _search_query(
     min_duration: str | None,
     max_duration: str | None,
     limit: int,
-) -> SearchQuery:
+) -> tuple[SearchQuery, SpanFields]:
     end_ns = _ns("end", end, "microseconds") if end else now_ns()
     start_ns = (
         _ns("start", start, "microseconds")
@@ -159,24 +161,20 @@ def _search_query(
         else max(0, end_ns - DEFAULT_SEARCH_LOOKBACK_NS)
     )
     conditions: list[Condition] = []
-    status: str | None = None
-    for key, value in pairs:
-        if key == "error" and value.lower() == "true":
-            status = "error"
-        elif key == "otel.status_code" and value.upper() in ("ERROR", "OK"):
-            status = value.lower()
-        else:
-            try:
-                conditions.append(tag_condition(key, value))
-            except ValueError as e:
-                raise bad_request(f"parameter tag={shown(f'{key}:{value}')}: {e}") from None
+    synthetic = split_synthetic(list(pairs), "tag/tags")
+    for key, raw in synthetic.attributes:
+        value = str(raw)
+        try:
+            conditions.append(tag_condition(key, value))
+        except ValueError as e:
+            raise bad_request(f"parameter tag={shown(f'{key}:{value}')}: {e}") from None
     if not -MAX_LIMIT_TEXT <= limit <= MAX_LIMIT_TEXT:
         raise bad_request(
             f"parameter limit={shown_int(limit)}: expected a whole number of traces, at most "
             f"{MAX_LIMIT} are answered"
         )
     try:
-        return SearchQuery(
+        query = SearchQuery(
             start_ns=start_ns,
             end_ns=end_ns,
             service=service,
@@ -188,11 +186,12 @@ def _search_query(
             max_duration_ns=param("maxDuration", max_duration, parse_duration)
             if max_duration
             else None,
-            status=status,  # type: ignore[arg-type]
+            status=synthetic.status,  # type: ignore[arg-type]
             limit=min(limit, MAX_LIMIT) if limit > 0 else DEFAULT_LIMIT,
         )
     except ValueError as e:
         raise bad_request(str(e)) from None
+    return query, synthetic.fields
 
 
 @router.get("/traces", summary="Jaeger: search, answering whole traces")
@@ -227,12 +226,14 @@ def search(
             "(e.g. /api/traces?service=orders&limit=20)"
         )
     pairs = _tag_conditions(tags, tag)
-    query = _search_query(service, operation, pairs, start, end, min_duration, max_duration, limit)
+    query, fields = _search_query(
+        service, operation, pairs, start, end, min_duration, max_duration, limit
+    )
     traces = []
-    for summary in store.search(query):
-        trace = store.trace(summary.trace_id)
-        if trace is not None:
-            traces.append(trace_to_jaeger(trace))
+    for summary, matched in search_traces(store, query, fields):
+        whole = matched or store.trace(summary.trace_id)
+        if whole is not None:
+            traces.append(trace_to_jaeger(whole))
     return wrap(traces)
 
 

@@ -12,6 +12,8 @@ service does (its docs: docker-compose/monitor/README.md)::
 Jaeger reads these from Prometheus (span metrics made by a collector); here they are
 computed from the stored spans (``Store.red``), so there is nothing else to run.
 Latencies are milliseconds, calls per second over each step, errors the error ratio.
+With ``groupByOperation=true`` the family is ``service_operation_latencies`` (``_call_rate``,
+``_error_rate``), one series per operation labelled ``operation``, as Jaeger names it.
 ``/api/metrics/minstep`` answers ``{"minStep": 1000}`` (ms).
 """
 
@@ -85,6 +87,12 @@ def spm_metrics(
         (quantile or 0.5,),
     )  # fmt: skip
     name, help_text = _SPM_HELP[metric]
+    if group_by_operation:
+        # As Jaeger's metric readers rename the family (internal/storage/metricstore/
+        # prometheus/metricstore/reader.go executeQuery): jaeger-ui's per-operation table
+        # reads service_operation_latencies / _call_rate / _error_rate.
+        name = name.replace("service", "service_operation", 1)
+        help_text += " & operation"
     series: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for p in sorted(points, key=lambda p: p.bucket_start_ns or 0):
         if p.bucket_start_ns is None:

@@ -13,7 +13,9 @@ Search parameters (camelCase, Jaeger 2.19+; the older snake_case names are accep
 ``query.serviceName``, ``query.operationName``, ``query.startTimeMin`` and
 ``query.startTimeMax`` (RFC 3339, required), ``query.durationMin``/``query.durationMax``
 (``250ms``), ``query.searchDepth`` (max traces, default 20; ``query.num_traces`` is its old
-name), ``query.attributes`` (a JSON map of attribute equalities), ``query.rawTraces``.
+name), ``query.attributes`` (a JSON map of attribute equalities; Jaeger's synthetic ones,
+``error``, ``otel.status_code``, ``span.kind``..., filter the span fields they name:
+:mod:`spanscope.api.jaeger_filters`), ``query.rawTraces``.
 Unlike Jaeger, the service name is optional: a search may span every service.
 """
 
@@ -26,6 +28,7 @@ from fastapi import APIRouter, Request, Response
 
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.jaeger import attribute_map, kind_label
+from spanscope.api.jaeger_filters import SpanFields, Synthetic, search_traces, split_synthetic
 from spanscope.api.native import StoreDep, cached_entry, param
 from spanscope.api.serialize import traces_to_otlp
 from spanscope.model import SpanKind, TraceSummary, parse_trace_id
@@ -76,18 +79,22 @@ def _count(name: str, text: str) -> int:
     return param(name, text, lambda t: parse_integer(t, 1, "traces"))
 
 
-def _attributes(name: str, text: str) -> list[Condition]:
+def _attributes(name: str, text: str) -> tuple[list[Condition], Synthetic]:
+    synthetic = split_synthetic(list(attribute_map(name, text).items()), name)
     try:
-        return [
+        conditions = [
             Condition(str(k), "=", parse_value(v) if isinstance(v, str) else v)
-            for k, v in attribute_map(name, text).items()
+            for k, v in synthetic.attributes
         ]
     except ValueError as e:
         raise bad_request(f"parameter {name}: {e}") from None
+    return conditions, synthetic
 
 
-def search_query(request: Request) -> SearchQuery:
-    """Read Jaeger v3's ``query.*`` parameters into a SearchQuery (400 on a bad one)."""
+def search_query(request: Request) -> tuple[SearchQuery, SpanFields]:
+    """Read Jaeger v3's ``query.*`` parameters into a SearchQuery and the span fields it
+    cannot carry (Jaeger's synthetic attributes, :mod:`spanscope.api.jaeger_filters`);
+    a 400 on a bad one."""
     min_name, time_min = _get(request, "query.startTimeMin", "query.start_time_min")
     max_name, time_max = _get(request, "query.startTimeMax", "query.start_time_max")
     if time_min is None or time_max is None:
@@ -106,19 +113,24 @@ def search_query(request: Request) -> SearchQuery:
     )
     attr_name, attrs = _get(request, "query.attributes")
     limit = _count(depth_name, depth) if depth else DEFAULT_LIMIT
+    conditions, synthetic = (
+        _attributes(attr_name, attrs) if attrs else ([], split_synthetic([], attr_name))
+    )
     try:
-        return SearchQuery(
+        query = SearchQuery(
             start_ns=start_ns,
             end_ns=end_ns,
             service=service,
             operation=operation,
-            conditions=_attributes(attr_name, attrs) if attrs else [],
+            conditions=conditions,
+            status=synthetic.status,  # type: ignore[arg-type]
             min_duration_ns=param(dmin_name, dmin, parse_duration) if dmin else None,
             max_duration_ns=param(dmax_name, dmax, parse_duration) if dmax else None,
             limit=min(limit, MAX_LIMIT) if limit > 0 else DEFAULT_LIMIT,
         )
     except ValueError as e:
         raise bad_request(str(e)) from None
+    return query, synthetic.fields
 
 
 @router.get("/services", summary="Jaeger v3: service names")
@@ -146,8 +158,12 @@ def operations(store: StoreDep, request: Request, service: str = "") -> Any:
     openapi_extra=SEARCH_PARAMS,
 )
 def find_traces(store: StoreDep, request: Request) -> Any:
-    query = search_query(request)
-    traces = [t for s in store.search(query) if (t := store.trace(s.trace_id)) is not None]
+    query, fields = search_query(request)
+    traces = [
+        t
+        for s, found in search_traces(store, query, fields)
+        if (t := found or store.trace(s.trace_id)) is not None
+    ]
     if not traces:
         raise ApiError(404, "trace not found: no trace matches the query")
     return {"result": traces_to_otlp(traces)}
@@ -202,4 +218,5 @@ def summary_to_v3(s: TraceSummary) -> dict[str, Any]:
     openapi_extra=SEARCH_PARAMS,
 )
 def trace_summaries(store: StoreDep, request: Request) -> Any:
-    return {"summaries": [summary_to_v3(s) for s in store.search(search_query(request))]}
+    query, fields = search_query(request)
+    return {"summaries": [summary_to_v3(s) for s, _ in search_traces(store, query, fields)]}
