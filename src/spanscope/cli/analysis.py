@@ -1,8 +1,8 @@
-"""Terminal rendering for ``spanscope explain | compare | deps | red``.
+"""Terminal rendering for ``spanscope explain | compare | deps | red | diff``.
 
 Each command prints, first, one line that answers the question — the API's ``headline``,
 e.g. "78 % of this trace (975ms of 1.25s) is inventory · SELECT inventory_items, on the
-critical path" — then the detail as plain tables. The commands are thin (cli.py): they
+critical path" — then the detail as plain tables. The commands are thin (analyze.py): they
 fetch an ``/api/v1`` answer (docs/analysis.md) and hand it to a function here, so what
 the terminal shows is exactly what the API said.
 """
@@ -17,11 +17,6 @@ from rich.text import Text
 from spanscope.analysis.tree import format_ns
 
 
-def get(api: Any, path: str, params: Any = None) -> Any:
-    """GET an analysis endpoint with the CLI's API client (its errors are one line)."""
-    return api._get(path, params)
-
-
 def _pct(share: float) -> str:
     return f"{share * 100:.0f} %"
 
@@ -29,7 +24,9 @@ def _pct(share: float) -> str:
 def _table(*columns: str) -> Table:
     t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for c in columns:
-        t.add_column(c, justify="right" if c.endswith(("%", "ms", "count", "time")) else "left")
+        t.add_column(
+            c, justify="right" if c.endswith(("%", "count", "time", "p50", "p99")) else "left"
+        )
     return t
 
 
@@ -87,11 +84,11 @@ def compare(payload: dict[str, Any]) -> list[Any]:
 
 def deps(payload: dict[str, Any]) -> list[Any]:
     out: list[Any] = [Text(payload["headline"], style="bold")]
-    edges = _table("caller", "callee", "calls count", "errors %", "p50 ms", "p99 ms")
+    edges = _table("caller", "callee", "calls count", "errors %", "p50", "p99")
     for e in payload["edges"]:
         edges.add_row(
             e["parent"], e["child"], str(e["call_count"]), f"{e['error_rate'] * 100:.1f} %",
-            f"{e['p50_ns'] / 1e6:.4g}", f"{e['p99_ns'] / 1e6:.4g}",
+            format_ns(e["p50_ns"]), format_ns(e["p99_ns"]),
         )  # fmt: skip
     return [*out, Text(""), edges]
 
@@ -111,12 +108,12 @@ def red(payload: dict[str, Any]) -> list[Any]:
                 style="bold",
             ),
         ]
-        points = _table("time", "req/s", "errors %", "p50 ms", "p99 ms")
+        points = _table("time", "req/s", "errors %", "p50", "p99")
         for p in s["points"][-20:]:
             points.add_row(
                 _clock(p["time_unix_nano"]), f"{p['rate_per_s']:.3g}",
-                f"{p['error_ratio'] * 100:.1f} %", f"{p['p50_ns'] / 1e6:.4g}",
-                f"{p['p99_ns'] / 1e6:.4g}",
+                f"{p['error_ratio'] * 100:.1f} %", format_ns(p["p50_ns"]),
+                format_ns(p["p99_ns"]),
             )  # fmt: skip
         out.append(points)
         hist = _table("latency ≤", "count", "exemplar trace")
@@ -131,3 +128,27 @@ def _clock(ns: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+_DIFF_STATUS = {"only_a": "only in a", "only_b": "only in b", "changed": "ran more/less"}
+
+
+def diff(payload: dict[str, Any], limit: int = 20) -> list[Any]:
+    """Headline, the two traces, then the ``limit`` paths whose self time changed most."""
+    out: list[Any] = [Text(payload["headline"], style="bold")]
+    for side in ("a", "b"):
+        t = payload[side]
+        out.append(Text(f"{side}: {t['trace_id']}  {format_ns(t['duration_ns'])}"))
+    paths = _table("path", "change", "a count", "b count", "a time", "b time", "self Δ time")
+    for p in payload["paths"][:limit]:
+        depth = len(p["path"]) - 1
+        delta = p["self_delta_ns"]
+        paths.add_row(
+            Text("  " * min(depth, 8) + p["path"][-1]), _DIFF_STATUS.get(p["status"], ""),
+            str(p["a_count"]), str(p["b_count"]), format_ns(p["a_total_ns"]),
+            format_ns(p["b_total_ns"]), ("+" if delta > 0 else "") + format_ns(delta),
+        )  # fmt: skip
+    out += [Text(""), paths]
+    if len(payload["paths"]) > limit:
+        out.append(Text(f"… {len(payload['paths']) - limit} more paths (--limit, or --json)"))
+    return out

@@ -4,7 +4,7 @@
 
     spanscope logs --trace 4bf92f3577b34da6a3ce929d0e0e4736          # what a request logged
     spanscope logs --trace 4bf9... --span 00f067aa0ba902b7             # ... inside one span
-    spanscope logs --service orders --severity warn --grep "slow" --since 15m
+    spanscope logs --service orders --severity warn --grep "slow" --since 15m  # + trace ids
     spanscope logs import app.jsonl                                     # JSON log file -> server
     spanscope metrics http.server.duration --service orders --since 1h --step 5m
 
@@ -38,7 +38,17 @@ import orjson
 import typer
 from rich.table import Table
 
-from spanscope.cli_client import auth_headers, error_text
+from spanscope.cli.client import auth_headers, error_text
+from spanscope.cli.options import (
+    JSON_OPTION,
+    URL_OPTION,
+    HelpCommand,
+    HelpGroup,
+    fetch,
+    tenant_headers,
+    token,
+)
+from spanscope.cli.options import console as make_console
 from spanscope.query.model import parse_time
 
 TIME_KEYS = ("timestamp", "time", "ts", "@timestamp")
@@ -188,17 +198,23 @@ def _clock(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def render_logs(payload: dict[str, Any]) -> Table:
+def render_logs(payload: dict[str, Any], trace_column: bool = True) -> Table:
+    """One row per record; the trace id (what ``spanscope trace`` takes) unless
+    ``trace_column`` is off (the logs of one trace: the same id on every line)."""
     t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for c in ("time (UTC)", "service", "level", "span", "message"):
-        t.add_column(c, overflow="fold")
+    columns = ("time (UTC)", "service", "level", *(("trace",) if trace_column else ()), "span")
+    for c in columns:
+        t.add_column(c, overflow="fold", no_wrap=c in ("trace", "span"))
+    t.add_column("message", overflow="fold")
     for log in payload.get("logs", []):
         body = log["body"]
         text = body if isinstance(body, str) else orjson.dumps(body).decode()
+        trace = (log.get("trace_id") or "",) if trace_column else ()
         t.add_row(
             _clock(log["time_unix_nano"]),
             log["service"],
             log["severity_text"] or str(log["severity_number"]),
+            *trace,
             (log.get("span_id") or "")[:16],
             text,
         )
@@ -240,15 +256,16 @@ def _num(v: Any) -> str:
     return str(v)
 
 
-# --- commands (registered on the main app by cli.py) -------------------------------------
+# --- commands (registered on the main app by main.py) ------------------------------------
 
 
 def register(app: typer.Typer) -> None:
     """Add ``logs`` (with ``logs import``) and ``metrics`` to the ``spanscope`` command."""
-    from spanscope.cli import JSON_OPTION, URL_OPTION, _console, _fetch, tenant_headers, token
-    from spanscope.cli_render import print_json
+    from spanscope.cli.render import print_json
 
-    logs_app = typer.Typer(help="Log records: of a trace, a span, or a search; import files.")
+    logs_app = typer.Typer(
+        cls=HelpGroup, help="Log records: of a trace, a span, or a search; import files."
+    )
 
     @logs_app.callback(invoke_without_command=True)
     def logs(
@@ -277,16 +294,16 @@ def register(app: typer.Typer) -> None:
             params = {"lookback": since, "limit": limit, "attr": attr}
             extra = {"service": service, "severity": severity, "q": grep, "span_id": span}
             params |= {k: v for k, v in extra.items() if v}
-        payload = _fetch(url, lambda api: api._get(path, params))
-        console = _console()
+        payload = fetch(url, lambda api: api.get(path, params))
+        console = make_console()
         if as_json:
             print_json(console, payload)
         elif not payload["logs"]:
             console.print("no log records found")
         else:
-            console.print(render_logs(payload), crop=False)
+            console.print(render_logs(payload, trace_column=not trace), crop=False)
 
-    @logs_app.command("import")
+    @logs_app.command("import", cls=HelpCommand)
     def import_(
         path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON lines file."),
         service: str = typer.Option("unknown_service", "--service", help="When a line has none."),
@@ -312,7 +329,7 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(logs_app, name="logs")
 
-    @app.command()
+    @app.command(cls=HelpCommand)
     def metrics(
         name: str = typer.Argument(..., help="Metric name, e.g. http.server.duration."),
         service: str | None = typer.Option(None, "--service"),
@@ -330,8 +347,8 @@ def register(app: typer.Typer) -> None:
         if step:
             params["step"] = step
         path = f"/api/v1/metrics/{name}/series"
-        payload = _fetch(url, lambda api: api._get(path, params))
-        console = _console()
+        payload = fetch(url, lambda api: api.get(path, params))
+        console = make_console()
         if as_json:
             print_json(console, payload)
             return

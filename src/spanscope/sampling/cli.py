@@ -61,8 +61,8 @@ def parse_rule(text: str) -> dict[str, Any]:
 def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
     import httpx
 
-    from spanscope.cli import ca_file, tenant_headers, token
-    from spanscope.cli_client import auth_headers, error_text
+    from spanscope.cli.client import auth_headers, error_text
+    from spanscope.cli.options import ca_file, tenant_headers, token
     from spanscope.tls import TlsConfigError, client_verify
 
     try:
