@@ -46,7 +46,18 @@ def test_serve_help_shows_the_toml_table_names_literally(render: object) -> None
 
 
 @pytest.mark.parametrize(
-    "command", [("serve",), ("trace",), ("search",), ("explain",), ("logs",), ()]
+    "command",
+    [
+        ("serve",),
+        ("trace",),
+        ("search",),
+        ("explain",),
+        ("logs",),
+        ("sampling", "set"),
+        ("retention",),
+        ("demo", "incident"),
+        (),
+    ],  # fmt: skip
 )
 def test_flags_have_no_bool_label(command: tuple[str, ...]) -> None:
     text = rich_help(*command)
@@ -57,3 +68,9 @@ def test_flags_have_no_bool_label(command: tuple[str, ...]) -> None:
 def test_options_that_take_a_value_keep_their_type() -> None:
     text = rich_help("serve")
     assert "<path>" in text and "<int>" in text
+
+
+def test_the_demo_switch_help_keeps_its_bracketed_defaults() -> None:
+    text = " ".join(rich_help("demo", "incident").split())
+    assert "[default: lab.json's, else http://127.0.0.1:18090]" in text
+    assert "The lab's control token [default: lab.json's];" in text

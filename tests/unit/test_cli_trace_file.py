@@ -175,3 +175,14 @@ def test_logs_table_has_the_trace_id_unless_it_is_one_traces_logs() -> None:
     assert searched[2].split()[-2:] == ["9", '{"type":"map","value":[]}']
     one_trace = text([render_logs(payload, trace_column=False)]).splitlines()
     assert "trace" not in one_trace[0].split() and TRACE.hex() not in one_trace[1]
+
+
+def test_logs_on_a_narrow_terminal_put_the_span_under_the_trace() -> None:
+    payload = {"logs": [{"time_unix_nano": T0, "service": "orders", "severity_text": "WARN",
+                         "severity_number": 13, "body": "slow", "trace_id": TRACE.hex(),
+                         "span_id": "00f067aa0ba902b7"}]}  # fmt: skip
+    console = Console(width=100, record=True, highlight=False)
+    console.print(render_logs(payload, width=100))
+    lines = console.export_text().splitlines()
+    assert lines[0].split() == ["trace"] and lines[1].split()[-2:] == ["span", "message"]
+    assert TRACE.hex() in lines[2].split() and lines[3].split() == ["00f067aa0ba902b7"]

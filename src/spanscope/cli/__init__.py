@@ -23,6 +23,19 @@ every command with examples.
 (``spanscope.demo.cli``, ``spanscope.sampling.cli``); main.py adds them.
 """
 
-from spanscope.cli.main import app
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["app"]
+
+
+def __getattr__(name: str) -> Any:
+    """``spanscope.cli.app`` (the entry point ``spanscope.cli:app``), built on first use: a
+    module that only needs ``spanscope.cli.options`` (demo/cli.py, sampling/cli.py) does
+    not import every command, nor itself back through main.py."""
+    if name == "app":
+        from spanscope.cli.main import app
+
+        return app
+    raise AttributeError(f"module 'spanscope.cli' has no attribute {name!r}")

@@ -12,6 +12,8 @@ import typer
 
 from spanscope.cli import analyze, serve, signals, traces
 from spanscope.cli.options import HelpGroup, client_options
+from spanscope.demo.cli import demo_app
+from spanscope.sampling.cli import register as register_sampling
 
 app = typer.Typer(
     name="spanscope",
@@ -24,18 +26,7 @@ app.callback()(client_options)
 
 serve.register(app)  # spanscope serve
 traces.register(app)  # services, operations, search, trace [--file]
-
-
-def _register_demo_and_sampling(app: typer.Typer) -> None:
-    # `spanscope demo`, `demo incident NAME --on/--off` (demo/cli.py) and `spanscope
-    # sampling set|list|delete`, `spanscope retention` (sampling/cli.py): their own packages.
-    from spanscope.demo.cli import demo_app
-    from spanscope.sampling.cli import register as register_sampling
-
-    app.add_typer(demo_app, name="demo")
-    register_sampling(app)
-
-
-_register_demo_and_sampling(app)
+app.add_typer(demo_app, name="demo")  # demo, demo incident NAME --on/--off (demo/cli.py)
+register_sampling(app)  # sampling set|list|delete, retention (sampling/cli.py)
 analyze.register(app)  # explain, compare, deps, red, diff
 signals.register(app)  # logs [import], metrics

@@ -198,24 +198,34 @@ def _clock(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def render_logs(payload: dict[str, Any], trace_column: bool = True) -> Table:
-    """One row per record; the trace id (what ``spanscope trace`` takes) unless
-    ``trace_column`` is off (the logs of one trace: the same id on every line)."""
+NARROW_LOGS = 130
+"""Below this many columns the span id goes under the trace id, leaving room for text."""
+
+
+def render_logs(payload: dict[str, Any], trace_column: bool = True, width: int = 160) -> Table:
+    """One row per record, with its trace id (what ``spanscope trace`` takes) unless
+    ``trace_column`` is off (the logs of one trace: the same id on every line); under
+    :data:`NARROW_LOGS` columns the span id is on the line below the trace id."""
+    stacked = trace_column and width < NARROW_LOGS
     t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    columns = ("time (UTC)", "service", "level", *(("trace",) if trace_column else ()), "span")
-    for c in columns:
-        t.add_column(c, overflow="fold", no_wrap=c in ("trace", "span"))
-    t.add_column("message", overflow="fold")
+    t.add_column("time (UTC)", no_wrap=True)
+    t.add_column("service", overflow="fold")
+    t.add_column("level", no_wrap=True)
+    ids = ["trace\nspan"] if stacked else ["trace", "span"] if trace_column else ["span"]
+    for c in ids:
+        t.add_column(c, no_wrap=True)
+    t.add_column("message", overflow="fold", min_width=20)
     for log in payload.get("logs", []):
         body = log["body"]
         text = body if isinstance(body, str) else orjson.dumps(body).decode()
-        trace = (log.get("trace_id") or "",) if trace_column else ()
+        trace_id, span_id = log.get("trace_id") or "", (log.get("span_id") or "")[:16]
+        cells = [f"{trace_id}\n{span_id}"] if stacked else [trace_id, span_id] if trace_column \
+            else [span_id]  # fmt: skip
         t.add_row(
             _clock(log["time_unix_nano"]),
             log["service"],
             log["severity_text"] or str(log["severity_number"]),
-            *trace,
-            (log.get("span_id") or "")[:16],
+            *cells,
             text,
         )
     return t
@@ -301,7 +311,7 @@ def register(app: typer.Typer) -> None:
         elif not payload["logs"]:
             console.print("no log records found")
         else:
-            console.print(render_logs(payload, trace_column=not trace), crop=False)
+            console.print(render_logs(payload, not trace, console.width), crop=False)
 
     @logs_app.command("import", cls=HelpCommand)
     def import_(
