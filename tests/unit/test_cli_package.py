@@ -87,3 +87,14 @@ def test_the_client_has_a_public_get_and_no_private_one() -> None:
     assert callable(ApiClient.get) and not hasattr(ApiClient, "_get")
     callers = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if "api._get(" in p.read_text()]
     assert callers == []
+
+
+def test_docs_cli_md_shows_every_command_with_an_example() -> None:
+    import typer
+
+    docs = (SRC.parent / "docs" / "cli.md").read_text()
+    group = typer.main.get_command(spanscope.cli.app)
+    names = sorted(group.commands)  # type: ignore[attr-defined]
+    assert set(COMMANDS) <= set(names)
+    missing = [name for name in names if f"spanscope {name}" not in docs]
+    assert missing == []
