@@ -117,8 +117,8 @@ def register(app: typer.Typer) -> None:
             None,
             "--file",
             dir_okay=False,
-            help="Read the trace from an OTLP JSON or Jaeger "
-            "JSON file instead of the server (no server needed).",
+            help="Read the trace from an OTLP JSON or Jaeger JSON file instead of the "
+            "server (no server needed).",
         ),
         attributes: bool = typer.Option(False, "--attributes", help="Show span attributes."),
         width: int | None = typer.Option(
@@ -145,8 +145,8 @@ def register(app: typer.Typer) -> None:
             payloads = [fetch(url, lambda api: api.trace(trace_id))]
         console = make_console(width)
         if as_json:
-            many = file is not None and trace_id is None and len(payloads) != 1
-            render.print_json(console, {"traces": payloads} if many else payloads[0])
+            every = file is not None and trace_id is None  # a file's traces, however many
+            render.print_json(console, {"traces": payloads} if every else payloads[0])
             return
         for i, payload in enumerate(payloads):
             if i:
