@@ -186,3 +186,14 @@ def test_logs_on_a_narrow_terminal_put_the_span_under_the_trace() -> None:
     lines = console.export_text().splitlines()
     assert lines[0].split() == ["trace"] and lines[1].split()[-2:] == ["span", "message"]
     assert TRACE.hex() in lines[2].split() and lines[3].split() == ["00f067aa0ba902b7"]
+
+
+def test_diff_shows_the_own_work_change_when_the_api_ranks_by_it() -> None:
+    path = {"path": ["a · GET"], "status": "same", "a_count": 1, "b_count": 1,
+            "a_total_ns": MS, "b_total_ns": 3 * MS, "self_delta_ns": 2 * MS,
+            "own_delta_ns": 1_500_000}  # fmt: skip
+    payload = {"headline": "h", "a": {"trace_id": "a", "duration_ns": MS},
+               "b": {"trace_id": "b", "duration_ns": 3 * MS}, "paths": [path]}  # fmt: skip
+    out = text(analysis.diff(payload)).splitlines()
+    assert re.split(r"\s{2,}", out[4].strip())[-1] == "own work Δ time"
+    assert re.split(r"\s{2,}", out[5].strip())[-1] == "+1.5ms"

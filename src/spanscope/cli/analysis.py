@@ -24,9 +24,7 @@ def _pct(share: float) -> str:
 def _table(*columns: str) -> Table:
     t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for c in columns:
-        t.add_column(
-            c, justify="right" if c.endswith(("%", "count", "time", "p50", "p99")) else "left"
-        )
+        t.add_column(c, justify="right" if c.endswith(("%", "ms", "count", "time")) else "left")
     return t
 
 
@@ -84,7 +82,7 @@ def compare(payload: dict[str, Any]) -> list[Any]:
 
 def deps(payload: dict[str, Any]) -> list[Any]:
     out: list[Any] = [Text(payload["headline"], style="bold")]
-    edges = _table("caller", "callee", "calls count", "errors %", "p50", "p99")
+    edges = _table("caller", "callee", "calls count", "errors %", "p50 time", "p99 time")
     for e in payload["edges"]:
         edges.add_row(
             e["parent"], e["child"], str(e["call_count"]), f"{e['error_rate'] * 100:.1f} %",
@@ -108,7 +106,7 @@ def red(payload: dict[str, Any]) -> list[Any]:
                 style="bold",
             ),
         ]
-        points = _table("time", "req/s", "errors %", "p50", "p99")
+        points = _table("time", "req/s", "errors %", "p50 time", "p99 time")
         for p in s["points"][-20:]:
             points.add_row(
                 _clock(p["time_unix_nano"]), f"{p['rate_per_s']:.3g}",
@@ -134,15 +132,19 @@ _DIFF_STATUS = {"only_a": "only in a", "only_b": "only in b", "changed": "ran mo
 
 
 def diff(payload: dict[str, Any], limit: int = 20) -> list[Any]:
-    """Headline, the two traces, then the ``limit`` paths whose self time changed most."""
+    """Headline, the two traces, then the first ``limit`` paths in the API's order (the
+    largest change first), with the change they are ranked by."""
     out: list[Any] = [Text(payload["headline"], style="bold")]
     for side in ("a", "b"):
         t = payload[side]
         out.append(Text(f"{side}: {t['trace_id']}  {format_ns(t['duration_ns'])}"))
-    paths = _table("path", "change", "a count", "b count", "a time", "b time", "self Δ time")
+    # The API ranks by own-work change where it reports one (#14), else by self time.
+    own = any("own_delta_ns" in p for p in payload["paths"])
+    key, label = ("own_delta_ns", "own work Δ time") if own else ("self_delta_ns", "self Δ time")
+    paths = _table("path", "change", "a count", "b count", "a time", "b time", label)
     for p in payload["paths"][:limit]:
         depth = len(p["path"]) - 1
-        delta = p["self_delta_ns"]
+        delta = p[key]
         paths.add_row(
             Text("  " * min(depth, 8) + p["path"][-1]), _DIFF_STATUS.get(p["status"], ""),
             str(p["a_count"]), str(p["b_count"]), format_ns(p["a_total_ns"]),
