@@ -24,14 +24,11 @@ from typing import Any
 
 import typer
 
-from spanscope.cli.options import HelpCommand, HelpGroup
-from spanscope.config import DEFAULT_URL
+from spanscope.cli.options import JSON_OPTION, URL_OPTION, HelpCommand, HelpGroup
 
 sampling_app = typer.Typer(
     cls=HelpGroup, help="Head-sampling rules served to SDKs (docs/sampling.md)."
 )
-URL_OPTION = typer.Option(DEFAULT_URL, "--url", envvar="SPANSCOPE_URL", help="Query API URL.")
-JSON_OPTION = typer.Option(False, "--json", help="Print the API's JSON answer, nothing else.")
 
 
 def parse_rule(text: str) -> dict[str, Any]:
