@@ -56,7 +56,9 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from spanscope.ingest.attributes import (
+from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeResult, Limits
+from spanscope.ingest.redact_requests import check_pb_attributes
+from spanscope.ingest.span_checks import (
     INT64_MAX,
     MAX_VALUE_DEPTH,
     UINT32_MAX,
@@ -68,8 +70,6 @@ from spanscope.ingest.attributes import (
     clamp_event_time,
     saturate_count,
 )
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeResult, Limits
-from spanscope.ingest.redact_requests import check_pb_attributes
 from spanscope.model import Attributes, Event, Link, SpanKind, StatusCode
 
 __all__ = ["decode_otlp_protobuf", "decode_otlp_request", "attributes_from_pb"]

@@ -46,14 +46,6 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from spanscope.columnar import SpanColumns
-from spanscope.ingest.attributes import (
-    UINT32_MAX,
-    cap_count,
-    cap_text,
-    check_span,
-    parent_or_none,
-    saturate_count,
-)
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, Limits, without_redaction
 from spanscope.ingest.otlp import (
     _SKIP,
@@ -66,6 +58,14 @@ from spanscope.ingest.otlp import (
 )
 from spanscope.ingest.redact_requests import check_pb_attributes, redact_trace_request
 from spanscope.ingest.redaction import NOCHANGE, RedactionNeeded
+from spanscope.ingest.span_checks import (
+    UINT32_MAX,
+    cap_count,
+    cap_text,
+    check_span,
+    parent_or_none,
+    saturate_count,
+)
 from spanscope.model import UNKNOWN_SERVICE, Attributes
 
 __all__ = ["ColumnarResult", "decode_otlp_columns", "decode_otlp_request_columns"]

@@ -52,13 +52,6 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from spanscope.ingest.attributes import (
-    INT64_MAX,
-    ZERO_SPAN_ID,
-    ZERO_TRACE_ID,
-    cap_text,
-    load_json,
-)
 from spanscope.ingest.limits import (
     DEFAULT_LIMITS,
     DecodeError,
@@ -70,6 +63,13 @@ from spanscope.ingest.otlp import attributes_from_pb
 from spanscope.ingest.redact_requests import (
     redact_logs_request,
     redact_otlp_json,
+)
+from spanscope.ingest.span_checks import (
+    INT64_MAX,
+    ZERO_SPAN_ID,
+    ZERO_TRACE_ID,
+    cap_text,
+    load_json,
 )
 from spanscope.model import SPAN_ID_LEN, TRACE_ID_LEN, UNKNOWN_SERVICE, Attributes, LogRecord
 
