@@ -39,9 +39,10 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from spanscope.auth import Authenticator, authorize_grpc
-from spanscope.ingest.limits import DecodeError, Limits, SignalResult
+from spanscope.ingest.limits import Limits
 from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.refusals import refusal
+from spanscope.ingest.results import DecodeError, SignalResult
 from spanscope.principal import Principal
 from spanscope.tenancy import (
     DEFAULT_TENANT,

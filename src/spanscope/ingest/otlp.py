@@ -30,7 +30,7 @@ Mapping:
 * ``AnyValue`` becomes a plain Python value (str, bool, int, float, bytes, list, dict);
   an empty ``AnyValue`` drops its attribute.
 
-What is refused, and how (see :mod:`spanscope.ingest.limits`):
+What is refused, and how (see :mod:`spanscope.ingest.limits` and :mod:`spanscope.ingest.results`):
 
 * The whole body (:class:`DecodeError`, HTTP 400): empty, truncated or not protobuf,
   or invalid UTF-8 in any string field (the protobuf parser refuses the message).
@@ -56,8 +56,9 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeResult, Limits
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits
 from spanscope.ingest.redact_requests import check_pb_attributes
+from spanscope.ingest.results import DecodeResult
 from spanscope.ingest.span_checks import (
     INT64_MAX,
     MAX_VALUE_DEPTH,

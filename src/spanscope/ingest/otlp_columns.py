@@ -46,7 +46,7 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from spanscope.columnar import SpanColumns
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, Limits, without_redaction
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, without_redaction
 from spanscope.ingest.otlp import (
     _SKIP,
     _complex_value,
@@ -58,6 +58,7 @@ from spanscope.ingest.otlp import (
 )
 from spanscope.ingest.redact_requests import check_pb_attributes, redact_trace_request
 from spanscope.ingest.redaction import NOCHANGE, RedactionNeeded
+from spanscope.ingest.results import DecodeError
 from spanscope.ingest.span_checks import (
     UINT32_MAX,
     cap_count,
@@ -111,7 +112,7 @@ class _BadAttribute(Exception):
 
 @dataclass(slots=True)
 class ColumnarResult:
-    """:class:`~spanscope.ingest.limits.DecodeResult` with the spans as columns."""
+    """:class:`~spanscope.ingest.results.DecodeResult` with the spans as columns."""
 
     spans: SpanColumns = field(default_factory=SpanColumns)
     rejected: int = 0

@@ -40,8 +40,9 @@ from typing import Any
 
 import orjson
 
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits
 from spanscope.ingest.redact_requests import redact_otlp_json_traces
+from spanscope.ingest.results import DecodeError, DecodeResult
 from spanscope.ingest.span_checks import (
     INT64_MAX,
     MAX_VALUE_DEPTH,

@@ -52,18 +52,13 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from spanscope.ingest.limits import (
-    DEFAULT_LIMITS,
-    DecodeError,
-    Limits,
-    SignalResult,
-    without_redaction,
-)
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, without_redaction
 from spanscope.ingest.otlp import attributes_from_pb
 from spanscope.ingest.redact_requests import (
     redact_logs_request,
     redact_otlp_json,
 )
+from spanscope.ingest.results import DecodeError, SignalResult
 from spanscope.ingest.span_checks import (
     INT64_MAX,
     ZERO_SPAN_ID,

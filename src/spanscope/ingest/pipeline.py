@@ -53,10 +53,11 @@ from dataclasses import dataclass, field
 from spanscope.columnar import SpanColumns
 from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool
-from spanscope.ingest.limits import DecodeResult, Limits, SignalResult
+from spanscope.ingest.limits import Limits
 from spanscope.ingest.otlp_columns import ColumnarResult
 from spanscope.ingest.quarantine import Quarantine, split
 from spanscope.ingest.refusals import RefusalLog
+from spanscope.ingest.results import DecodeResult, SignalResult
 from spanscope.ingest.stats import PipelineStats
 from spanscope.ingest.wal import WalRecord, WriteAheadLog
 from spanscope.model import SignalBatch, Span

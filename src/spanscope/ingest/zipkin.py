@@ -58,8 +58,9 @@ from typing import Any
 
 import orjson
 
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits
 from spanscope.ingest.redact_requests import redact_zipkin_json
+from spanscope.ingest.results import DecodeError, DecodeResult
 from spanscope.ingest.span_checks import (
     INT64_MAX,
     ZERO_SPAN_ID,
