@@ -53,7 +53,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, without_redaction
-from spanscope.ingest.otlp import attributes_from_pb
+from spanscope.ingest.otlp_values import attributes_from_pb
 from spanscope.ingest.redact_requests import (
     redact_logs_request,
     redact_otlp_json,

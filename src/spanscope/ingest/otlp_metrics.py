@@ -46,7 +46,6 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, without_redaction
-from spanscope.ingest.otlp import attributes_from_pb
 from spanscope.ingest.otlp_logs import (
     beyond_int64,
     check_ids,
@@ -55,6 +54,7 @@ from spanscope.ingest.otlp_logs import (
     parse_protobuf,
     resource_service,
 )
+from spanscope.ingest.otlp_values import attributes_from_pb
 from spanscope.ingest.redact_requests import redact_metrics_request, redact_otlp_json
 from spanscope.ingest.results import SignalResult
 from spanscope.ingest.span_checks import INT64_MAX, cap_text, load_json
