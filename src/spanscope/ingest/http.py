@@ -61,9 +61,10 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from spanscope.ingest.decode_worker import TableResult
+from spanscope.ingest.decoders import Decoder
 from spanscope.ingest.limits import Limits
 from spanscope.ingest.otlp_columns import ColumnarResult
-from spanscope.ingest.pipeline import Decoder, IngestPipeline
+from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.refusals import refusal
 from spanscope.ingest.results import DecodeError, DecodeResult, SignalResult
 from spanscope.tenancy import DEFAULT_TENANT, HEADER, TenantError, tenant_of_scope
