@@ -6,8 +6,9 @@ Answers as the OTLP specification says for gRPC:
 
 - OK with ``partial_success {rejected_spans, error_message}`` when some spans were refused;
 - INVALID_ARGUMENT with the reason when the request cannot be decoded;
-- RESOURCE_EXHAUSTED under overload (UNAVAILABLE while stopping or on a disk error),
-  with a ``google.rpc.RetryInfo`` in the trailing metadata — both as the rich status
+- RESOURCE_EXHAUSTED under overload (UNAVAILABLE while stopping, on a disk error or with
+  the decode workers gone: the table in ``ingest/refusals.py``, which OTLP/HTTP answers
+  from too), with a ``google.rpc.RetryInfo`` in the trailing metadata — both as the rich status
   (``grpc-status-details-bin``) and as ``google.rpc.retryinfo-bin``, which the
   OpenTelemetry exporters read to pick their back-off.
 
@@ -69,7 +70,6 @@ _SpanResult = DecodeResult | ColumnarResult | TableResult
 _TENANT_CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     403: grpc.StatusCode.PERMISSION_DENIED,
-    503: grpc.StatusCode.UNAVAILABLE,
 }
 
 
@@ -106,6 +106,8 @@ def tenant_pipeline(
 
 
 def _abort_tenant(context: grpc.ServicerContext, exc: TenantError) -> None:
+    if refusal(exc) is not None:  # the registry is stopping: the shared retry answer
+        _refuse(context, exc)
     over_limit = isinstance(exc, TooManyTenantsError)
     code = grpc.StatusCode.RESOURCE_EXHAUSTED if over_limit else _TENANT_CODES[exc.status]
     context.abort(code, exc.message)
