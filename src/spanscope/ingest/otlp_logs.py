@@ -67,6 +67,7 @@ from spanscope.ingest.span_checks import (
     load_json,
 )
 from spanscope.model import SPAN_ID_LEN, TRACE_ID_LEN, UNKNOWN_SERVICE, Attributes, LogRecord
+from spanscope.severity import MAX_SEVERITY, severity_name
 
 __all__ = [
     "decode_otlp_logs_protobuf",
@@ -79,9 +80,6 @@ __all__ = [
     "any_value",
     "beyond_int64",
 ]
-
-SEVERITY_NAMES = {1: "TRACE", 5: "DEBUG", 9: "INFO", 13: "WARN", 17: "ERROR", 21: "FATAL"}
-"""The first number of each OTLP severity range and its short name."""
 
 
 def decode_otlp_logs_protobuf(
@@ -149,7 +147,7 @@ def decode_logs_request(
                     attributes["event.name"] = cap_text(
                         pb.event_name, limits.max_name_bytes, [], "event name"
                     )
-                number = pb.severity_number if 0 <= pb.severity_number <= 24 else 0
+                number = pb.severity_number if 0 <= pb.severity_number <= MAX_SEVERITY else 0
                 append(
                     LogRecord(
                         time_ns=t,
@@ -168,14 +166,6 @@ def decode_logs_request(
                     )
                 )
     return result
-
-
-def severity_name(number: int) -> str:
-    """OTLP severity number -> its short name ("WARN" for 13..16, "" for 0)."""
-    if number <= 0:
-        return ""
-    base = max(b for b in SEVERITY_NAMES if b <= number)
-    return SEVERITY_NAMES[base] + (str(number - base + 1) if number > base else "")
 
 
 # -- shared with ingest/otlp_metrics.py ----------------------------------------------
