@@ -84,7 +84,7 @@ def decode_otlp_request(
     limits: Limits = DEFAULT_LIMITS,
     now_ns: int | None = None,
 ) -> DecodeResult:
-    """Map an already parsed request (the gRPC server has one) to spans."""
+    """Map an already parsed request to spans, for a caller that holds one."""
     columns = decode_otlp_request_columns(request, limits, now_ns)
     return DecodeResult(
         columns.spans.to_spans(), columns.rejected, columns.first_error, columns.payload

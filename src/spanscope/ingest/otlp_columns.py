@@ -169,7 +169,8 @@ def decode_otlp_request_columns(
     limits: Limits = DEFAULT_LIMITS,
     now_ns: int | None = None,
 ) -> ColumnarResult:
-    """Map an already parsed request (the gRPC server has one) to columns."""
+    """Map an already parsed request to columns, for a caller that holds one (the gRPC
+    receiver does not: it decodes the bytes it received with :func:`decode_otlp_columns`)."""
     # Re-encoding costs ~0.5 µs/span and buys the cached attribute walk (~4 µs less).
     body = request.SerializeToString()
     raw = _RawAttributesRequest.FromString(body)
