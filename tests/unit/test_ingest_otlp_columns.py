@@ -11,9 +11,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from spanscope.columnar import SpanColumns
-from spanscope.ingest.limits import DecodeError, Limits
+from spanscope.ingest.limits import Limits
 from spanscope.ingest.otlp import decode_otlp_protobuf
 from spanscope.ingest.otlp_columns import decode_otlp_columns
+from spanscope.ingest.results import DecodeError
 from spanscope.store.duckdb import DuckDBStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))

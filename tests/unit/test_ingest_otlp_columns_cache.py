@@ -12,9 +12,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from spanscope.ingest import otlp_columns
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, Limits
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits
 from spanscope.ingest.otlp import decode_otlp_protobuf
 from spanscope.ingest.otlp_columns import decode_otlp_columns, decode_otlp_request_columns
+from spanscope.ingest.results import DecodeError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from workload import make_request  # noqa: E402

@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from spanscope.ingest.limits import DecodeError, Limits
+from spanscope.ingest.limits import Limits
+from spanscope.ingest.results import DecodeError
 from spanscope.ingest.zipkin import decode_zipkin_json, shared_server_span_id
 from spanscope.model import SpanKind, StatusCode
 

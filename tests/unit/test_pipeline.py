@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from spanscope.config import Settings
-from spanscope.ingest.limits import DecodeResult, Limits
+from spanscope.ingest.limits import Limits
 from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
+from spanscope.ingest.results import DecodeResult
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.model import Span
 

@@ -15,18 +15,20 @@ request. OTEP 235 puts the sampling threshold in the tracestate (``ot=th:<hex>``
 ``th`` the 1–14 hex digits padded right to 56 bits, the span's *adjusted count* is
 ``2**56 / (2**56 - th)`` (``th:8`` = 50 % → 2, ``th:c`` = 25 % → 4, no ``th`` → 1). Counts
 and rates are sums of adjusted counts; percentiles are over the stored spans (a sample
-of a population has the population's percentiles). :func:`adjusted_count` is the
-definition; a store computing it in SQL must agree with it (the conformance suite checks).
+of a population has the population's percentiles). :func:`adjusted_count` (defined with
+the other OTEP 235 facts in :mod:`spanscope.sampling.threshold`) is the definition; a store
+computing it in SQL must agree with it (the conformance suite checks).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from spanscope.model import LatencyBucket, RedPoint
+from spanscope.sampling.threshold import TH_PATTERN as TH_PATTERN  # the stores' SQL uses it
+from spanscope.sampling.threshold import tracestate_adjusted_count
 from spanscope.units import format_duration
 
 MS = 1_000_000
@@ -35,24 +37,11 @@ HISTOGRAM_BOUNDS_NS: tuple[int, ...] = tuple(
 )
 """Upper bounds of the latency histogram's buckets; one more bucket is +Inf."""
 
+adjusted_count = tracestate_adjusted_count
+"""How many requests a span stands for, by its tracestate's OTEP 235 threshold."""
+
 QUANTILES = (0.5, 0.95, 0.99)
 MIN_STEP_NS = 1_000_000_000
-
-TH_PATTERN = r"(?:^|,)\s*ot=(?:[^,]*;)?th:([0-9a-f]{1,14})(?:;|,|$)"
-"""OTEP 235's threshold inside a tracestate (RE2-compatible: stores use it in SQL too)."""
-_TH = re.compile(TH_PATTERN)
-_TWO_56 = 1 << 56
-
-
-def adjusted_count(trace_state: str) -> float:
-    """How many requests a span sampled with tracestate ``trace_state`` stands for."""
-    if "th:" not in trace_state:
-        return 1.0
-    m = _TH.search(trace_state)
-    if m is None:
-        return 1.0
-    th = int(m.group(1).ljust(14, "0"), 16)
-    return _TWO_56 / (_TWO_56 - th)
 
 
 def quantile_cont(sorted_values: Sequence[int], q: float) -> int:

@@ -54,8 +54,9 @@ from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.jaeger import wrap
 from spanscope.api.native import StoreDep, param
 from spanscope.api.serialize import trace_to_jaeger
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError
+from spanscope.ingest.limits import DEFAULT_LIMITS
 from spanscope.ingest.otlp_json import decode_otlp_json
+from spanscope.ingest.results import DecodeError
 from spanscope.model import Span, Trace
 from spanscope.query.durations import MS, parse_integer, shown
 from spanscope.query.model import SearchQuery, now_ns

@@ -41,34 +41,16 @@ from spanscope.model import (
     parse_trace_id,
 )
 from spanscope.query.model import LogQuery, parse_duration
+from spanscope.severity import parse_severity
 
 router = APIRouter(
     prefix="/api/v1", tags=["logs and metrics"], default_response_class=OrjsonResponse
 )
 
 HOUR_NS = 3600 * 1_000_000_000
-SEVERITIES = {
-    "trace": 1,
-    "debug": 5,
-    "info": 9,
-    "warn": 13,
-    "warning": 13,
-    "error": 17,
-    "fatal": 21,
-}
 LATENCY_METRICS = ("http.server.request.duration", "http.server.duration", "rpc.server.duration")
 """The histograms the incident flow looks for, newest semantic convention first."""
 MAX_EXEMPLARS = 1000
-
-
-def parse_severity(text: str) -> int:
-    """ "warn" / "WARN" / "13" -> 13 (OTLP severity number)."""
-    t = text.strip().lower()
-    if t.isdigit() and 0 <= int(t) <= 24:
-        return int(t)
-    if t in SEVERITIES:
-        return SEVERITIES[t]
-    raise ValueError(f"expected one of {', '.join(SEVERITIES)} or a number 1-24")
 
 
 def parse_label(text: str) -> tuple[str, str]:

@@ -50,6 +50,7 @@ from spanscope.cli.options import (
 )
 from spanscope.cli.options import console as make_console
 from spanscope.query.model import parse_time
+from spanscope.severity import level_severity
 
 TIME_KEYS = ("timestamp", "time", "ts", "@timestamp")
 LEVEL_KEYS = ("level", "severity", "levelname", "severity_text")
@@ -57,8 +58,6 @@ BODY_KEYS = ("message", "msg", "body")
 TRACE_KEYS = ("trace_id", "traceId", "otelTraceID", "trace.id")
 SPAN_KEYS = ("span_id", "spanId", "otelSpanID", "span.id")
 SERVICE_KEYS = ("service.name", "service", "service_name")
-LEVELS = {"trace": 1, "debug": 5, "info": 9, "notice": 10, "warn": 13, "warning": 13}
-LEVELS |= {"error": 17, "err": 17, "critical": 21, "fatal": 21, "panic": 21}
 BATCH_LINES = 1000
 
 
@@ -100,7 +99,7 @@ def line_to_record(line: str, default_service: str) -> tuple[str, dict[str, Any]
     level = _first(obj, LEVEL_KEYS)
     if level is not None:
         record["severityText"] = str(level).upper()
-        number = LEVELS.get(str(level).lower())
+        number = level_severity(str(level))
         if number:
             record["severityNumber"] = number
     body = _first(obj, BODY_KEYS)

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from spanscope.ingest.limits import DecodeError, Limits
+from spanscope.ingest.limits import Limits
+from spanscope.ingest.results import DecodeError
 from spanscope.model import Attributes
 from spanscope.store.duckdb_schema import SpanTable, columns_table
 

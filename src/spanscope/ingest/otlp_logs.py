@@ -52,26 +52,22 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from spanscope.ingest.attributes import (
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, without_redaction
+from spanscope.ingest.otlp_values import attributes_from_pb
+from spanscope.ingest.redact_requests import (
+    redact_logs_request,
+    redact_otlp_json,
+)
+from spanscope.ingest.results import DecodeError, SignalResult
+from spanscope.ingest.span_checks import (
     INT64_MAX,
     ZERO_SPAN_ID,
     ZERO_TRACE_ID,
     cap_text,
     load_json,
 )
-from spanscope.ingest.limits import (
-    DEFAULT_LIMITS,
-    DecodeError,
-    Limits,
-    SignalResult,
-    without_redaction,
-)
-from spanscope.ingest.otlp import attributes_from_pb
-from spanscope.ingest.redact_requests import (
-    redact_logs_request,
-    redact_otlp_json,
-)
 from spanscope.model import SPAN_ID_LEN, TRACE_ID_LEN, UNKNOWN_SERVICE, Attributes, LogRecord
+from spanscope.severity import MAX_SEVERITY, severity_name
 
 __all__ = [
     "decode_otlp_logs_protobuf",
@@ -84,9 +80,6 @@ __all__ = [
     "any_value",
     "beyond_int64",
 ]
-
-SEVERITY_NAMES = {1: "TRACE", 5: "DEBUG", 9: "INFO", 13: "WARN", 17: "ERROR", 21: "FATAL"}
-"""The first number of each OTLP severity range and its short name."""
 
 
 def decode_otlp_logs_protobuf(
@@ -154,7 +147,7 @@ def decode_logs_request(
                     attributes["event.name"] = cap_text(
                         pb.event_name, limits.max_name_bytes, [], "event name"
                     )
-                number = pb.severity_number if 0 <= pb.severity_number <= 24 else 0
+                number = pb.severity_number if 0 <= pb.severity_number <= MAX_SEVERITY else 0
                 append(
                     LogRecord(
                         time_ns=t,
@@ -173,14 +166,6 @@ def decode_logs_request(
                     )
                 )
     return result
-
-
-def severity_name(number: int) -> str:
-    """OTLP severity number -> its short name ("WARN" for 13..16, "" for 0)."""
-    if number <= 0:
-        return ""
-    base = max(b for b in SEVERITY_NAMES if b <= number)
-    return SEVERITY_NAMES[base] + (str(number - base + 1) if number > base else "")
 
 
 # -- shared with ingest/otlp_metrics.py ----------------------------------------------

@@ -45,9 +45,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-from spanscope.ingest.attributes import INT64_MAX, cap_text, load_json
-from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, SignalResult, without_redaction
-from spanscope.ingest.otlp import attributes_from_pb
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, without_redaction
 from spanscope.ingest.otlp_logs import (
     beyond_int64,
     check_ids,
@@ -56,7 +54,10 @@ from spanscope.ingest.otlp_logs import (
     parse_protobuf,
     resource_service,
 )
+from spanscope.ingest.otlp_values import attributes_from_pb
 from spanscope.ingest.redact_requests import redact_metrics_request, redact_otlp_json
+from spanscope.ingest.results import SignalResult
+from spanscope.ingest.span_checks import INT64_MAX, cap_text, load_json
 from spanscope.model import Attributes, Exemplar, MetricPoint
 
 __all__ = ["decode_otlp_metrics_protobuf", "decode_otlp_metrics_json", "decode_metrics_request"]
