@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from spanscope.model import LatencyBucket, RedPoint
 from spanscope.sampling.threshold import TH_PATTERN as TH_PATTERN  # the stores' SQL uses it
 from spanscope.sampling.threshold import tracestate_adjusted_count
+from spanscope.units import format_duration
 
 MS = 1_000_000
 HISTOGRAM_BOUNDS_NS: tuple[int, ...] = tuple(
@@ -114,16 +115,13 @@ def headline(series: Sequence[RedSeries], window_s: float) -> str:
         return f"{s.service} · {s.operation}" if s.operation else s.service
 
     worst, t = max(with_totals, key=lambda st: (error_ratio(st[1]), _p99(st[1])))
-    p99 = _p99(t) / MS
+    p99 = format_duration(_p99(t))
     rate = rate_per_s(t, window_s)
     if error_ratio(t) > 0:
-        return (
-            f"{name(worst)}: {error_ratio(t) * 100:.1f} % errors at {rate:.3g} req/s, "
-            f"p99 {p99:.4g} ms"
-        )
+        return f"{name(worst)}: {error_ratio(t) * 100:.1f} % errors at {rate:.3g} req/s, p99 {p99}"
     slowest, t = max(with_totals, key=lambda st: _p99(st[1]))
     return (
-        f"{name(slowest)}: no errors; p99 {_p99(t) / MS:.4g} ms at "
+        f"{name(slowest)}: no errors; p99 {format_duration(_p99(t))} at "
         f"{rate_per_s(t, window_s):.3g} req/s"
     )
 

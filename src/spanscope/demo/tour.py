@@ -36,6 +36,7 @@ import httpx
 from spanscope.demo.incidents import INCIDENTS
 from spanscope.demo.supervisor import DEFAULT_DATA_DIR
 from spanscope.demo.tour_signals import print_signals
+from spanscope.units import format_duration as duration
 
 if TYPE_CHECKING:
     from spanscope.demo.supervisor import Lab
@@ -101,13 +102,6 @@ def log_lines(log_dir: Path, trace_id: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda r: r.get("timestamp", ""))
 
 
-def _ms(ns: float) -> str:
-    ms = ns / 1e6
-    if ms < 1:
-        return f"{ms:.2f} ms"
-    return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
-
-
 def _error_share(traces: Iterable[dict[str, Any]]) -> str:
     traces = list(traces)
     if not traces:
@@ -157,13 +151,13 @@ class Tour:
             by_route.setdefault(t["root_operation"], []).append(t["duration_ns"])
         for route, durations in sorted(by_route.items(), key=lambda kv: -len(kv[1])):
             say(
-                f"  {route or '(root not in yet)':<28} p50 {_ms(percentile(durations, 50)):>8}"
-                f"   p99 {_ms(percentile(durations, 99)):>8}   ({len(durations)} traces)"
+                f"  {route or '(root not in yet)':<28} p50 {duration(percentile(durations, 50)):>8}"
+                f"   p99 {duration(percentile(durations, 99)):>8}   ({len(durations)} traces)"
             )
         slowest = max(traces, key=lambda t: t["duration_ns"])
         say(
             f"  slowest: {self.api}/trace/{slowest['trace_id']}  "
-            f"({slowest['root_operation']}, {_ms(slowest['duration_ns'])})"
+            f"({slowest['root_operation']}, {duration(slowest['duration_ns'])})"
         )
         say("")
 
@@ -210,12 +204,15 @@ class Tour:
         before_start = min(on_ns, max(warmed_up, previous, on_ns - (now - on_ns)))
         before = self.window(incident.route, before_start, on_ns)
         after = self.window(incident.route, on_ns, now)
-        b_ms = [t["duration_ns"] for t in before]
-        a_ms = [t["duration_ns"] for t in after]
+        b_ns = [t["duration_ns"] for t in before]
+        a_ns = [t["duration_ns"] for t in after]
+
+        def change(q: float) -> str:
+            return f"{duration(percentile(b_ns, q))} -> {duration(percentile(a_ns, q))}"
+
         say(f"incident {name}, {(now - on_ns) / 1e9:.0f} s in — what Spanscope shows:")
         say(
-            f"  {incident.route}  p50 {_ms(percentile(b_ms, 50))} -> {_ms(percentile(a_ms, 50))}"
-            f"   p99 {_ms(percentile(b_ms, 99))} -> {_ms(percentile(a_ms, 99))}"
+            f"  {incident.route}  p50 {change(50)}   p99 {change(99)}"
             f"   errors {_error_share(before)} -> {_error_share(after)}"
             f"   spans/trace {_median_spans(before)} -> {_median_spans(after)}"
             f"   ({len(before)} -> {len(after)} traces)"
@@ -231,7 +228,7 @@ class Tour:
         summary = slowest[0]
         trace_id = summary["trace_id"]
         say(
-            f"  slowest trace: {self.api}/trace/{trace_id}   ({_ms(summary['duration_ns'])}, "
+            f"  slowest trace: {self.api}/trace/{trace_id}   ({duration(summary['duration_ns'])}, "
             f"{summary['span_count']} spans, {len(summary['services'])} services)"
         )
         typical = (
@@ -291,7 +288,7 @@ class Tour:
         (service, operation), was, now = grown
         self.lab.say(
             f"  what changed most: {service} · {' '.join(operation.split())[:90]}"
-            f"  {_ms(was)} -> {_ms(now)} self time per trace"
+            f"  {duration(was)} -> {duration(now)} self time per trace"
         )
 
     def _first_error(self, trace_id: str) -> None:
@@ -314,7 +311,7 @@ class Tour:
         share = 100 * self_ns / duration_ns if duration_ns else 0
         self.lab.say(
             f"  where its time went: {span['service']} · {span['name']} — "
-            f"{_ms(self_ns)} self time, {share:.0f} % of the trace"
+            f"{duration(self_ns)} self time, {share:.0f} % of the trace"
         )
         statement = _statement(span)
         if statement:
@@ -328,8 +325,8 @@ class Tour:
         if same:
             took = max(s["duration_ns"] for s in same)
             self.lab.say(
-                f"    the same span in a typical trace from before: {_ms(took)} "
-                f"(now {_ms(span['duration_ns'])})"
+                f"    the same span in a typical trace from before: {duration(took)} "
+                f"(now {duration(span['duration_ns'])})"
             )
 
 

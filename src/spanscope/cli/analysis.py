@@ -1,8 +1,8 @@
-"""Terminal rendering for ``spanscope explain | compare | deps | red``.
+"""Terminal rendering for ``spanscope explain | compare | deps | red | diff``.
 
 Each command prints, first, one line that answers the question — the API's ``headline``,
 e.g. "78 % of this trace (975ms of 1.25s) is inventory · SELECT inventory_items, on the
-critical path" — then the detail as plain tables. The commands are thin (cli.py): they
+critical path" — then the detail as plain tables. The commands are thin (analyze.py): they
 fetch an ``/api/v1`` answer (docs/analysis.md) and hand it to a function here, so what
 the terminal shows is exactly what the API said.
 """
@@ -15,11 +15,6 @@ from rich.table import Table
 from rich.text import Text
 
 from spanscope.analysis.tree import format_ns
-
-
-def get(api: Any, path: str, params: Any = None) -> Any:
-    """GET an analysis endpoint with the CLI's API client (its errors are one line)."""
-    return api._get(path, params)
 
 
 def _pct(share: float) -> str:
@@ -87,11 +82,11 @@ def compare(payload: dict[str, Any]) -> list[Any]:
 
 def deps(payload: dict[str, Any]) -> list[Any]:
     out: list[Any] = [Text(payload["headline"], style="bold")]
-    edges = _table("caller", "callee", "calls count", "errors %", "p50 ms", "p99 ms")
+    edges = _table("caller", "callee", "calls count", "errors %", "p50 time", "p99 time")
     for e in payload["edges"]:
         edges.add_row(
             e["parent"], e["child"], str(e["call_count"]), f"{e['error_rate'] * 100:.1f} %",
-            f"{e['p50_ns'] / 1e6:.4g}", f"{e['p99_ns'] / 1e6:.4g}",
+            format_ns(e["p50_ns"]), format_ns(e["p99_ns"]),
         )  # fmt: skip
     return [*out, Text(""), edges]
 
@@ -111,12 +106,12 @@ def red(payload: dict[str, Any]) -> list[Any]:
                 style="bold",
             ),
         ]
-        points = _table("time", "req/s", "errors %", "p50 ms", "p99 ms")
+        points = _table("time", "req/s", "errors %", "p50 time", "p99 time")
         for p in s["points"][-20:]:
             points.add_row(
                 _clock(p["time_unix_nano"]), f"{p['rate_per_s']:.3g}",
-                f"{p['error_ratio'] * 100:.1f} %", f"{p['p50_ns'] / 1e6:.4g}",
-                f"{p['p99_ns'] / 1e6:.4g}",
+                f"{p['error_ratio'] * 100:.1f} %", format_ns(p["p50_ns"]),
+                format_ns(p["p99_ns"]),
             )  # fmt: skip
         out.append(points)
         hist = _table("latency ≤", "count", "exemplar trace")
@@ -131,3 +126,31 @@ def _clock(ns: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+_DIFF_STATUS = {"only_a": "only in a", "only_b": "only in b", "changed": "ran more/less"}
+
+
+def diff(payload: dict[str, Any], limit: int = 20) -> list[Any]:
+    """Headline, the two traces, then the first ``limit`` paths in the API's order (the
+    largest change first), with the change they are ranked by."""
+    out: list[Any] = [Text(payload["headline"], style="bold")]
+    for side in ("a", "b"):
+        t = payload[side]
+        out.append(Text(f"{side}: {t['trace_id']}  {format_ns(t['duration_ns'])}"))
+    # The API ranks by own-work change where it reports one (#14), else by self time.
+    own = any("own_delta_ns" in p for p in payload["paths"])
+    key, label = ("own_delta_ns", "own work Δ time") if own else ("self_delta_ns", "self Δ time")
+    paths = _table("path", "change", "a count", "b count", "a time", "b time", label)
+    for p in payload["paths"][:limit]:
+        depth = len(p["path"]) - 1
+        delta = p[key]
+        paths.add_row(
+            Text("  " * min(depth, 8) + p["path"][-1]), _DIFF_STATUS.get(p["status"], ""),
+            str(p["a_count"]), str(p["b_count"]), format_ns(p["a_total_ns"]),
+            format_ns(p["b_total_ns"]), ("+" if delta > 0 else "") + format_ns(delta),
+        )  # fmt: skip
+    out += [Text(""), paths]
+    if len(payload["paths"]) > limit:
+        out.append(Text(f"… {len(payload['paths']) - limit} more paths (--limit, or --json)"))
+    return out
