@@ -171,15 +171,25 @@ class Explanation:
 # --- one request -----------------------------------------------------------------------
 
 
-def requests_in(trace: Trace, subject: tuple[str, str] | None = None) -> list[Request]:
+def requests_in(
+    trace: Trace,
+    subject: tuple[str | None, str | None] | None = None,
+    adjust_skew: bool = True,
+) -> list[Request]:
     """The requests of ``trace``: its root, or every span of ``subject`` = (service, span
-    name), slowest first — each with its synchronous spans accounted."""
-    adjusted = adjust_clock_skew(trace)
-    if subject is None:
+    name; either may be None for any), slowest first — each with its synchronous spans
+    accounted. ``adjust_skew=False`` keeps the stored times (the API's ``raw``)."""
+    adjusted = adjust_clock_skew(trace) if adjust_skew else trace
+    if subject is None or subject == (None, None):
         root = adjusted.root()
         spans = [root] if root is not None else []
     else:
-        spans = [s for s in adjusted.spans if (s.service, s.name) == subject]
+        service, name = subject
+        spans = [
+            s
+            for s in adjusted.spans
+            if (service is None or s.service == service) and (name is None or s.name == name)
+        ]
         spans.sort(key=lambda s: (-s.duration_ns, s.start_ns))
     if not spans:
         return []
@@ -427,16 +437,19 @@ def describe(cause: Cause) -> str:
 def _explain_headline(req: Request, causes: list[Cause]) -> str:
     total = req.path.duration_ns
     if not causes or total <= 0:
-        return f"this request took {format_ns(max(0, total))}"
+        return f"this trace took {format_ns(max(0, total))}; its root is {req.span.service}"
     top = causes[0]
     if req.span.is_error and top.error_share:
         return f"this request failed: its errors start at {describe(top)}"
-    share = top.critical_ns / total
+    where = describe(top)
     if top.kind == "gap":
-        what = f"{format_ns(top.critical_ns)} waiting on the wire or in the callee's queue"
-    else:
-        what = f"{format_ns(top.critical_ns)} of its own work on the critical path"
-    return f"{describe(top)}: {what}, {percent(share)} of {format_ns(total)}"
+        where += ", waiting on the wire or in the callee's queue"
+    elif (top.service, top.name) == (req.span.service, req.span.name):
+        where += " itself"
+    return (
+        f"{percent(top.critical_ns / total)} of this trace ({format_ns(top.critical_ns)} of "
+        f"{format_ns(total)}) is {where}, on the critical path"
+    )
 
 
 # --- across requests -----------------------------------------------------------------------
@@ -458,6 +471,14 @@ def compare_slow(
     slow_ids = {k for k, _ in split.slow}
     slow = [r for i, r in enumerate(rs) if _key(i, r) in slow_ids]
     normal = [r for i, r in enumerate(rs) if _key(i, r) not in slow_ids]
+    return compare_groups(split, slow, normal, subject)
+
+
+def compare_groups(
+    split: cmp.Split, slow: list[Request], normal: list[Request], subject: str = "requests"
+) -> Ranking:
+    """:func:`compare_slow` for a split made elsewhere (the API splits every request in
+    the window and reads a bounded sample of each group's traces)."""
     causes = _rank(slow, normal, errors=False)
     attrs = rank_attributes(slow, normal)
     return Ranking(
