@@ -402,6 +402,7 @@ def compare(
         None, "--slowest-percent", help="Or: the slowest N % are slow (default 10)."
     ),
     since: str | None = typer.Option(None, "--since", help="Look back this far (default 1h)."),
+    errors: bool = typer.Option(False, "--errors", help="Erroring vs healthy requests."),
     url: str = URL_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -412,6 +413,8 @@ def compare(
     params = {k: v for k, v in {"service": service, "operation": operation,
               "slower_than": slower_than, "slowest_percent": slowest_percent}.items()
               if v is not None} | _window(since, "1h")  # fmt: skip
+    if errors:
+        params["errors"] = "true"
     _analysis(url, "/api/v1/compare", params, "compare", as_json)
 
 

@@ -64,3 +64,33 @@ def test_explain_and_breakdown_show_own_work_waiting_and_gap(client: TestClient)
     assert ops[("api", "POST /orders")]["own_ns"] > 0
     bd = client.get(f"/api/v1/traces/{tid}/breakdown").json()
     assert bd["headline"] == body["headline"]
+
+
+def _render(parts: list[object], width: int = 80) -> str:
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=False)
+    for part in parts:
+        console.print(part, crop=False, soft_wrap=hasattr(part, "plain"))
+    return out.getvalue()
+
+
+def test_cli_renders_causes_whole_names_and_error_mode(client: TestClient) -> None:
+    from spanscope import cli_analysis
+
+    slow = max(GAPS.traces, key=lambda t: t.root().duration_ns if t.root() else 0)
+    text = _render(
+        cli_analysis.explain(client.get(f"/api/v1/traces/{slow.trace_id.hex()}/explain").json())
+    )
+    assert "POST → orders /orders" in text  # one line, not wrapped at 80 columns
+    assert "own work" in text and "waiting" in text and "gap" in text
+    assert "async: worker · orders process ran" in text
+    body = client.get("/api/v1/compare", params={"service": "s01", "errors": "true", **WINDOW})
+    text = _render(cli_analysis.compare(body.json()))
+    assert "errors start %" in text and "erroring traces:" in text
+    body = client.get("/api/v1/compare", params={"service": "api", **WINDOW})
+    text = _render(cli_analysis.compare(body.json()))
+    assert "POST → orders /orders" in text and "on path in % of slow" in text

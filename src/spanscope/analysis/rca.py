@@ -576,7 +576,7 @@ def _slow_headline(
         f"({percent(max(0.0, c.delta_ns / gap) if gap > 0 else 0.0)} of the gap; on the "
         f"critical path in {percent(c.on_path_share)} of slow requests)"
     )
-    if attrs and attrs[0].focus_share >= 0.5 and not attrs[0].id_like:
+    if attrs and attrs[0].focus_share >= 0.5 and attrs[0].lift >= 4 and not attrs[0].id_like:
         a = attrs[0]
         text += (
             f"; {a.key} = {a.value} in {percent(a.focus_share)} of slow requests, "

@@ -101,7 +101,9 @@ def breakdown_json(
     explained = explained or rca.explain(trace, _root_request(trace))
     split = {t.span.span_id: t for t in explained.request.spans}
     per_op: dict[tuple[str, str], list[int]] = {}
+    shown: dict[tuple[str, str], set[str]] = {}
     for t in explained.request.spans:
+        shown.setdefault((t.span.service, t.span.name), set()).add(t.name)
         a = per_op.setdefault((t.span.service, t.span.name), [0, 0, 0])
         a[0] += t.own_ns
         a[1] += t.waiting_ns
@@ -110,7 +112,9 @@ def breakdown_json(
     def share(s: Any, with_name: bool) -> dict[str, Any]:
         out = {"service": s.service}
         if with_name:
+            names = shown.get((s.service, s.name), set())
             out["name"] = s.name
+            out["display_name"] = next(iter(names)) if len(names) == 1 else s.name
         own = (
             per_op.get((s.service, s.name), [0, 0, 0])
             if with_name
