@@ -14,6 +14,9 @@ functions (no server, no store):
   ranks them;
 - ``explain``: the slowest request (the slowest erroring one for an error-only incident),
   ranked as ``spanscope explain`` headlines it;
+- ``self-time`` and ``breakdown``: the rankings before issue #14, for the record — compare
+  by mean self time per trace (``analysis.compare.rank_operations`` over the store's
+  ``operation_stats``), explain by the breakdown's critical time per span name;
 - ``baseline``: the operation whose mean span duration grew most between the groups (its
   error rate, for an error-only incident) — what a person does with a dashboard.
 
@@ -31,9 +34,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
+from spanscope.analysis import compare as cmp
 from spanscope.analysis import rca
+from spanscope.analysis.breakdown import breakdown, self_times
+from spanscope.analysis.skew import adjust_clock_skew
 from spanscope.analysis.synthetic import FAULTS, Case, cases
-from spanscope.model import Trace
+from spanscope.model import OperationStat, Trace
 
 Ranker = Callable[[Case], list[str]]
 
@@ -74,6 +80,33 @@ def explain_ranking(case: Case) -> list[str]:
     return [c.label for c in rca.explain(trace, req).causes]
 
 
+def self_time_ranking(case: Case) -> list[str]:
+    """Compare as it was: mean self time per trace, span names as stored."""
+    reqs = requests(case)
+    split = cmp.split_requests([(t.trace_id, r.span.duration_ns) for t, r in reqs])
+    by_id = {t.trace_id: t for t, _ in reqs}
+    stats = []
+    for group, ids in split.groups().items():
+        acc: dict[tuple[str, str], list[int]] = {}
+        for tid in ids:
+            own = self_times(by_id[tid], stored_children_only=True)
+            for s in by_id[tid].spans:
+                a = acc.setdefault((s.service, s.name), [0, 0, 0, 0])
+                a[0], a[1] = a[0] + 1, a[1] + 1
+                a[2], a[3] = a[2] + s.duration_ns, a[3] + own[s.span_id]
+        stats += [OperationStat(group, k[0], k[1], *v) for k, v in acc.items()]
+    return [f"{o.service} · {o.name}" for o in cmp.rank_operations(stats, split)]
+
+
+def breakdown_ranking(case: Case) -> list[str]:
+    """Explain as it was: the breakdown's operations by critical time."""
+    reqs = requests(case)
+    if case.errors:
+        reqs = [tr for tr in reqs if tr[1].span.is_error] or reqs
+    trace, _ = max(reqs, key=lambda tr: tr[1].span.duration_ns)
+    return [f"{o.service} · {o.name}" for o in breakdown(adjust_clock_skew(trace)).operations]
+
+
 def baseline_ranking(case: Case) -> list[str]:
     return rca.baseline(requests(case), errors=case.errors)
 
@@ -81,6 +114,8 @@ def baseline_ranking(case: Case) -> list[str]:
 METHODS: dict[str, Ranker] = {
     "compare": compare_ranking,
     "explain": explain_ranking,
+    "self-time": self_time_ranking,
+    "breakdown": breakdown_ranking,
     "baseline": baseline_ranking,
 }
 
@@ -115,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(all_cases)} cases ({args.seeds} seeds x fault x topology, {args.traces} "
           f"traces each), built in {built:.1f}s; analysis " + ", ".join(
               f"{m} {s:.1f}s" for m, s in elapsed.items()))  # fmt: skip
-    header = f"{'fault':16} {'n':>3}" + "".join(f" {m + ' top1/top3':>22}" for m in METHODS)
+    header = f"{'fault':16} {'n':>3}" + "".join(f" {m + ' top1/top3':>21}" for m in METHODS)
     print(header)
     totals = {m: [0, 0, 0] for m in METHODS}
     for fault in FAULTS:
@@ -123,12 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         for m in METHODS:
             h = hits[fault][m]
             totals[m] = [a + b for a, b in zip(totals[m], h, strict=True)]
-            row += f" {h[0] / h[2]:>10.0%} / {h[1] / h[2]:>8.0%}"
+            row += f" {h[0] / h[2]:>11.0%} / {h[1] / h[2]:>7.0%}"
         print(row)
     row = f"{'all':16} {totals['compare'][2]:>3}"
     for m in METHODS:
         h = totals[m]
-        row += f" {h[0] / h[2]:>10.0%} / {h[1] / h[2]:>8.0%}"
+        row += f" {h[0] / h[2]:>11.0%} / {h[1] / h[2]:>7.0%}"
     print(row)
     return 0
 
