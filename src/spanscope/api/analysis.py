@@ -333,9 +333,9 @@ def _root_ns(t: Trace) -> int:
     return root.duration_ns if root else t.duration_ns
 
 
-COMPARE_SAMPLE = 200
+COMPARE_SAMPLE = 100
 """Traces read per group (slow, normal; erroring, healthy), thinned evenly by duration: a
-trace read costs ~5 ms on DuckDB, so compare stays around two seconds."""
+trace read costs ~5 ms on DuckDB, so the reads add about a second."""
 
 
 @router.get("/api/v1/compare", summary="Slow vs normal requests: operations and attributes")
