@@ -148,3 +148,44 @@ def test_no_spans_and_unknown_case() -> None:
     with pytest.raises(ValueError, match="no synthetic case slow_query/ring"):
         make_case("slow_query", "ring")
     assert T0 > 0
+
+
+def test_one_transactions_statements_are_not_suggested_in_parallel() -> None:
+    from spanscope.analysis.smells import find_smells
+
+    def tx(names: list[str]) -> Trace:
+        rows: list[tuple] = [("root", None, 0, 100, {"service": "orders", "kind": S})]
+        for i, n in enumerate(names):
+            rows.append((f"q{i}", "root", 5 + 20 * i, 20 + 20 * i,
+                         {"service": "orders", "op": n, "kind": C,
+                          "attributes": {"db.system": "postgresql"}}))  # fmt: skip
+        return build(*rows)
+
+    in_tx = tx(["BEGIN", "INSERT orders", "INSERT order_items", "COMMIT"])
+    assert [s.type for s in find_smells(in_tx)] == []
+    calls = tx(["GET users", "GET prices", "GET stock"])
+    assert [s.type for s in find_smells(calls)] == ["sequential"]
+
+
+def test_diff_names_own_work_before_a_grown_gap() -> None:
+    from spanscope.analysis.diff import diff_traces
+
+    def checkout(db_ms: float, gap_ms: float, tid: int) -> Trace:
+        # gateway GET -> orders POST /orders -> SELECT; the call's gap is queueing.
+        return build(
+            ("root", None, 0, 20 + gap_ms + db_ms, {"service": "gateway", "op": "POST /orders",
+                                                   "kind": S}),
+            ("call", "root", 5, 15 + gap_ms + db_ms, {"service": "gateway", "op": "POST",
+                                                     "kind": C}),
+            ("srv", "call", 5 + gap_ms / 2, 15 + gap_ms / 2 + db_ms,
+             {"service": "orders", "op": "POST /orders", "kind": S,
+              "attributes": {"http.route": "/orders"}}),
+            ("db", "srv", 8 + gap_ms / 2, 8 + gap_ms / 2 + db_ms,
+             {"service": "orders", "op": "SELECT orders", "kind": C}),
+            trace_id=tid.to_bytes(16, "big"),
+        )  # fmt: skip
+
+    d = diff_traces(checkout(20, 2, 1), checkout(80, 100, 2))
+    assert d.paths[0].name == "SELECT orders"
+    assert "orders · SELECT orders took 60ms more in b" in d.headline
+    assert any(p.path[-1] == "gateway · POST → orders /orders" for p in d.paths)

@@ -31,6 +31,7 @@ from spanscope.analysis.red import (
     MIN_STEP_NS,
     QUANTILES,
     RedSeries,
+    data_seconds,
     error_ratio,
     headline,
     rate_per_s,
@@ -321,6 +322,10 @@ def get_diff(request: Request, store: StoreDep, a: str, b: str, raw: RAW = False
                 "a_self_ns": p.a_self_ns,
                 "b_self_ns": p.b_self_ns,
                 "self_delta_ns": p.self_delta_ns,
+                "a_gap_ns": p.a_gap_ns,
+                "b_gap_ns": p.b_gap_ns,
+                "own_delta_ns": p.own_delta_ns,
+                "gap_delta_ns": p.gap_delta_ns,
                 "status": p.status,
             }
             for p in d.paths
@@ -524,7 +529,9 @@ def _series_json(s: RedSeries, step_ns: int, window_ns: int) -> dict[str, Any]:
         "points": [
             {"time_unix_nano": p.bucket_start_ns} | _point_json(p, step_ns / 1e9) for p in s.points
         ],
-        "totals": _point_json(s.totals, window_ns / 1e9) if s.totals else None,
+        "totals": _point_json(s.totals, data_seconds(s, step_ns, window_ns / 1e9))
+        if s.totals
+        else None,
         "histogram": [
             {
                 "le_ns": HISTOGRAM_BOUNDS_NS[b.bucket_index]
@@ -565,7 +572,7 @@ def get_red(
     series = red_series(points, buckets)
     window_ns = max(1, end_ns - start_ns)
     return {
-        "headline": headline(series, window_ns / 1e9),
+        "headline": headline(series, window_ns / 1e9, step_ns),
         "start_time_unix_nano": start_ns,
         "end_time_unix_nano": end_ns,
         "step_ns": step_ns,
