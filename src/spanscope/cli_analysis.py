@@ -100,7 +100,8 @@ def explain(payload: dict[str, Any]) -> list[Any]:
     out.append(Text(""))
     if smells:
         for s in smells[:10]:
-            out.append(Text(f"• {s['message']}"))
+            saving = f" — could save up to {format_ns(s['saving_ns'])}" if s["saving_ns"] else ""
+            out.append(Text(f"• {s['message']}{saving}"))
     else:
         out.append(Text("no smells: no N+1 calls, retries or sequential calls found"))
     for w in path["warnings"]:

@@ -135,8 +135,7 @@ def _sequential(parent: Span, kids: list[Span]) -> list[Smell]:
         more = f" and {len(run) - 4} more" if len(run) > 4 else ""
         message = (
             f"sequential: {len(run)} calls one after another under {parent.service} · "
-            f"{parent.name} ({names}{more}); in parallel they could save up to "
-            f"{format_ns(saving)}"
+            f"{parent.name} ({names}{more}); they could run in parallel"
         )
         out.append(Smell("sequential", message, parent, run, saving))
     return out
