@@ -192,3 +192,16 @@ def test_diff_names_own_work_before_a_grown_gap() -> None:
     assert d.paths[0].name == "SELECT orders"
     assert "orders · SELECT orders took 60ms more in b" in d.headline
     assert any(p.path[-1] == "gateway · POST → orders /orders" for p in d.paths)
+
+
+def test_deps_headline_names_the_edge_slow_on_its_own_not_the_top_of_the_chain() -> None:
+    from spanscope.analysis.dependencies import service_map
+    from spanscope.model import DependencyStats
+
+    edges = [
+        DependencyStats("gateway", "orders", 100, 0, (200 * MS, 800 * MS, 900 * MS)),
+        DependencyStats("orders", "inventory", 100, 0, (180 * MS, 780 * MS, 850 * MS)),
+        DependencyStats("gateway", "users", 100, 0, (5 * MS, 9 * MS, 12 * MS)),
+    ]
+    headline = service_map(edges).headline
+    assert "slowest on its own: orders -> inventory, p99 850ms" in headline
