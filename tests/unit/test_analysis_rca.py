@@ -205,3 +205,22 @@ def test_deps_headline_names_the_edge_slow_on_its_own_not_the_top_of_the_chain()
     ]
     headline = service_map(edges).headline
     assert "slowest on its own: orders -> inventory, p99 850ms" in headline
+
+
+def test_orphans_still_count_for_the_request_but_linked_work_does_not() -> None:
+    t = build(
+        ("root", None, 0, 100, {"service": "api", "op": "GET /a", "kind": S}),
+        ("lost", "never-stored", 10, 90, {"service": "api", "op": "SELECT a", "kind": C}),
+        ("pub", "root", 95, 96, {"service": "api", "op": "publish", "kind": P}),
+    )  # fmt: skip
+    follower = Trace(t.trace_id, [*t.spans])
+    late = build(("job", None, 98, 400, {"service": "worker", "op": "job"}), trace_id=t.trace_id)
+    job = late.spans[0]
+    job.links = [Link(t.trace_id, by_name(t, "pub").span_id)]
+    follower.spans.append(job)
+    req = rca.requests_in(follower)[0]
+    assert {x.name for x in req.spans} == {"GET /a", "SELECT a", "publish"}
+    assert [s.name for s in req.async_roots] == ["job"]
+    assert req.path.per_span[by_name(t, "lost").span_id] == 80 * MS
+    assert job.span_id not in req.path.per_span
+    assert "1 span(s) have no stored parent" in req.path.warnings[0]

@@ -56,6 +56,10 @@ def test_explain_and_breakdown_show_own_work_waiting_and_gap(client: TestClient)
     assert body["causes"][0]["label"] == "api · POST → orders /orders"
     assert body["causes"][0]["kind"] == "gap"
     assert [p["name"] for p in body["async_paths"]] == ["orders process"]
+    assert all(s["service"] != "worker" for s in body["critical_path"]["spans"])
+    assert sum(s["duration_ns"] for s in body["critical_path"]["segments"]) == (
+        slow.root().duration_ns if slow.root() else 0
+    )
     spans = {(s["service"], s["display_name"]): s for s in body["breakdown"]["spans"]}
     call = spans[("api", "POST → orders /orders")]
     assert call["gap_ns"] > 0 and call["own_ns"] == 0 and call["waiting_ns"] > 0

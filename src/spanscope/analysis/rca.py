@@ -207,6 +207,12 @@ def is_async(span: Span, parent: Span | None) -> bool:
     return bool(span.links) and span.start_ns >= parent.end_ns
 
 
+def _is_orphan(span: Span) -> bool:
+    """A span whose parent was lost (not stored): counted under the root, as the critical
+    path does, unless it looks async (a consumer, or it follows a link)."""
+    return span.parent_span_id is not None and not span.links and span.kind != SpanKind.CONSUMER
+
+
 def _request(trace: Trace, top: Span, names: dict[bytes, str], raw: dict[bytes, Span]) -> Request:
     tree = span_tree(trace)
     kids: dict[bytes, list[Span]] = {}
@@ -216,7 +222,12 @@ def _request(trace: Trace, top: Span, names: dict[bytes, str], raw: dict[bytes, 
     while stack:
         s = stack.pop()
         for c in tree.children.get(s.span_id, ()):
-            if c.span_id in seen or c.parent_span_id != s.span_id or is_async(c, s):
+            if c.span_id in seen:
+                continue
+            if c.parent_span_id == s.span_id:
+                if is_async(c, s):
+                    continue
+            elif not (s is tree.top and _is_orphan(c)):
                 continue
             seen.add(c.span_id)
             kids.setdefault(s.span_id, []).append(c)
@@ -229,9 +240,7 @@ def _request(trace: Trace, top: Span, names: dict[bytes, str], raw: dict[bytes, 
         for s in trace.spans
         if s.span_id not in seen
         and (
-            tree.parent[s.span_id].span_id in seen
-            if s.span_id in tree.parent
-            else top.parent_span_id is None
+            tree.parent[s.span_id].span_id in seen if s.span_id in tree.parent else top is tree.top
         )
     ]
     sub = Trace(trace.trace_id, [_as_root(top)] + [s for s in sync if s is not top])

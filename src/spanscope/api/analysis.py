@@ -260,10 +260,17 @@ def get_critical_path(request: Request, store: StoreDep, trace_id: str, raw: RAW
     return OrjsonResponse(entry.derived("critical-path", raw, _critical_path_answer))
 
 
+def _analysed(trace: Trace) -> tuple[CriticalPath, Breakdown, rca.Explanation]:
+    """The request's critical path (async work left out: :mod:`spanscope.analysis.rca`),
+    the breakdown along it, and the ranked causes."""
+    req = _root_request(trace)
+    path = req.path if req is not None else critical_path(trace)
+    return path, breakdown(trace, path), rca.explain(trace, req)
+
+
 def _critical_path_answer(trace: Trace) -> dict[str, Any]:
-    path = critical_path(trace)
-    headline = rca.explain(trace, _root_request(trace)).headline
-    return critical_path_json(trace, path, breakdown(trace, path), headline)
+    path, bd, explained = _analysed(trace)
+    return critical_path_json(trace, path, bd, explained.headline)
 
 
 @router.get("/api/v1/traces/{trace_id}/breakdown", summary="Self and critical time per service")
@@ -274,7 +281,8 @@ def get_breakdown(request: Request, store: StoreDep, trace_id: str, raw: RAW = F
 
 
 def _breakdown_answer(trace: Trace) -> dict[str, Any]:
-    return breakdown_json(trace, breakdown(trace))
+    _, bd, explained = _analysed(trace)
+    return breakdown_json(trace, bd, explained)
 
 
 @router.get("/api/v1/traces/{trace_id}/smells", summary="N+1 calls, retries, sequential calls")
@@ -286,9 +294,7 @@ def get_smells(request: Request, store: StoreDep, trace_id: str, raw: RAW = Fals
 @router.get("/api/v1/traces/{trace_id}/explain", summary="Critical path, breakdown and smells")
 def get_explain(request: Request, store: StoreDep, trace_id: str, raw: RAW = False) -> Any:
     trace = _trace(request, store, trace_id, raw)
-    path = critical_path(trace)
-    bd = breakdown(trace, path)
-    explained = rca.explain(trace, _root_request(trace))
+    path, bd, explained = _analysed(trace)
     return OrjsonResponse(
         {
             "trace_id": trace.trace_id.hex(),
