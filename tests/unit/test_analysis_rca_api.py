@@ -98,3 +98,13 @@ def test_cli_renders_causes_whole_names_and_error_mode(client: TestClient) -> No
     body = client.get("/api/v1/compare", params={"service": "api", **WINDOW})
     text = _render(cli_analysis.compare(body.json()))
     assert "POST → orders /orders" in text and "on path in % of slow" in text
+
+
+def test_compare_turns_to_errors_when_nothing_is_slow(client: TestClient) -> None:
+    params = {"service": "s01", "slower_than": "1h", **WINDOW}
+    body = client.get("/api/v1/compare", params=params).json()
+    assert body["mode"] == "errors" and body["split"]["slow_count"] == 0
+    assert body["operations"][0]["name"] == "SELECT t12"
+    params = {"service": "nobody", "slower_than": "1h", **WINDOW}
+    body = client.get("/api/v1/compare", params=params).json()
+    assert body["mode"] == "slow" and body["headline"].startswith("no slow nobody requests")

@@ -376,6 +376,9 @@ def get_compare(
         if errors or any(r.is_error for r in reqs):
             ranking = rca.compare_errors(reqs, subject=f"{subject} requests")
             return _compare_json(ranking, split, [r for r in reqs if r.span.is_error], reqs)
+        return _compare_json(
+            rca.compare_groups(split, [], [], f"{subject} requests"), split, [], []
+        )
     slow = _requests(store, _sample(split.slow, COMPARE_SAMPLE), key)
     normal = _requests(store, _sample(split.normal, COMPARE_SAMPLE), key)
     ranking = rca.compare_groups(split, slow, normal, subject=f"{subject} requests")
