@@ -34,6 +34,11 @@ the critical path at all — parallel siblings off the path are never blamed. At
 values are ranked by lift (smoothed) with a minimum support, and id-like keys (one value per few
 traces: ports, user ids, session URLs) are demoted unless one value covers most slow
 requests.
+
+(One module past the usual ~400 lines, on purpose: one request's accounting and the
+across-request ranking share :class:`Cause` and the own-work-first rule, and each half
+alone would be read only with the other open. ``baseline`` at the end is the benchmark's
+yardstick, not an analysis.)
 """
 
 from __future__ import annotations
