@@ -96,6 +96,16 @@ def red_series(
     return [series[k] for k in sorted(series, key=lambda k: (k[0], k[1] or ""))]
 
 
+def data_seconds(series: RedSeries, step_ns: int, window_s: float) -> float:
+    """How long the series had data: from its first step to the end of its last, at most
+    the window. A rate over the whole lookback would understate a service that started
+    sending a minute ago (1.24 req/s where its steps showed ~8)."""
+    starts = [p.bucket_start_ns for p in series.points if p.bucket_start_ns is not None]
+    if not starts or step_ns <= 0:
+        return window_s
+    return min(window_s, (max(starts) - min(starts) + step_ns) / 1e9)
+
+
 def rate_per_s(point: RedPoint, seconds: float) -> float:
     return point.request_count / seconds if seconds > 0 else 0.0
 
@@ -104,9 +114,10 @@ def error_ratio(point: RedPoint) -> float:
     return point.error_count / point.request_count if point.request_count else 0.0
 
 
-def headline(series: Sequence[RedSeries], window_s: float) -> str:
+def headline(series: Sequence[RedSeries], window_s: float, step_ns: int = 0) -> str:
     """The series a person should look at first: the highest error ratio, else the
-    slowest p99."""
+    slowest p99. With ``step_ns``, rates are over the time each series had data."""
+    seconds = {id(s): data_seconds(s, step_ns, window_s) for s in series}
     with_totals = [(s, s.totals) for s in series if s.totals is not None]
     if not with_totals:
         return "no spans of these services in the window"
@@ -116,13 +127,13 @@ def headline(series: Sequence[RedSeries], window_s: float) -> str:
 
     worst, t = max(with_totals, key=lambda st: (error_ratio(st[1]), _p99(st[1])))
     p99 = format_duration(_p99(t))
-    rate = rate_per_s(t, window_s)
+    rate = rate_per_s(t, seconds[id(worst)])
     if error_ratio(t) > 0:
         return f"{name(worst)}: {error_ratio(t) * 100:.1f} % errors at {rate:.3g} req/s, p99 {p99}"
     slowest, t = max(with_totals, key=lambda st: _p99(st[1]))
     return (
         f"{name(slowest)}: no errors; p99 {format_duration(_p99(t))} at "
-        f"{rate_per_s(t, window_s):.3g} req/s"
+        f"{rate_per_s(t, seconds[id(slowest)]):.3g} req/s"
     )
 
 

@@ -64,6 +64,7 @@ def register(app: typer.Typer) -> None:
             None, "--slowest-percent", help="Or: the slowest N % are slow (default 10)."
         ),
         since: str | None = typer.Option(None, "--since", help="Look back this far (default 1h)."),
+        errors: bool = typer.Option(False, "--errors", help="Erroring vs healthy requests."),
         url: str = URL_OPTION,
         as_json: bool = JSON_OPTION,
     ) -> None:
@@ -74,6 +75,8 @@ def register(app: typer.Typer) -> None:
         params = {k: v for k, v in {"service": service, "operation": operation,
                   "slower_than": slower_than, "slowest_percent": slowest_percent}.items()
                   if v is not None} | _window(since, "1h")  # fmt: skip
+        if errors:
+            params["errors"] = "true"
         show(url, "/api/v1/compare", params, analysis.compare, as_json)
 
     @app.command(cls=HelpCommand)

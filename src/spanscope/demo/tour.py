@@ -14,9 +14,10 @@ find it — never from the lab's own knowledge of what it broke::
 - percentiles: ``GET /api/v1/traces?service=gateway&operation=<route>&start&end&limit=1000``
   in the windows before and after the switch (nearest-rank p50/p99 of trace durations);
 - the slowest trace: the same search with ``order=slowest&limit=1``;
-- where its time went: the span with the largest *self time* (its duration not covered by
-  its children) in ``GET /api/v1/traces/{id}`` — computed here, so the tour works even on
-  a server without the analysis endpoints;
+- where its time went: the span with the largest *own work* (its duration not covered by
+  its children; a client call's wait for its server is not work) in
+  ``GET /api/v1/traces/{id}`` — computed here, so the tour works even on a server without
+  the analysis endpoints;
 - its logs: the lab's JSON log lines whose ``trace_id`` is that trace's;
 - then the same story from the services' metrics and logs (:mod:`.tour_signals`).
 """
@@ -77,13 +78,22 @@ def self_times(spans: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def dominant_span(trace: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
-    """The span with the largest self time, and that self time in ns."""
+    """The span with the largest own work (self time, except that a CLIENT call's time
+    outside its SERVER child is waiting on the wire or a queue, not work), and that time
+    in ns (docs/analysis.md, "Waiting is not working")."""
     spans = trace.get("spans") or []
     if not spans:
         return None
     selfs = self_times(spans)
-    best = max(spans, key=lambda s: selfs[s["span_id"]])
-    return best, selfs[best["span_id"]]
+    served = {s.get("parent_span_id") for s in spans if s.get("kind") == "server"}
+    own = {
+        s["span_id"]: 0
+        if s.get("kind") == "client" and s["span_id"] in served
+        else selfs[s["span_id"]]
+        for s in spans
+    }
+    best = max(spans, key=lambda s: own[s["span_id"]])
+    return best, own[best["span_id"]]
 
 
 def log_lines(log_dir: Path, trace_id: str) -> list[dict[str, Any]]:
@@ -311,7 +321,7 @@ class Tour:
         share = 100 * self_ns / duration_ns if duration_ns else 0
         self.lab.say(
             f"  where its time went: {span['service']} · {span['name']} — "
-            f"{duration(self_ns)} self time, {share:.0f} % of the trace"
+            f"{duration(self_ns)} own work, {share:.0f} % of the trace"
         )
         statement = _statement(span)
         if statement:
