@@ -16,7 +16,7 @@ import statistics
 import threading
 import time
 
-from spanscope.model import Event, Span, SpanKind, StatusCode
+from spanscope.model.spans import Event, Span, SpanKind, StatusCode
 from spanscope.query.model import SearchQuery, parse_condition
 from spanscope.store.duckdb import DuckDBStore
 

@@ -21,7 +21,7 @@ from spanscope.config import Settings
 from spanscope.ingest.limits import DecodeResult, Limits
 from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.wal import WriteAheadLog
-from spanscope.model import Span
+from spanscope.model.spans import Span
 from spanscope.store.base import Recoverable, StoreRefusedError, StoreUnavailableError
 from spanscope.store.duckdb import DuckDBStore
 

@@ -27,7 +27,8 @@ from spanscope.ingest.otlp_json import decode_otlp_json
 from spanscope.ingest.otlp_logs import decode_otlp_logs_json, decode_otlp_logs_protobuf
 from spanscope.ingest.otlp_metrics import decode_otlp_metrics_json, decode_otlp_metrics_protobuf
 from spanscope.ingest.zipkin import decode_zipkin_json
-from spanscope.model import SignalBatch, Span
+from spanscope.model.signals import SignalBatch
+from spanscope.model.spans import Span
 from spanscope.store.duckdb import DuckDBStore
 from spanscope.store.duckdb_schema import columns_table
 

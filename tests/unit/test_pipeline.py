@@ -15,7 +15,7 @@ from spanscope.config import Settings
 from spanscope.ingest.limits import DecodeResult, Limits
 from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
 from spanscope.ingest.wal import WriteAheadLog
-from spanscope.model import Span
+from spanscope.model.spans import Span
 
 
 class FakeStore:

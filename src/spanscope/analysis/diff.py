@@ -22,7 +22,7 @@ from typing import Literal
 
 from spanscope.analysis.breakdown import self_times
 from spanscope.analysis.tree import format_ns, label, span_tree
-from spanscope.model import Span, Trace
+from spanscope.model.spans import Span, Trace
 
 Status = Literal["only_a", "only_b", "changed", "same"]
 

@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from spanscope.model import LatencyBucket, RedPoint
+from spanscope.model.aggregates import LatencyBucket, RedPoint
 
 MS = 1_000_000
 HISTOGRAM_BOUNDS_NS: tuple[int, ...] = tuple(

@@ -37,7 +37,8 @@ from spanscope.analysis.red import (
 from spanscope.analysis.smells import Smell, find_smells
 from spanscope.api.errors import OrjsonResponse, bad_request
 from spanscope.api.native import StoreDep, cached_trace, param, window
-from spanscope.model import RedPoint, SpanKind, Trace
+from spanscope.model.aggregates import RedPoint
+from spanscope.model.spans import SpanKind, Trace
 from spanscope.query.model import DEFAULT_LOOKBACK_NS, parse_duration
 
 router = APIRouter(tags=["analysis"], default_response_class=OrjsonResponse)

@@ -39,7 +39,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from spanscope.api.errors import bad_request
-from spanscope.model import Span, SpanKind, StatusCode, Trace, TraceSummary
+from spanscope.model.spans import Span, SpanKind, StatusCode, Trace
+from spanscope.model.summaries import TraceSummary
 from spanscope.query.durations import shown
 from spanscope.query.model import MAX_LIMIT, Condition, SearchQuery
 from spanscope.store.base import Store

@@ -56,7 +56,7 @@ from spanscope.api.native import StoreDep, param
 from spanscope.api.serialize import trace_to_jaeger
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError
 from spanscope.ingest.otlp_json import decode_otlp_json
-from spanscope.model import Span, Trace
+from spanscope.model.spans import Span, Trace
 from spanscope.query.durations import MS, parse_integer, shown
 from spanscope.query.model import SearchQuery, now_ns
 from spanscope.store.base import Store

@@ -31,7 +31,8 @@ from spanscope.api.jaeger import attribute_map, kind_label
 from spanscope.api.jaeger_filters import SpanFields, Synthetic, search_traces, split_synthetic
 from spanscope.api.native import StoreDep, cached_entry, param
 from spanscope.api.serialize import traces_to_otlp
-from spanscope.model import SpanKind, TraceSummary, parse_trace_id
+from spanscope.model.spans import SpanKind, parse_trace_id
+from spanscope.model.summaries import TraceSummary
 from spanscope.query.durations import parse_integer
 from spanscope.query.model import (
     DEFAULT_LIMIT,

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.serialize import sampling_to_native, summary_to_native
 from spanscope.api.trace_cache import CachedTrace, app_trace_cache
-from spanscope.model import SpanKind, Trace, parse_trace_id
+from spanscope.model.spans import SpanKind, Trace, parse_trace_id
 from spanscope.query.durations import shown
 from spanscope.query.model import (
     DEFAULT_LIMIT,

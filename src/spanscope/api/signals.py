@@ -32,14 +32,8 @@ from spanscope.analysis.metric_series import Series, label_matches, series
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.native import StoreDep, param, window
 from spanscope.api.serialize import native_attributes
-from spanscope.model import (
-    Exemplar,
-    LogRecord,
-    MetricPoint,
-    Trace,
-    parse_span_id,
-    parse_trace_id,
-)
+from spanscope.model.signals import Exemplar, LogRecord, MetricPoint
+from spanscope.model.spans import Trace, parse_span_id, parse_trace_id
 from spanscope.query.model import LogQuery, parse_duration
 
 router = APIRouter(

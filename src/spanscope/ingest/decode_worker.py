@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from spanscope.ingest.limits import DecodeError, Limits
-from spanscope.model import Attributes
+from spanscope.model.spans import Attributes
 from spanscope.store.duckdb_schema import SpanTable, columns_table
 
 

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from spanscope.model import SignalBatch, Span
+from spanscope.model.signals import SignalBatch
+from spanscope.model.spans import Span
 
 if TYPE_CHECKING:
     from spanscope.ingest.redaction import Redactor
@@ -98,7 +99,7 @@ def limits_from_env(limits: Limits, environ: Mapping[str, str]) -> Limits:
 @dataclass(slots=True)
 class SignalResult:
     """What the OTLP logs and metrics decoders return: the records kept (a
-    :class:`~spanscope.model.SignalBatch`, what the pipeline queues) and those refused one
+    :class:`~spanscope.model.signals.SignalBatch`, what the pipeline queues) and those refused one
     by one (OTLP ``partial_success.rejected_log_records`` / ``rejected_data_points``)."""
 
     signals: SignalBatch = field(default_factory=SignalBatch)

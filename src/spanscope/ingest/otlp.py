@@ -70,7 +70,7 @@ from spanscope.ingest.attributes import (
 )
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeResult, Limits
 from spanscope.ingest.redact_requests import check_pb_attributes
-from spanscope.model import Attributes, Event, Link, SpanKind, StatusCode
+from spanscope.model.spans import Attributes, Event, Link, SpanKind, StatusCode
 
 __all__ = ["decode_otlp_protobuf", "decode_otlp_request", "attributes_from_pb"]
 

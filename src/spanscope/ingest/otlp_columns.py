@@ -66,7 +66,7 @@ from spanscope.ingest.otlp import (
 )
 from spanscope.ingest.redact_requests import check_pb_attributes, redact_trace_request
 from spanscope.ingest.redaction import NOCHANGE, RedactionNeeded
-from spanscope.model import UNKNOWN_SERVICE, Attributes
+from spanscope.model.spans import UNKNOWN_SERVICE, Attributes
 
 __all__ = ["ColumnarResult", "decode_otlp_columns", "decode_otlp_request_columns"]
 

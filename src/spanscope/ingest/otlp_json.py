@@ -58,7 +58,7 @@ from spanscope.ingest.attributes import (
 )
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
 from spanscope.ingest.redact_requests import redact_otlp_json_traces
-from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Link, SpanKind, StatusCode
+from spanscope.model.spans import UNKNOWN_SERVICE, Attributes, Event, Link, SpanKind, StatusCode
 
 __all__ = ["decode_otlp_json"]
 

@@ -1,4 +1,4 @@
-"""OTLP logs -> :class:`~spanscope.model.LogRecord`: the decoder behind ``POST /v1/logs``
+"""OTLP logs -> :class:`~spanscope.model.signals.LogRecord`: the decoder behind ``POST /v1/logs``
 (OTLP/HTTP protobuf and JSON, port 4318) and the gRPC ``LogsService`` (port 4317).
 
 A log record written inside a span carries that span's trace id and span id, which is
@@ -71,7 +71,8 @@ from spanscope.ingest.redact_requests import (
     redact_logs_request,
     redact_otlp_json,
 )
-from spanscope.model import SPAN_ID_LEN, TRACE_ID_LEN, UNKNOWN_SERVICE, Attributes, LogRecord
+from spanscope.model.signals import LogRecord
+from spanscope.model.spans import SPAN_ID_LEN, TRACE_ID_LEN, UNKNOWN_SERVICE, Attributes
 
 __all__ = [
     "decode_otlp_logs_protobuf",

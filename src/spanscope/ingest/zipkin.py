@@ -71,7 +71,7 @@ from spanscope.ingest.attributes import (
 )
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
 from spanscope.ingest.redact_requests import redact_zipkin_json
-from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Span, SpanKind, StatusCode
+from spanscope.model.spans import UNKNOWN_SERVICE, Attributes, Event, Span, SpanKind, StatusCode
 
 __all__ = ["decode_zipkin_json", "shared_server_span_id"]
 

@@ -1,4 +1,4 @@
-"""The DuckDB store's tables, and how a :class:`~spanscope.model.Span` becomes a row and back.
+"""The DuckDB store's tables, and how a :class:`~spanscope.model.spans.Span` becomes a row and back.
 
 One row per span in ``spans``, with the hot fields as flat columns so DuckDB compresses
 them column by column, and attributes split by OTLP type into four typed maps so that
@@ -37,7 +37,7 @@ import orjson
 import pyarrow as pa
 
 from spanscope.columnar import SpanColumns
-from spanscope.model import Attributes, AttrValue, Event, Link, Span, SpanKind, StatusCode
+from spanscope.model.spans import Attributes, AttrValue, Event, Link, Span, SpanKind, StatusCode
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 

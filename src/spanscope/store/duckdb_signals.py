@@ -31,7 +31,8 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from spanscope.model import Attributes, Exemplar, LogRecord, MetricPoint, SignalBatch
+from spanscope.model.signals import Exemplar, LogRecord, MetricPoint, SignalBatch
+from spanscope.model.spans import Attributes
 from spanscope.query.model import LogQuery
 from spanscope.store.duckdb_schema import tag_attrs, tag_value, untag_attrs, untag_value
 
