@@ -35,8 +35,8 @@ from spanscope.analysis.red import (
     red_series,
 )
 from spanscope.analysis.smells import Smell, find_smells
+from spanscope.api.deps import StoreDep, cached_trace, param, window
 from spanscope.api.errors import OrjsonResponse, bad_request
-from spanscope.api.native import StoreDep, cached_trace, param, window
 from spanscope.model.aggregates import RedPoint
 from spanscope.model.spans import SpanKind, Trace
 from spanscope.query.model import DEFAULT_LOOKBACK_NS, parse_duration

@@ -95,7 +95,7 @@ def create_app(
     ``tenants`` (``spanscope serve`` passes its :class:`spanscope.tenants.Tenants`):
     ``tenants.store(id)`` is the store a request of tenant ``id`` reads; ``store`` is the
     default tenant's. Without it, a request naming another tenant reads an empty store
-    (:func:`spanscope.api.native.store_of`).
+    (:func:`spanscope.api.deps.store_of`).
     ``jaeger_ui_dir``: a Jaeger UI build to serve, configured, under ``/jaeger/``
     (:mod:`spanscope.api.jaeger_ui`)."""
     app = FastAPI(

@@ -27,9 +27,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
+from spanscope.api.deps import StoreDep, cached_entry, param
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.jaeger_filters import SpanFields, search_traces, split_synthetic
-from spanscope.api.native import StoreDep, cached_entry, param
 from spanscope.api.serialize import trace_to_jaeger
 from spanscope.model.spans import SpanKind, parse_trace_id
 from spanscope.query.durations import MS, US, parse_integer, shown, shown_int

@@ -26,8 +26,8 @@ from fastapi import APIRouter, Query
 
 from spanscope.analysis.red import MIN_STEP_NS, error_ratio
 from spanscope.api.analysis import kinds_param
+from spanscope.api.deps import StoreDep, param
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
-from spanscope.api.native import StoreDep, param
 from spanscope.query.durations import parse_integer
 from spanscope.query.model import now_ns
 

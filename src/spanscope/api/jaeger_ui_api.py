@@ -50,9 +50,9 @@ from starlette.concurrency import run_in_threadpool
 
 from spanscope.analysis.paths import dependency_paths
 from spanscope.analysis.quality import QualityReport, assess
+from spanscope.api.deps import StoreDep, param
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.jaeger import wrap
-from spanscope.api.native import StoreDep, param
 from spanscope.api.serialize import trace_to_jaeger
 from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError
 from spanscope.ingest.otlp_json import decode_otlp_json

@@ -26,10 +26,10 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from spanscope.api.deps import StoreDep, cached_entry, param
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.jaeger import attribute_map, kind_label
 from spanscope.api.jaeger_filters import SpanFields, Synthetic, search_traces, split_synthetic
-from spanscope.api.native import StoreDep, cached_entry, param
 from spanscope.api.serialize import traces_to_otlp
 from spanscope.model.spans import SpanKind, parse_trace_id
 from spanscope.model.summaries import TraceSummary

@@ -29,8 +29,8 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from spanscope.api.deps import store_of
 from spanscope.api.errors import ApiError, OrjsonResponse
-from spanscope.api.native import store_of
 from spanscope.principal import principal_of
 from spanscope.sampling.metrics import render, render_sources
 from spanscope.sampling.retention import run_retention

@@ -29,8 +29,8 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from spanscope.analysis.metric_series import Series, label_matches, series
+from spanscope.api.deps import StoreDep, param, window
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
-from spanscope.api.native import StoreDep, param, window
 from spanscope.api.serialize import native_attributes
 from spanscope.model.signals import Exemplar, LogRecord, MetricPoint
 from spanscope.model.spans import Trace, parse_span_id, parse_trace_id
