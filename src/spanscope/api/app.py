@@ -189,10 +189,19 @@ def _validation_message(request: Request, exc: RequestValidationError) -> str:
         name = ".".join(loc) or "request"
         given = request.query_params.get(name, request.path_params.get(name))
         shown_value = f"={shown(given)}" if given is not None else ""
-        parts.append(f"parameter {name}{shown_value}: {err.get('msg', 'invalid')}")
+        parts.append(f"parameter {name}{shown_value}: {_problem(err)}")
     if len(errors) > 3:
         parts.append(f"and {len(errors) - 3} more")
     return "; ".join(parts) or "invalid request"
+
+
+def _problem(err: Any) -> str:
+    """Pydantic's sentence for one error; for a value outside a ``Literal``, ours: "expected
+    'newest' or 'slowest'", as every other parameter error words it."""
+    expected = (err.get("ctx") or {}).get("expected")
+    if err.get("type") == "literal_error" and expected:
+        return f"expected {expected}"
+    return str(err.get("msg", "invalid"))
 
 
 def _version() -> str:

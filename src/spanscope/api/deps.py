@@ -6,9 +6,14 @@ A route declares the store it reads as a parameter, and FastAPI resolves it per 
     from spanscope.api.deps import StoreDep, param
 
     @router.get("/api/v1/services/{service}/operations")
-    def operations(store: StoreDep, service: str, span_kind: str | None = None) -> Any:
-        kind = param("span_kind", span_kind, SpanKind.from_label) if span_kind else None
+    def operations(store: StoreDep, service: str, span_kind: SpanKindParam = None) -> Any:
+        kind = SpanKind.from_label(span_kind) if span_kind else None
         ...
+
+A parameter with a fixed set of values is a ``Literal`` (:data:`SpanKindParam`,
+``query.model.TraceOrder``...): FastAPI checks it, ``/openapi.json`` lists the values, and
+the app renders a bad one as a 400 naming the parameter, the value and the values allowed
+(:func:`spanscope.api.app.create_app`).
 
 Every read of every API (native, Jaeger, analysis, signals) goes through :func:`store_of`,
 so no endpoint can read another tenant's database (:mod:`spanscope.tenancy`); a bad
@@ -19,9 +24,10 @@ an unknown trace is a 404 (:func:`cached_trace`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, Literal, Protocol, TypeVar
 
 from fastapi import Depends, Request
+from pydantic import BeforeValidator
 
 from spanscope.api.errors import ApiError, bad_request
 from spanscope.api.trace_cache import CachedTrace, app_trace_cache
@@ -71,6 +77,30 @@ async def get_store(request: Request) -> Store:
 
 StoreDep = Annotated[Store, Depends(get_store)]
 """The request's tenant's store, as a route parameter: ``def route(store: StoreDep)``."""
+
+
+SpanKindName = Literal["unspecified", "internal", "server", "client", "producer", "consumer"]
+""":class:`~spanscope.model.spans.SpanKind` labels, in OTLP's order."""
+
+
+def kind_spelling(value: object) -> object:
+    """Every spelling of a span kind that :meth:`SpanKind.from_label` takes, as its label:
+    "SPAN_KIND_SERVER", "SERVER", " Server " -> "server"; empty -> None (no filter). Any
+    other value is left as it is, for the ``Literal`` to refuse."""
+    if not isinstance(value, str):
+        return value
+    return value.strip().lower().removeprefix("span_kind_") or None
+
+
+def empty_is_none(value: object) -> object:
+    """``status=`` (an empty value) is no filter, as if the parameter were not sent."""
+    return None if value == "" else value
+
+
+SpanKindParam = Annotated[SpanKindName | None, BeforeValidator(kind_spelling)]
+"""An optional span-kind parameter: ``span_kind: SpanKindParam = None``."""
+SpanKindOrAny = Annotated[Literal[SpanKindName, "any"], BeforeValidator(kind_spelling)]
+"""One value of a repeatable span-kind filter in which ``any`` means every kind."""
 
 
 def param(name: str, value: str, parse: Callable[[str], T]) -> T:

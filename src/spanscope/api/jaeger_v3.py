@@ -124,7 +124,7 @@ def search_query(request: Request) -> tuple[SearchQuery, SpanFields]:
             service=service,
             operation=operation,
             conditions=conditions,
-            status=synthetic.status,  # type: ignore[arg-type]
+            status=synthetic.status,
             min_duration_ns=param(dmin_name, dmin, parse_duration) if dmin else None,
             max_duration_ns=param(dmax_name, dmax, parse_duration) if dmax else None,
             limit=min(limit, MAX_LIMIT) if limit > 0 else DEFAULT_LIMIT,

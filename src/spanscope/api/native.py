@@ -18,8 +18,9 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BeforeValidator
 
-from spanscope.api.deps import StoreDep, cached_trace, param, window
+from spanscope.api.deps import SpanKindParam, StoreDep, cached_trace, empty_is_none, param, window
 from spanscope.api.errors import OrjsonResponse, bad_request
 from spanscope.api.serialize import sampling_to_native, summary_to_native
 from spanscope.api.trace_cache import CachedTrace
@@ -28,6 +29,8 @@ from spanscope.query.model import (
     DEFAULT_LIMIT,
     DEFAULT_LOOKBACK_NS,
     SearchQuery,
+    TraceOrder,
+    TraceStatus,
     parse_condition,
     parse_duration,
 )
@@ -46,10 +49,10 @@ def operations(
     store: StoreDep,
     service: str,
     span_kind: Annotated[
-        str | None, Query(description="server, client, producer, consumer or internal")
+        SpanKindParam, Query(description="server, client, producer, consumer or internal")
     ] = None,
 ) -> Any:
-    kind = param("span_kind", span_kind, SpanKind.from_label) if span_kind else None
+    kind = SpanKind.from_label(span_kind) if span_kind else None
     return {
         "operations": [
             {"name": op.name, "span_kind": op.kind.label} for op in store.operations(service, kind)
@@ -68,12 +71,18 @@ def search(
     ] = [],  # noqa: B006 - FastAPI copies the default; a list is how it declares a repeatable
     min_duration: Annotated[str | None, Query(description="e.g. 250ms, 1.5s")] = None,
     max_duration: Annotated[str | None, Query(description="e.g. 2s")] = None,
-    status: Annotated[str | None, Query(description="error, ok or unset")] = None,
+    status: Annotated[
+        TraceStatus | None,
+        BeforeValidator(empty_is_none),
+        Query(description="spans whose status is error, ok or unset"),
+    ] = None,
     start: Annotated[str | None, Query(description="RFC 3339 or unix timestamp")] = None,
     end: Annotated[str | None, Query(description="RFC 3339 or unix timestamp; default now")] = None,
     lookback: Annotated[str | None, Query(description="window before end, default 1h")] = None,
     limit: Annotated[int, Query(description="1..1000")] = DEFAULT_LIMIT,
-    order: Annotated[str, Query(description="newest or slowest")] = "newest",
+    order: Annotated[
+        TraceOrder, Query(description="newest (by trace start) or slowest (by duration)")
+    ] = "newest",
 ) -> Any:
     start_ns, end_ns = window(start, end, lookback, DEFAULT_LOOKBACK_NS)
     try:
@@ -89,9 +98,9 @@ def search(
             max_duration_ns=param("max_duration", max_duration, parse_duration)
             if max_duration
             else None,
-            status=status or None,  # type: ignore[arg-type]  # SearchQuery checks the value
+            status=status,
             limit=limit,
-            order=order,  # type: ignore[arg-type]
+            order=order,
         )
     except ValueError as e:
         raise bad_request(str(e)) from None

@@ -34,7 +34,7 @@ from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.serialize import native_attributes
 from spanscope.model.signals import Exemplar, LogRecord, MetricPoint
 from spanscope.model.spans import Trace, parse_span_id, parse_trace_id
-from spanscope.query.model import LogQuery, parse_duration
+from spanscope.query.model import LogOrder, LogQuery, parse_duration
 
 router = APIRouter(
     prefix="/api/v1", tags=["logs and metrics"], default_response_class=OrjsonResponse
@@ -167,7 +167,7 @@ def search_logs(
     end: str | None = None,
     lookback: str | None = None,
     limit: int = 100,
-    order: str = "newest",
+    order: LogOrder = "newest",
 ) -> dict[str, Any]:
     start_ns, end_ns = window(start, end, lookback, HOUR_NS)
     query = _log_query(
