@@ -54,10 +54,6 @@ def _trace(
     return cached_trace(request, store, trace_id, name).trace(raw)
 
 
-def _hex(b: bytes) -> str:
-    return b.hex()
-
-
 def critical_path_json(trace: Trace, path: CriticalPath, bd: Breakdown) -> dict[str, Any]:
     return {
         "trace_id": trace.trace_id.hex(),
