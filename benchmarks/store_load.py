@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/store_load.py --spans 1000000 --path /tmp/bench.duckdb
 
-Spans look like MEASURED.md's realistic load: ~10 services, 8 attributes per span (mixed
+Spans look like a realistic load: ~10 services, 8 attributes per span (mixed
 types), an event on 10 % of spans, 12 spans per trace, spread in time order over 24 h.
 ``write()`` time includes the store's own encoding (spans -> Arrow), not span generation.
 """

@@ -34,8 +34,8 @@ long values are capped as for spans.
 
 OTLP/JSON differs from protobuf's canonical JSON only in ids (hex, not base64): the JSON
 decoder rewrites them, then lets protobuf parse the document, so both paths share one
-mapping. That costs more per record than the span path's hand-written JSON walk
-(shared/MEASURED.md); logs and metrics arrive in far smaller volumes than spans.
+mapping. That costs more per record than the span path's hand-written JSON walk; logs
+and metrics arrive in far smaller volumes than spans.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""One typed query model. The native API, the Jaeger- and Tempo-compatible APIs and the
-CLI all parse their parameters into a :class:`SearchQuery`; each store compiles it.
+"""One typed query model. The native API, the Jaeger-compatible APIs and the CLI all
+parse their parameters into a :class:`SearchQuery`; each store compiles it.
 
 Search semantics (Jaeger's): a trace matches when ONE of its spans matches every given
 filter together — service, operation, attribute conditions, span duration range and
