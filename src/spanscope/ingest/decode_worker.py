@@ -36,7 +36,7 @@ from spanscope.store.duckdb_schema import SpanTable, columns_table
 
 
 def default_workers() -> int:
-    """One decode process per core beyond the first; none on a single core."""
+    """One decode process per core, at most 4; none on a single core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return 0 if not cores or cores < 2 else min(cores, 4)
 
