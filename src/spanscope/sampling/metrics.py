@@ -108,6 +108,9 @@ class PipelineCollector(Collector):
         def stat(name: str) -> Callable[[Source], Series | None]:
             return lambda src: [({}, getattr(s, name))] if (s := _stats(src)) is not None else None
 
+        def timing(name: str) -> Callable[[Source], HistogramCounts | None]:
+            return lambda src: _counts(getattr(s, name)) if (s := _stats(src)) is not None else None
+
         def wal(name: str) -> Callable[[Source], Series | None]:
             return lambda src: [({}, getattr(w, name))] if (w := _wal(src)) is not None else None
 
@@ -131,8 +134,7 @@ class PipelineCollector(Collector):
             f("store_write_failures_total", "counter", "Store writes that raised.",
               stat("store_write_failures")),
             self._histogram("store_write_seconds", "Seconds per store write.",
-                            lambda src: _counts(s.store_write_seconds)
-                            if (s := _stats(src)) is not None else None),
+                            timing("store_write_seconds")),
             f("quarantined_spans_total", "counter",
               "Spans the store refused, moved to <data-dir>/quarantine/.",
               stat("quarantined_spans")),
@@ -148,8 +150,7 @@ class PipelineCollector(Collector):
             f("wal_fsyncs_total", "counter", "Group fsyncs of the write-ahead log.",
               wal("fsyncs")),
             self._histogram("wal_fsync_seconds", "Seconds per write-ahead log fsync.",
-                            lambda src: _counts(s.wal_fsync_seconds)
-                            if (s := _stats(src)) is not None else None),
+                            timing("wal_fsync_seconds")),
         ]  # fmt: skip
 
     def _sampler_families(self) -> list[Metric | None]:
