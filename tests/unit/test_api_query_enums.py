@@ -83,6 +83,11 @@ def test_the_span_kind_names_are_the_model_s_kinds() -> None:
             "/api/v1/logs?order=sideways",
             "parameter order='sideways': expected 'newest' or 'oldest'",
         ),
+        (  # a repeatable parameter: the value named is the bad one
+            "/api/v1/red?service=orders&span_kind=server&span_kind=sideways",
+            "parameter span_kind='sideways': expected 'unspecified', 'internal', 'server', "
+            "'client', 'producer', 'consumer' or 'any'",
+        ),
         (
             "/api/v1/services/orders/operations?span_kind=sideways",
             "parameter span_kind='sideways': expected 'unspecified', 'internal', 'server', "

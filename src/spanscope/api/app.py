@@ -185,9 +185,15 @@ def _validation_message(request: Request, exc: RequestValidationError) -> str:
     parts = []
     errors = exc.errors()
     for err in errors[:3]:  # a value repeated 64 times need not be explained 64 times
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")]
-        name = ".".join(loc) or "request"
-        given = request.query_params.get(name, request.path_params.get(name))
+        loc = [p for p in err.get("loc", ()) if p not in ("query", "path", "body")]
+        # A repeatable parameter's error ends in the index of the bad value: name the value.
+        index = loc.pop() if len(loc) > 1 and isinstance(loc[-1], int) else None
+        name = ".".join(str(p) for p in loc) or "request"
+        repeated = request.query_params.getlist(name)
+        if index is not None and index < len(repeated):
+            given: str | None = repeated[index]
+        else:
+            given = request.query_params.get(name, request.path_params.get(name))
         shown_value = f"={shown(given)}" if given is not None else ""
         parts.append(f"parameter {name}{shown_value}: {_problem(err)}")
     if len(errors) > 3:
