@@ -3,7 +3,7 @@ parameters parsed with errors that name them, and traces through the app's cache
 
 A route declares the store it reads as a parameter, and FastAPI resolves it per request::
 
-    from spanscope.api.deps import StoreDep, param
+    from spanscope.api.deps import SpanKindParam, StoreDep
 
     @router.get("/api/v1/services/{service}/operations")
     def operations(store: StoreDep, service: str, span_kind: SpanKindParam = None) -> Any:
