@@ -39,7 +39,8 @@ from spanscope.analysis import rca
 from spanscope.analysis.breakdown import breakdown, self_times
 from spanscope.analysis.skew import adjust_clock_skew
 from spanscope.analysis.synthetic import FAULTS, Case, cases
-from spanscope.model import OperationStat, Trace
+from spanscope.model.aggregates import OperationStat
+from spanscope.model.spans import Trace
 
 Ranker = Callable[[Case], list[str]]
 

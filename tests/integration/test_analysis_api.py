@@ -24,7 +24,7 @@ from conftest import RunningServer  # noqa: E402
 
 from spanscope.api.serialize import traces_to_otlp  # noqa: E402
 from spanscope.cli import app  # noqa: E402
-from spanscope.model import SpanKind, Trace  # noqa: E402
+from spanscope.model.spans import SpanKind, Trace  # noqa: E402
 from spanscope.query.model import now_ns  # noqa: E402
 
 BASE = (now_ns() - 20 * 60 * 1_000_000_000) // MS * MS  # twenty minutes ago

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from spanscope.api.serialize import traces_to_otlp
 from spanscope.cli import app
-from spanscope.model import Span, SpanKind, StatusCode, Trace
+from spanscope.model.spans import Span, SpanKind, StatusCode, Trace
 from spanscope.query.model import now_ns
 from spanscope.units import format_duration
 

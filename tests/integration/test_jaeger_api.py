@@ -29,7 +29,7 @@ from analysis_traces import MS, build, sid  # noqa: E402
 from conftest import RunningServer  # noqa: E402
 
 from spanscope.api.serialize import traces_to_otlp  # noqa: E402
-from spanscope.model import SpanKind, StatusCode, Trace  # noqa: E402
+from spanscope.model.spans import SpanKind, StatusCode, Trace  # noqa: E402
 from spanscope.query.model import now_ns  # noqa: E402
 
 BASE = (now_ns() - 10 * 60 * 1_000_000_000) // MS * MS  # ten minutes ago

@@ -12,7 +12,7 @@ from memory_store import store_factories
 
 from spanscope.analysis import compare as cmp
 from spanscope.api.app import create_app
-from spanscope.model import Link, SpanKind, Trace
+from spanscope.model.spans import Link, SpanKind, Trace
 from spanscope.store.base import Store
 
 S = SpanKind.SERVER

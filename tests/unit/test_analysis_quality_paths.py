@@ -7,7 +7,7 @@ from analysis_traces import build, sid
 
 from spanscope.analysis.paths import dependency_paths
 from spanscope.analysis.quality import assess
-from spanscope.model import Link, SpanKind, Trace
+from spanscope.model.spans import Link, SpanKind, Trace
 
 S, C, P, K = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER
 

@@ -10,7 +10,7 @@ from analysis_traces import MS, T0, build, by_name
 from spanscope.analysis import rca
 from spanscope.analysis.names import operation_names, templated_path
 from spanscope.analysis.synthetic import make_case
-from spanscope.model import Link, SpanKind, Trace
+from spanscope.model.spans import Link, SpanKind, Trace
 
 S, C, P, K = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER
 
@@ -196,7 +196,7 @@ def test_diff_names_own_work_before_a_grown_gap() -> None:
 
 def test_deps_headline_names_the_edge_slow_on_its_own_not_the_top_of_the_chain() -> None:
     from spanscope.analysis.dependencies import service_map
-    from spanscope.model import DependencyStats
+    from spanscope.model.aggregates import DependencyStats
 
     edges = [
         DependencyStats("gateway", "orders", 100, 0, (200 * MS, 800 * MS, 900 * MS)),

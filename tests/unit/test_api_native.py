@@ -21,7 +21,7 @@ from memory_store import (
 )
 
 from spanscope.api.app import create_app
-from spanscope.model import Span
+from spanscope.model.spans import Span
 from spanscope.query.model import now_ns
 
 STORES = store_factories()

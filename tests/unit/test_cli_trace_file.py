@@ -18,7 +18,7 @@ from spanscope.api.serialize import trace_to_jaeger, traces_to_otlp
 from spanscope.cli import analysis
 from spanscope.cli.signals import render_logs
 from spanscope.cli.trace_file import read_trace_file
-from spanscope.model import Event, Link, Span, SpanKind, StatusCode, Trace
+from spanscope.model.spans import Event, Link, Span, SpanKind, StatusCode, Trace
 
 T0 = 1_764_061_200_000_000_000
 MS = 1_000_000

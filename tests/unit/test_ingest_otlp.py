@@ -19,7 +19,7 @@ from spanscope.ingest.otlp import decode_otlp_protobuf, decode_otlp_request
 from spanscope.ingest.otlp_json import decode_otlp_json
 from spanscope.ingest.results import DecodeError
 from spanscope.ingest.span_checks import SPAN_FIELD_ORDER, new_span
-from spanscope.model import Span, SpanKind, StatusCode
+from spanscope.model.spans import Span, SpanKind, StatusCode
 
 NOW = 1_800_000_000_000_000_000
 START = NOW - 5_000_000_000

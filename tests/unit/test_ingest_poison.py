@@ -28,7 +28,8 @@ from spanscope.ingest.otlp_logs import decode_otlp_logs_json, decode_otlp_logs_p
 from spanscope.ingest.otlp_metrics import decode_otlp_metrics_json, decode_otlp_metrics_protobuf
 from spanscope.ingest.results import DecodeError
 from spanscope.ingest.zipkin import decode_zipkin_json
-from spanscope.model import SignalBatch, Span
+from spanscope.model.signals import SignalBatch
+from spanscope.model.spans import Span
 from spanscope.store.duckdb import DuckDBStore
 from spanscope.store.duckdb_schema import columns_table
 

@@ -16,7 +16,7 @@ from spanscope.ingest.limits import Limits
 from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
 from spanscope.ingest.results import DecodeResult
 from spanscope.ingest.wal import WriteAheadLog
-from spanscope.model import Span
+from spanscope.model.spans import Span
 
 
 class FakeStore:

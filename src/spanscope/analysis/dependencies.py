@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from spanscope.analysis.tree import format_ns
-from spanscope.model import DependencyStats
+from spanscope.model.aggregates import DependencyStats
 
 
 @dataclass(slots=True)

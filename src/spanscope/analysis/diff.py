@@ -27,7 +27,7 @@ from spanscope.analysis.breakdown import self_times
 from spanscope.analysis.names import operation_names
 from spanscope.analysis.rca import GAP_WEIGHT, requests_in
 from spanscope.analysis.tree import format_ns, span_tree
-from spanscope.model import Span, Trace
+from spanscope.model.spans import Span, Trace
 
 Status = Literal["only_a", "only_b", "changed", "same"]
 

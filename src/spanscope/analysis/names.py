@@ -24,7 +24,7 @@ import re
 from urllib.parse import urlsplit
 
 from spanscope.analysis.tree import span_tree
-from spanscope.model import Span, SpanKind, Trace
+from spanscope.model.spans import Span, SpanKind, Trace
 
 HTTP_METHODS = frozenset(
     {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE"}

@@ -51,7 +51,7 @@ from spanscope.analysis.critical_path import CriticalPath, critical_path
 from spanscope.analysis.names import operation_names
 from spanscope.analysis.skew import adjust_clock_skew
 from spanscope.analysis.tree import format_ns, percent, span_tree
-from spanscope.model import Span, SpanKind, Trace
+from spanscope.model.spans import Span, SpanKind, Trace
 
 GAP_WEIGHT = 0.5
 """A gap ranks as this much own work: own work first."""

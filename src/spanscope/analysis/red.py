@@ -26,7 +26,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from spanscope.model import LatencyBucket, RedPoint
+from spanscope.model.aggregates import LatencyBucket, RedPoint
 from spanscope.sampling.threshold import TH_PATTERN as TH_PATTERN  # the stores' SQL uses it
 from spanscope.sampling.threshold import tracestate_adjusted_count
 from spanscope.units import format_duration

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from spanscope.analysis.tree import format_ns, span_tree
-from spanscope.model import Span, SpanKind, Trace
+from spanscope.model.spans import Span, SpanKind, Trace
 
 N_PLUS_ONE_MIN = 5
 SEQUENTIAL_MIN_SHARE = 0.2

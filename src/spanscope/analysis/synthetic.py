@@ -39,7 +39,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from spanscope.model import Link, Span, SpanKind, StatusCode, Trace
+from spanscope.model.spans import Link, Span, SpanKind, StatusCode, Trace
 
 MS = 1_000_000
 T0 = 1_764_061_200_000_000_000

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spanscope.model import Span, Trace
+from spanscope.model.spans import Span, Trace
 from spanscope.units import format_duration
 
 

@@ -15,6 +15,7 @@ store's aggregates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -38,9 +39,10 @@ from spanscope.analysis.red import (
     red_series,
 )
 from spanscope.analysis.smells import Smell, find_smells
+from spanscope.api.deps import SpanKindOrAny, StoreDep, cached_trace, param, window
 from spanscope.api.errors import OrjsonResponse, bad_request
-from spanscope.api.native import StoreDep, cached_trace, param, window
-from spanscope.model import RedPoint, SpanKind, Trace
+from spanscope.model.aggregates import RedPoint
+from spanscope.model.spans import SpanKind, Trace
 from spanscope.query.model import DEFAULT_LOOKBACK_NS, parse_duration
 
 router = APIRouter(tags=["analysis"], default_response_class=OrjsonResponse)
@@ -53,10 +55,6 @@ def _trace(
     request: Request, store: StoreDep, trace_id: str, raw: bool, name: str = "trace_id"
 ) -> Trace:
     return cached_trace(request, store, trace_id, name).trace(raw)
-
-
-def _hex(b: bytes) -> str:
-    return b.hex()
 
 
 def critical_path_json(
@@ -512,7 +510,7 @@ def get_service_map(
     }
 
 
-def kinds_param(span_kind: list[str]) -> list[SpanKind] | None:
+def kinds_param(span_kind: Sequence[str]) -> list[SpanKind] | None:
     if any(k.strip().lower() == "any" for k in span_kind):
         return None
     return [param("span_kind", k, SpanKind.from_label) for k in span_kind or ["server"]]
@@ -559,7 +557,9 @@ def get_red(
     store: StoreDep,
     service: Annotated[list[str], Query(description="repeatable, required")] = [],  # noqa: B006
     operation: str | None = None,
-    span_kind: Annotated[list[str], Query(description="default server; any = all")] = [],  # noqa: B006
+    span_kind: Annotated[
+        list[SpanKindOrAny], Query(description="repeatable; default server; any = every kind")
+    ] = [],  # noqa: B006
     group_by_operation: bool = False,
     step: Annotated[str, Query(description="bucket width, default 1m")] = "1m",
     start: str | None = None,

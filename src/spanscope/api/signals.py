@@ -29,18 +29,12 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from spanscope.analysis.metric_series import Series, label_matches, series
+from spanscope.api.deps import StoreDep, param, window
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
-from spanscope.api.native import StoreDep, param, window
 from spanscope.api.serialize import native_attributes
-from spanscope.model import (
-    Exemplar,
-    LogRecord,
-    MetricPoint,
-    Trace,
-    parse_span_id,
-    parse_trace_id,
-)
-from spanscope.query.model import LogQuery, parse_duration
+from spanscope.model.signals import Exemplar, LogRecord, MetricPoint
+from spanscope.model.spans import Trace, parse_span_id, parse_trace_id
+from spanscope.query.model import LogOrder, LogQuery, parse_duration
 from spanscope.severity import parse_severity
 
 router = APIRouter(
@@ -155,7 +149,7 @@ def search_logs(
     end: str | None = None,
     lookback: str | None = None,
     limit: int = 100,
-    order: str = "newest",
+    order: LogOrder = "newest",
 ) -> dict[str, Any]:
     start_ns, end_ns = window(start, end, lookback, HOUR_NS)
     query = _log_query(

@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 
 from spanscope.ingest.otlp_json import decode_otlp_json
-from spanscope.model import Event, Link, Span, SpanKind, StatusCode, Trace
+from spanscope.model.spans import Event, Link, Span, SpanKind, StatusCode, Trace
 
 EXPECTED = (
     'expected OTLP JSON ({"resourceSpans": [...]}, one per file or per line) or Jaeger JSON '

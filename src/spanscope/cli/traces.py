@@ -160,7 +160,7 @@ def _traces_from_file(path: Path, trace_id: str | None) -> list[Any]:
     from spanscope.analysis.skew import adjust_clock_skew
     from spanscope.api.serialize import trace_to_native
     from spanscope.cli.trace_file import read_trace_file
-    from spanscope.model import parse_trace_id
+    from spanscope.model.spans import parse_trace_id
 
     try:
         traces, problems = read_trace_file(path)

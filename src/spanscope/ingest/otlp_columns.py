@@ -67,7 +67,7 @@ from spanscope.ingest.span_checks import (
     parent_or_none,
     saturate_count,
 )
-from spanscope.model import UNKNOWN_SERVICE, Attributes, SpanKind, StatusCode
+from spanscope.model.spans import UNKNOWN_SERVICE, Attributes, SpanKind, StatusCode
 
 __all__ = ["ColumnarResult", "decode_otlp_columns", "decode_otlp_request_columns"]
 

@@ -59,7 +59,7 @@ from spanscope.ingest.span_checks import (
     parent_or_none,
     saturate_count,
 )
-from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Link, SpanKind, StatusCode
+from spanscope.model.spans import UNKNOWN_SERVICE, Attributes, Event, Link, SpanKind, StatusCode
 
 __all__ = ["decode_otlp_json"]
 

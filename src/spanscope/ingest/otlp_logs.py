@@ -1,4 +1,4 @@
-"""OTLP logs -> :class:`~spanscope.model.LogRecord`: the decoder behind ``POST /v1/logs``
+"""OTLP logs -> :class:`~spanscope.model.signals.LogRecord`: the decoder behind ``POST /v1/logs``
 (OTLP/HTTP protobuf and JSON, port 4318) and the gRPC ``LogsService`` (port 4317).
 
 A log record written inside a span carries that span's trace id and span id, which is
@@ -34,8 +34,8 @@ long values are capped as for spans.
 
 OTLP/JSON differs from protobuf's canonical JSON only in ids (hex, not base64): the JSON
 decoder rewrites them, then lets protobuf parse the document, so both paths share one
-mapping. That costs more per record than the span path's hand-written JSON walk
-(shared/MEASURED.md); logs and metrics arrive in far smaller volumes than spans.
+mapping. That costs more per record than the span path's hand-written JSON walk; logs
+and metrics arrive in far smaller volumes than spans.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ from spanscope.ingest.span_checks import (
     cap_text,
     load_json,
 )
-from spanscope.model import SPAN_ID_LEN, TRACE_ID_LEN, UNKNOWN_SERVICE, Attributes, LogRecord
+from spanscope.model.signals import LogRecord
+from spanscope.model.spans import SPAN_ID_LEN, TRACE_ID_LEN, UNKNOWN_SERVICE, Attributes
 from spanscope.severity import MAX_SEVERITY, severity_name
 
 __all__ = [

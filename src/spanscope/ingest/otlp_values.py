@@ -39,7 +39,7 @@ from spanscope.ingest.span_checks import (
     clamp_event_time,
     saturate_count,
 )
-from spanscope.model import Attributes, Event, Link
+from spanscope.model.spans import Attributes, Event, Link
 
 __all__ = [
     "SKIP",

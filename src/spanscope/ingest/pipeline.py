@@ -57,7 +57,8 @@ from spanscope.ingest.refusals import RefusalLog
 from spanscope.ingest.results import DecodeResult, SignalResult
 from spanscope.ingest.stats import PipelineStats
 from spanscope.ingest.wal import WalRecord, WriteAheadLog
-from spanscope.model import SignalBatch, Span
+from spanscope.model.signals import SignalBatch
+from spanscope.model.spans import Span
 from spanscope.sampling.tail import TailSampler
 from spanscope.store.base import Recoverable, Store, StoreUnavailableError
 from spanscope.store.duckdb_schema import SpanTable, columns_table

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from spanscope.ingest.results import DecodeError
-from spanscope.model import SPAN_ID_LEN, TRACE_ID_LEN, Span
+from spanscope.model.spans import SPAN_ID_LEN, TRACE_ID_LEN, Span
 
 ZERO_TRACE_ID = bytes(TRACE_ID_LEN)
 ZERO_SPAN_ID = bytes(SPAN_ID_LEN)

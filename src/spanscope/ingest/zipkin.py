@@ -72,7 +72,7 @@ from spanscope.ingest.span_checks import (
     new_span,
     saturate_count,
 )
-from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Span, SpanKind, StatusCode
+from spanscope.model.spans import UNKNOWN_SERVICE, Attributes, Event, Span, SpanKind, StatusCode
 
 __all__ = ["decode_zipkin_json", "shared_server_span_id"]
 

@@ -60,7 +60,7 @@ def parse_time(text: str) -> int:
 
     Accepts RFC 3339 ("2026-11-25T09:00:00Z", with or without fraction/offset) or a unix
     timestamp whose unit is told by its size: seconds, milliseconds, microseconds or
-    nanoseconds (as Jaeger's µs and Tempo's seconds both arrive here).
+    nanoseconds (Jaeger's API sends µs; ``date +%s`` in a shell gives seconds).
     """
     _check_length(text, "time")
     t = text.strip()

@@ -21,7 +21,6 @@ const ROUTES = [
   [/^\/services\/([^/]+)$/, "services", () => import("./service.js")],
 ];
 
-let current = null; // the mounted view's cleanup function, if any
 let renderSeq = 0;
 
 async function render() {
@@ -29,8 +28,6 @@ async function render() {
   const main = document.getElementById("view");
   const path = location.pathname;
   const route = ROUTES.find(([re]) => re.test(path));
-  if (typeof current === "function") current();
-  current = null;
   for (const a of document.querySelectorAll("[data-nav]")) {
     a.classList.toggle("active", route && a.dataset.nav === route[1]);
   }
@@ -44,7 +41,7 @@ async function render() {
     const view = await load();
     if (seq !== renderSeq) return;
     clear(main);
-    current = await view.render(main, new URLSearchParams(location.search), ...args);
+    await view.render(main, new URLSearchParams(location.search), ...args);
   } catch (e) {
     if (seq !== renderSeq) return;
     console.warn("view failed", e);
