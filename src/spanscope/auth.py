@@ -87,7 +87,9 @@ REASONS = ("missing", "unknown", "scope")
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-UI_SHELL_PREFIXES = ("/search", "/trace/", "/compare", "/map", "/services/", "/ui/")
+UI_SHELL_PREFIXES = (
+    "/search", "/trace/", "/compare", "/map", "/services", "/logs", "/quality", "/open", "/ui/",
+)  # fmt: skip
 """The UI's shell routes and assets (spanscope.ui): loadable without a token, so the page
 can ask for one. Everything they show comes from ``/api/...``, which needs ``query``."""
 RULE_READS = frozenset({"/api/v1/sampling/rules", "/api/sampling"})

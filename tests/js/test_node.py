@@ -31,5 +31,7 @@ def test_node_unit_tests_pass() -> None:
         cwd=HERE.parents[1],
     )
     summary = "\n".join(line for line in done.stdout.splitlines() if line.startswith("# "))
-    assert done.returncode == 0, f"node --test failed:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+    assert done.returncode == 0, (
+        f"node --test failed:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}"
+    )
     assert "# fail 0" in summary, summary

@@ -61,3 +61,15 @@ test("negative, missing and non-finite values", () => {
   assert.equal(formatDuration(null), "–");
   assert.equal(formatDuration(Number.NaN), "–");
 });
+
+test("parseDuration reads what formatDuration prints, and Go-style compounds", async () => {
+  const { parseDuration } = await import("../../src/spanscope/ui/static/units.js");
+  for (const [ns, text] of CASES) assert.equal(Math.abs(parseDuration(text) - ns) <= ns * 5e-4, true, text);
+  assert.equal(parseDuration("1m30s"), 90e9);
+  assert.equal(parseDuration("100us"), 100_000);
+  assert.equal(parseDuration("100µs"), 100_000);
+  assert.equal(parseDuration("10ns"), 10);
+  assert.equal(parseDuration("250", "ms"), 250e6);
+  assert.throws(() => parseDuration("250"), /duration '250': expected a number with a unit, e.g. 250ms/);
+  assert.throws(() => parseDuration("fast"), /duration 'fast'/);
+});

@@ -5,7 +5,7 @@
 
 import { fmtDuration, fmtTime, h, serviceColor } from "./dom.js";
 import { spanLogs } from "./logs.js";
-import { attrText } from "./tracemodel.js";
+import { attrText, flagsText } from "./tracemodel.js";
 
 /** The detail panel for span index i of `tree`; onSpan(index) selects another span. */
 export function spanDetail(tree, i, onSpan) {
@@ -33,7 +33,8 @@ export function spanDetail(tree, i, onSpan) {
       ["status", sp.status.message ? `${sp.status.code}: ${sp.status.message}` : sp.status.code],
       sp.scope && sp.scope.name ? ["scope", `${sp.scope.name} ${sp.scope.version || ""}`.trim()] : null,
       sp.trace_state ? ["trace state", sp.trace_state] : null,
-      ["flags", String(sp.flags)],
+      ["flags", h("span", { class: "flags", title: `raw value ${sp.flags} (OTLP span flags)` },
+        flagsText(sp.flags), h("span", { class: "muted" }, ` (${sp.flags})`))],
       dropped(sp) ? ["dropped", dropped(sp)] : null,
     ]),
     attrTable("Attributes", sp.attributes, "attributes"),

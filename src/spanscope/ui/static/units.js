@@ -75,3 +75,30 @@ export function formatDuration(ns) {
     else return `${v}${name}`;
   }
 }
+
+const PARSE_UNITS = { ns: 1, us: 1e3, "µs": 1e3, "μs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9, d: 86_400e9 };
+const PART = /(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/y;
+
+/**
+ * "250ms", "1.5s", "1m30s", "100µs" -> nanoseconds. bareUnit: what a bare number means
+ * ("ms" -> "250" is 250ms); without it a bare number is an error. Throws an Error naming
+ * the value and showing a valid one.
+ */
+export function parseDuration(text, bareUnit = null) {
+  const t = String(text).trim();
+  if (bareUnit && /^\d+(\.\d+)?$/.test(t)) return Math.round(Number(t) * PARSE_UNITS[bareUnit]);
+  let total = 0;
+  PART.lastIndex = 0;
+  let at = 0;
+  while (at < t.length) {
+    PART.lastIndex = at;
+    const m = PART.exec(t);
+    if (!m) break;
+    total += Number(m[1]) * PARSE_UNITS[m[2]];
+    at = PART.lastIndex;
+  }
+  if (!t || at !== t.length) {
+    throw new Error(`duration '${t}': expected a number with a unit, e.g. 250ms, 1.5s, 1m30s (units: ns µs ms s m h d)`);
+  }
+  return Math.round(total);
+}
