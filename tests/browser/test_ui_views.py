@@ -24,6 +24,7 @@ from seed import CHECKOUT, HOME, HUGE, MS, WIDE, TraceBuilder, api
 pytestmark = pytest.mark.timeout(180)
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 INFLIGHT = "9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e"  # two spans whose parent (root) never arrives
+MESH = "3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c"  # ten services below a gateway
 
 
 def screenshot(page: Any, name: str) -> None:
@@ -43,11 +44,23 @@ def live(ui: str, spanscope_server: Any) -> str:
     b.span(INFLIGHT, 11, 10, "worker", "process job", 0, 40)
     b.by_service["worker"].scope_spans[0].spans[-1].flags = 256
     b.span(INFLIGHT, 12, 11, "worker", "save result", 10, 20)
+    # MESH: a gateway fanning out over ten services, so the map has layers to get right.
+    server, client = 2, 3
+    calls = [(1, None, "gateway"), (2, 1, "auth"), (3, 1, "orders"), (4, 1, "search"),
+             (5, 3, "inventory"), (6, 3, "payments"), (7, 5, "postgres"), (8, 4, "catalog"),
+             (9, 4, "postgres"), (10, 8, "cache"), (11, 6, "fraud"), (12, 3, "postgres"),
+             (13, 2, "cache")]  # fmt: skip
+    for span_id, parent, service in calls:
+        b.span(MESH, span_id, parent, service, f"{service} work", span_id, 50 - span_id,
+               server if parent is None or span_id % 2 else client)  # fmt: skip
     sent = httpx.post(spanscope_server.otlp_http_url + "/v1/traces", content=b.request(),
                       headers={"Content-Type": "application/x-protobuf"}, timeout=30)  # fmt: skip
     assert sent.status_code == 200, sent.text
     deadline = time.monotonic() + 60
-    while httpx.get(f"{ui}/api/v1/traces/{INFLIGHT}", timeout=30).status_code != 200:
+    while any(
+        httpx.get(f"{ui}/api/v1/traces/{t}", timeout=30).status_code != 200
+        for t in (INFLIGHT, MESH)
+    ):
         assert time.monotonic() < deadline, "the in-flight trace is not queryable"
         time.sleep(0.2)
     return ui
@@ -344,3 +357,97 @@ def test_quality_page_shows_the_servers_checks(page: Any, live: str) -> None:
     page.locator(f'.quality-check[data-check="{failing[0]["name"]}"] a.example').first.click()
     page.wait_for_selector(".waterfall[data-ready]")
     assert failing[0]["failureExamples"][0]["traceID"] in page.url
+
+
+MAP_GEOMETRY = """() => ({
+  nodes: [...document.querySelectorAll('.service-map .node')].map(g => {
+    const r = g.querySelector('rect');
+    return {name: g.dataset.service, x: +r.getAttribute('x'), y: +r.getAttribute('y'),
+            w: +r.getAttribute('width'), h: +r.getAttribute('height'), stroke: r.style.stroke};
+  }),
+  edges: [...document.querySelectorAll('.service-map .edge')].map(g => ({
+    parent: g.dataset.parent, child: g.dataset.child, points: JSON.parse(g.dataset.points)})),
+  labels: [...document.querySelectorAll('.service-map .edge-label')].map(t => {
+    const b = t.getBBox();
+    return {parent: t.dataset.parent, child: t.dataset.child,
+            x: b.x, y: b.y, w: b.width, h: b.height};
+  }),
+  error: getComputedStyle(document.documentElement).getPropertyValue('--error'),
+})"""
+
+
+def hits(a: list[float], b: list[float], box: tuple[float, float, float, float]) -> bool:
+    """Whether segment a-b passes through the box (x0, y0, x1, y1): Liang-Barsky clipping."""
+    t0, t1 = 0.0, 1.0
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    for p, q in (
+        (-dx, a[0] - box[0]),
+        (dx, box[2] - a[0]),
+        (-dy, a[1] - box[1]),
+        (dy, box[3] - a[1]),
+    ):
+        if p == 0:
+            if q < 0:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return False
+    return True
+
+
+def test_service_map_is_layered_with_no_edge_through_a_node_and_labels_off_lines(
+    page: Any, live: str
+) -> None:
+    edges = api(live, "/api/v1/service-map", lookback="1h")["edges"]
+    page.goto(f"{live}/map")
+    page.wait_for_selector(".service-map .edge-label")
+    g = page.evaluate(MAP_GEOMETRY)
+    screenshot(page, "map-layered")
+    assert sorted([e["parent"], e["child"]] for e in g["edges"]) == sorted(
+        [e["parent"], e["child"]] for e in edges
+    )
+    nodes = {n["name"]: n for n in g["nodes"]}
+    assert {"gateway", "auth", "orders", "inventory", "fraud", "cache"} <= set(nodes)
+    # Layers: every call from the gateway's subtree goes left to right.
+    for e in g["edges"]:
+        if e["parent"] == "gateway" or e["child"] in ("fraud", "inventory"):
+            assert nodes[e["parent"]]["x"] < nodes[e["child"]]["x"], e
+    # No edge passes through a node other than its own two ends (1 px inside the border).
+    for e in g["edges"]:
+        if e["parent"] == e["child"]:
+            continue
+        for name, n in nodes.items():
+            if name in (e["parent"], e["child"]):
+                continue
+            box = (n["x"] + 1, n["y"] + 1, n["x"] + n["w"] - 1, n["y"] + n["h"] - 1)
+            for a, b in zip(e["points"], e["points"][1:], strict=False):
+                assert not hits(a, b, box), f"{e['parent']} -> {e['child']} crosses {name}"
+    # Every label clear of every line and every node.
+    segments = [
+        (a, b) for e in g["edges"] for a, b in zip(e["points"], e["points"][1:], strict=False)
+    ]
+    for lb in g["labels"]:
+        box = (lb["x"], lb["y"], lb["x"] + lb["w"], lb["y"] + lb["h"])
+        assert not any(hits(a, b, box) for a, b in segments), (
+            f"label of {lb['parent']} -> {lb['child']} is on a line"
+        )
+        for n in nodes.values():
+            assert not (
+                box[0] < n["x"] + n["w"]
+                and n["x"] < box[2]
+                and box[1] < n["y"] + n["h"]
+                and n["y"] < box[3]
+            )
+    # Colours: one per service, none of them the error red.
+    strokes = [n["stroke"] for n in nodes.values()]
+    assert len(set(strokes)) == len(strokes)
+    for colour in strokes:
+        r, gr, b = (
+            int(x) for x in colour[colour.index("(") + 1 : colour.index(")")].split(",")[:3]
+        )
+        assert not (r > 150 and gr < 110 and b < 110), f"{colour} looks like the error red"

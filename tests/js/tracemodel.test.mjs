@@ -104,3 +104,15 @@ test("find text covers names, services, attribute keys and values", () => {
   const text = searchText(span("1", null, 0, 1, { service: "Checkout", attributes: [{ key: "user.id", type: "int", value: 42 }] }));
   for (const part of ["checkout", "op 1", "user.id", "42"]) assert.ok(text.includes(part), part);
 });
+
+test("service colours: never the error red, distinct within a set", async () => {
+  const { PALETTE, assignColors, serviceColor } = await import("../../src/spanscope/ui/static/palette.js");
+  for (const colour of PALETTE) {
+    const hue = Number(/hsl\((\d+)/.exec(colour)[1]);
+    assert.ok(hue >= 25 && hue <= 320, `${colour} is too close to red`);
+  }
+  const names = Array.from({ length: PALETTE.length }, (_, k) => `service-${k}`);
+  const colours = assignColors(names);
+  assert.equal(new Set(colours.values()).size, names.length);
+  assert.equal(serviceColor("checkout"), serviceColor("checkout"));
+});

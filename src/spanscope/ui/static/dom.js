@@ -74,13 +74,8 @@ export function fmtTime(ns, withDate = true) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}.${ms}`;
 }
 
-/** A stable colour per service name, so a service looks the same in every view. */
-export function serviceColor(name) {
-  let hash = 2166136261;
-  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 16777619);
-  const hue = (hash >>> 0) % 360;
-  return `hsl(${hue} 55% 52%)`;
-}
+// A stable colour per service name, from a palette without the error red (palette.js).
+export { serviceColor } from "./palette.js";
 
 /** Nice tick values covering [0, span] with about `count` ticks. */
 export function ticks(span, count = 6) {
