@@ -65,5 +65,5 @@ function checkRow(m) {
         `${r.service}: ${r.passCount} pass · ${r.failureCount} fail`, r.exemptionCount ? ` · ${r.exemptionCount} exempt` : ""))) : "–"),
     h("td", {}, (m.failureExamples || []).length ? h("ul", { class: "examples" }, m.failureExamples.slice(0, 3).map((ex) =>
       h("li", {}, h("a", { class: "example", href: `/trace/${ex.traceID}${ex.spanIDs && ex.spanIDs[0] ? `?span=${ex.spanIDs[0]}` : ""}` },
-        `trace ${ex.traceID.slice(0, 12)}`)))) : h("span", { class: "muted" }, "none")));
+        `trace ${ex.traceID.slice(0, 8)}${ex.spanIDs && ex.spanIDs[0] ? ` · span ${ex.spanIDs[0].slice(-6)}` : ""}`)))) : h("span", { class: "muted" }, "none")));
 }

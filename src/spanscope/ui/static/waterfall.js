@@ -132,12 +132,15 @@ export function createWaterfall(tree, { onSelect, onWindow, onFind }) {
     const rowH = Math.min(canvas.height / Math.max(n, 1), MINIMAP_ROW_MAX);
     canvas.dataset.rowHeight = rowH.toFixed(2);
     ctx.clearRect(0, 0, width, canvas.height);
+    const css = getComputedStyle(element); // the theme's colours: dark mode has a light "critical"
+    const colours = { error: css.getPropertyValue("--error").trim() || "#d33",
+      critical: css.getPropertyValue("--critical").trim() || "#222" };
     for (let k = 0; k < n; k++) {
       const i = tree.order[k];
       const sp = tree.spans[i];
       const x = ((sp.start_time_unix_nano - tree.t0) / tree.duration) * width;
       const w = Math.max((sp.duration_ns / tree.duration) * width, 1);
-      ctx.fillStyle = sp.status.code === "error" ? "#d33" : state.critical && state.critical.has(i) ? "#222" : serviceColor(sp.service);
+      ctx.fillStyle = sp.status.code === "error" ? colours.error : state.critical && state.critical.has(i) ? colours.critical : serviceColor(sp.service);
       ctx.fillRect(x, k * rowH, w, Math.max(rowH > 2 ? rowH - 1 : rowH, 1));
     }
     drawBrush();
@@ -246,10 +249,11 @@ export function createWaterfall(tree, { onSelect, onWindow, onFind }) {
     },
     /** j/k: the span dir rows below (above) the selected one, in the rows shown now. */
     nextRow(dir) {
-      if (!state.rows.length) return -1;
-      const r = state.rows.indexOf(state.selected);
-      const next = r < 0 ? (dir > 0 ? 0 : state.rows.length - 1) : Math.max(0, Math.min(r + dir, state.rows.length - 1));
-      return state.rows[next];
+      const rows = state.rows.length ? state.rows : rowsNow(); // not drawn yet (the flame tab)
+      if (!rows.length) return -1;
+      const r = rows.indexOf(state.selected);
+      const next = r < 0 ? (dir > 0 ? 0 : rows.length - 1) : Math.max(0, Math.min(r + dir, rows.length - 1));
+      return rows[next];
     },
     focusFind() {
       findInput.focus();
