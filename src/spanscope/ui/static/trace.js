@@ -50,7 +50,7 @@ export async function render(main, params, traceId) {
     return;
   }
   clear(main);
-  showTrace(main, trace, params, { stored: true, criticalPath });
+  return showTrace(main, trace, params, { stored: true, criticalPath }); // its cleanup: the key listener
 }
 
 /** Draw `trace` (the native model) into main; stored: false for a trace read from a file. */
