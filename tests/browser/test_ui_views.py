@@ -179,6 +179,7 @@ def test_download_both_formats_and_open_them_again_unstored(
         page.click(f'.wf-row[data-span-id="{sid(5)}"]')
         detail = page.inner_text(".span-detail")
         assert "payment declined" in detail and "card.brand" in detail
+        assert page.locator(".span-detail .span-logs").count() == 0, "no stored logs to ask for"
     screenshot(page, "open-file")
     after = api(ui, "/api/v1/traces", lookback="1h", limit=1000)["traces"]
     assert len(after) == len(before), "opening a file stores nothing"

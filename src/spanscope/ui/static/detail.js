@@ -7,8 +7,11 @@ import { fmtDuration, fmtTime, h, serviceColor } from "./dom.js";
 import { spanLogs } from "./logs.js";
 import { attrText, flagsText } from "./tracemodel.js";
 
-/** The detail panel for span index i of `tree`; onSpan(index) selects another span. */
-export function spanDetail(tree, i, onSpan) {
+/**
+ * The detail panel for span index i of `tree`; onSpan(index) selects another span. stored:
+ * false for a trace read from a file (open.js): the server has no logs to ask for.
+ */
+export function spanDetail(tree, i, onSpan, { stored = true } = {}) {
   const sp = tree.spans[i];
   const offset = sp.start_time_unix_nano - tree.t0;
   const parentIndex = tree.parent[i];
@@ -41,7 +44,7 @@ export function spanDetail(tree, i, onSpan) {
     attrTable("Resource", sp.resource, "resource"),
     events(sp, tree),
     links(sp, tree, onSpan),
-    spanLogs(tree, i));
+    stored ? spanLogs(tree, i) : null);
 }
 
 function dropped(sp) {

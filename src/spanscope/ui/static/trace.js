@@ -80,7 +80,7 @@ export function showTrace(main, trace, params, { stored, criticalPath = null, so
     waterfall.select(i);
     flame.select(i);
     clear(detail);
-    if (i >= 0) detail.append(spanDetail(tree, i, select));
+    if (i >= 0) detail.append(spanDetail(tree, i, select, { stored }));
     save();
   };
   const waterfall = createWaterfall(tree, {
