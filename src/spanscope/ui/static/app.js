@@ -6,7 +6,11 @@
 //   /trace/{trace_id}?span=&tab=&find=&from=&to=            one trace (trace.js)
 //   /compare?a=&b=   /compare?service=&operation=&...       compare (compare.js)
 //   /map?lookback=                                          service map (map.js)
+//   /services?lookback=&span_kind=                          every service, RED sparklines (services.js)
 //   /services/{service}?lookback=&step=                     service overview (service.js)
+//   /logs?service=&severity=&q=&trace_id=                   log search (logsearch.js)
+//   /quality?service=&hours=                                trace quality (quality.js)
+//   /open                                                   a trace from a file, not stored (open.js)
 
 import { clear, errorBox } from "./dom.js";
 import { navigate, onNavigate, setQuery } from "./nav.js";
@@ -18,7 +22,11 @@ const ROUTES = [
   [/^\/trace\/([^/]+)$/, "trace", () => import("./trace.js")],
   [/^\/compare$/, "compare", () => import("./compare.js")],
   [/^\/map$/, "map", () => import("./map.js")],
+  [/^\/services$/, "services", () => import("./services.js")],
   [/^\/services\/([^/]+)$/, "services", () => import("./service.js")],
+  [/^\/logs$/, "logs", () => import("./logsearch.js")],
+  [/^\/quality$/, "quality", () => import("./quality.js")],
+  [/^\/open$/, "open", () => import("./open.js")],
 ];
 
 let renderSeq = 0;

@@ -100,10 +100,11 @@ export function spanTableTab(tree, onOpen) {
   return host;
 }
 
-export function jsonTab(trace) {
+export function jsonTab(trace, stored = true) {
   const text = JSON.stringify(trace, null, 2);
+  const size = ` (${(text.length / 1024).toFixed(0)} KiB).`;
   return h("div", { class: "json-tab" },
-    h("p", {}, "As answered by ", h("a", { href: `/api/v1/traces/${trace.trace_id}` }, `/api/v1/traces/${trace.trace_id}`),
-      ` (${(text.length / 1024).toFixed(0)} KiB).`),
+    stored ? h("p", {}, "As answered by ", h("a", { href: `/api/v1/traces/${trace.trace_id}` }, `/api/v1/traces/${trace.trace_id}`), size)
+      : h("p", {}, "The file's trace in the native model of /api/v1/traces/{id}", size),
     h("pre", { class: "raw-json" }, text));
 }
