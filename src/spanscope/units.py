@@ -134,6 +134,11 @@ def format_duration(ns: int | float) -> str:
         return f"{n}ns"
     if n < MINUTE:
         return _subsecond(n)
+    return _clock(n)
+
+
+def _clock(n: int) -> str:
+    """``n`` (>= ~1 min) in whole seconds, half up, as 1m30s / 1h2m3s / 2h."""
     seconds = (n + S // 2) // S
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -155,6 +160,8 @@ def _subsecond(n: int) -> str:
         if scaled >= 1000 * 10**decimals and unit != "s":
             index += 1  # 999.96ms rounds to 1000ms: say 1s
             continue
+        if unit == "s" and scaled >= 60 * 10**decimals:
+            return _clock(n)  # 59.9996s rounds to 60s: say 1m
         whole, fraction = divmod(scaled, 10**decimals)
         digits = str(fraction).rjust(decimals, "0").rstrip("0") if decimals else ""
         return f"{whole}.{digits}{unit}" if digits else f"{whole}{unit}"

@@ -12,7 +12,7 @@ const CASES = [
   [999, "999ns"],
   [1_000, "1µs"],
   [1_500, "1.5µs"],
-  [10_125, "10.12µs"], // an exact binary tie: to even, as Python's "{:.4g}"
+  [10_125, "10.13µs"], // a tie on whole ns: half up, as units.py
   [10_375, "10.38µs"], // the other side of the same rule
   [999_999, "1ms"], // 999.999µs rounds to 1000µs: next unit
   [1_500_000, "1.5ms"],

@@ -118,7 +118,7 @@ def _rounding_bound(ns: int) -> float:
     minute, half a second above (plus a nanosecond for the integer rounding)."""
     if ns < US:
         return 0
-    if ns >= MINUTE - S:  # 59.99..s prints as "60s": whole seconds from here
+    if ns >= MINUTE - S:  # 59.99..s prints as "1m": whole seconds from here
         return S / 2 + 1
     size = max(size for size in (US, MS, S) if ns >= size)
     digits = len(str(ns // size))

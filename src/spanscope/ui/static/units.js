@@ -8,10 +8,13 @@
 //   formatDuration(3_723e9)        -> "1h2m3s"
 //
 // Below a minute the value is rounded to 4 significant digits in the largest unit (µs, ms,
-// s) where it is at least 1, with trailing zeros and "." dropped. The rounding is that of
-// Python's f"{x:.4g}" on the same float: correctly rounded from the binary value, ties to
-// even (JavaScript's toPrecision breaks exact ties upwards, so those are handled here).
-// From a minute on: whole seconds, as "{h}h{m}m{s}s" without zero trailing parts ("2h").
+// s) where it is at least 1, with trailing zeros and "." dropped. The rounding is half up
+// on the exact whole nanoseconds, in integer arithmetic — the same as units.py, so
+// 12125ns is "12.13µs" on both sides (a float's toPrecision or "{:.4g}" would each break
+// that tie its own way). A value that rounds to 1000 takes the next unit (999.96ms -> "1s"),
+// and one that rounds to 60s is "1m".
+// From a minute on: whole seconds (half up), as "{h}h{m}m{s}s" without zero trailing
+// parts ("2h", "1h5m"; a zero middle part stays: "1h0m5s").
 // Pure: no DOM, so tests/js runs it under `node --test`.
 
 const SMALL_UNITS = [
@@ -21,32 +24,20 @@ const SMALL_UNITS = [
 ];
 const SECOND = 1_000_000_000;
 
-/** Round x (>= 1, < 1000) to 4 significant digits as Python's "{:.4g}" does; a Number. */
-function round4(x, ns, unit) {
-  const intDigits = x >= 100 ? 3 : x >= 10 ? 2 : 1;
-  const decimals = 4 - intDigits;
+/** n / size rounded half up to 4 significant digits, as text ("12.13", "999.6", "1000"). */
+function round4(n, size) {
+  const whole = Math.floor(n / size);
+  const decimals = Math.max(0, 4 - String(whole).length);
   const scale = 10 ** decimals;
-  // An exact tie (the float is exactly k + 0.5 at this precision): ties to even, as Python.
-  const divisor = unit / scale; // an integer: unit >= 1000, scale <= 1000
-  if (Number.isInteger(ns) && ns % divisor === divisor / 2 && isDyadic(ns, unit)) {
-    const k = Math.floor(ns / divisor);
-    return (k % 2 === 0 ? k : k + 1) / scale;
-  }
-  return Number(x.toPrecision(4));
-}
-
-/** Whether ns / unit is exactly representable as a binary float (its reduced denominator is 2^k). */
-function isDyadic(ns, unit) {
-  let a = ns;
-  let b = unit;
-  while (b) [a, b] = [b, a % b];
-  let den = unit / a;
-  while (den % 2 === 0) den /= 2;
-  return den === 1;
+  // value * scale, half up: exact in doubles (2 * n * scale < 2 * 60e9 * 1000 < 2^53)
+  const scaled = Math.floor((2 * n * scale + size) / (2 * size));
+  const intPart = Math.floor(scaled / scale);
+  const frac = decimals ? String(scaled - intPart * scale).padStart(decimals, "0").replace(/0+$/, "") : "";
+  return { value: scaled / scale, text: frac ? `${intPart}.${frac}` : `${intPart}` };
 }
 
 function clock(ns) {
-  let secs = Math.round(ns / SECOND);
+  let secs = Math.floor((ns + SECOND / 2) / SECOND);
   const h = Math.floor(secs / 3600);
   secs -= h * 3600;
   const m = Math.floor(secs / 60);
@@ -69,10 +60,10 @@ export function formatDuration(ns) {
   let u = n >= SECOND ? 2 : n >= 1_000_000 ? 1 : 0;
   for (;;) {
     const [size, name] = SMALL_UNITS[u];
-    const v = round4(n / size, n, size);
-    if (v >= 1000 && u < 2) u += 1; // 999.96ms rounds to 1000ms: write it as 1s
-    else if (v >= 60 && u === 2) return clock(n); // 59.9996s rounds to 60s: "1m"
-    else return `${v}${name}`;
+    const { value, text } = round4(n, size);
+    if (value >= 1000 && u < 2) u += 1; // 999.96ms rounds to 1000ms: write it as 1s
+    else if (value >= 60 && u === 2) return clock(n); // 59.9996s rounds to 60s: "1m"
+    else return `${text}${name}`;
   }
 }
 
