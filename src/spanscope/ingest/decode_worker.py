@@ -30,9 +30,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from spanscope.batch import SpanTable, columns_table
 from spanscope.ingest.limits import DecodeError, Limits
 from spanscope.model import Attributes
-from spanscope.store.duckdb_schema import SpanTable, columns_table
 
 
 def default_workers() -> int:

@@ -118,9 +118,11 @@ def render_sources(sources: list[Source], auth_refusals: Mapping[str, int] | Non
         return get
 
     def store_memory(src: Source) -> list[tuple[str, float]] | None:
-        # Not every store has an engine memory to report (the in-memory reference store).
-        measure = getattr(getattr(src[1], "store", None), "memory_bytes", None)
-        return [("", measure())] if measure is not None else None
+        # Only a store that declares an engine buffer pool reports it (not the in-memory one).
+        store = src[1].store if src[1] is not None else None
+        if store is None or not store.capabilities.engine_memory:
+            return None
+        return [("", store.memory_bytes())]
 
     def hist(h: Histogram | None) -> Any:
         return None if h is None else (h.bounds, h.buckets, h.sum, h.count)

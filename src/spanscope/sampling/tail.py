@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spanscope.batch import SpanTable
 from spanscope.model import Attributes
 from spanscope.sampling.config import TailSamplingConfig
 from spanscope.sampling.policies import _MIX, Policies, Policy, randomness
-from spanscope.store.duckdb_schema import SpanTable
 
 NO_MATCH = "no_match"
 """The policy label of traces no policy matched (they are dropped)."""
