@@ -58,6 +58,18 @@ MAP_TYPES = {
 """The Arrow type of each typed attribute map column (``attr_<t>``)."""
 VALUE_TYPES = {"str": pa.string(), "int": pa.int64(), "dbl": pa.float64(), "bool": pa.bool_()}
 
+SAMPLING_SCHEMA = pa.schema(
+    [
+        ("trace_hi", pa.uint64()),
+        ("trace_lo", pa.uint64()),
+        ("policy", pa.string()),
+        ("weight", pa.float64()),
+        ("decided_ns", pa.int64()),
+    ]
+)
+"""``SpanTable.sampling``: one row per tail-sampling decision that kept a trace (its policy,
+its weight = adjusted count, when it was decided), stored with the trace's spans."""
+
 
 # --- tagged JSON for values that have no typed column -------------------------------------
 
@@ -146,11 +158,18 @@ class SpanTable:
     resources: list[Attributes]
     operations: set[tuple[str, str, int]]
     sampling: pa.Table | None = None
-    """Tail-sampling decisions to record with this batch (``trace_sampling`` rows as
-    trace_hi, trace_lo, policy, weight, decided_ns), or None."""
+    """Tail-sampling decisions to record with this batch (:data:`SAMPLING_SCHEMA`), or None."""
 
     def __len__(self) -> int:
         return int(self.table.num_rows)
+
+
+def sampling_table(decisions: Sequence[tuple[bytes, str, float, int]]) -> pa.Table:
+    """:data:`SAMPLING_SCHEMA` rows from (trace id, policy, weight, decided_ns) tuples."""
+    hi, lo = _halves([d[0] for d in decisions])
+    columns = [hi, lo, [d[1] for d in decisions], [d[2] for d in decisions],
+               [d[3] for d in decisions]]  # fmt: skip
+    return pa.table(columns, schema=SAMPLING_SCHEMA)
 
 
 def spans_table(spans: Sequence[Span]) -> SpanTable:
