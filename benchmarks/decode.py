@@ -29,12 +29,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 )
 from workload import make_request, to_otlp_json  # noqa: E402
 
+from spanscope.batch import columns_table  # noqa: E402
 from spanscope.ingest.limits import Limits  # noqa: E402
 from spanscope.ingest.otlp import decode_otlp_protobuf  # noqa: E402
 from spanscope.ingest.otlp_columns import decode_otlp_columns  # noqa: E402
 from spanscope.ingest.otlp_json import decode_otlp_json  # noqa: E402
 from spanscope.ingest.redaction import DEFAULT_RULES, Redactor  # noqa: E402
-from spanscope.store.duckdb_schema import columns_table  # noqa: E402
 
 
 def spans_per_second(

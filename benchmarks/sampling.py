@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from workload import make_request  # noqa: E402
 
+from spanscope.batch import SpanTable, columns_table  # noqa: E402
 from spanscope.ingest.otlp_columns import decode_otlp_columns  # noqa: E402
 from spanscope.sampling.config import parse_tail_sampling  # noqa: E402
 from spanscope.sampling.tail import TailSampler  # noqa: E402
-from spanscope.store.duckdb_schema import SpanTable, columns_table  # noqa: E402
 
 SEED_TABLE = {
     "decision_wait": "2s",

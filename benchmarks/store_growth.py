@@ -40,9 +40,9 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 from ingest import Bodies  # noqa: E402
 
+from spanscope.batch import SpanTable, columns_table  # noqa: E402
 from spanscope.ingest.otlp_columns import decode_otlp_columns  # noqa: E402
 from spanscope.store.duckdb import DuckDBStore  # noqa: E402
-from spanscope.store.duckdb_schema import SpanTable, columns_table  # noqa: E402
 
 
 class TimedConnection:

@@ -204,10 +204,8 @@ class Tenants:
         pipeline.stats.wal_fsync_seconds = fsync.seconds
         replayed = pipeline.replay()
         pipeline.start()
-        retention = None
-        if hasattr(store, "expire"):
-            retention = RetentionJob(store, self.config.retention)
-            retention.start()
+        retention = RetentionJob(store, self.config.retention)
+        retention.start()
         log.info("tenant %r open in %s (%d WAL records replayed)", tenant_id, directory, replayed)
         return Tenant(tenant_id, directory, store, wal, pipeline, sampler, retention)
 
@@ -221,12 +219,12 @@ class Tenants:
             return
         share = max(MIN_POOL_BYTES, total // len(tenants))
         for tenant in tenants:
-            setter = getattr(tenant.store, "set_memory_limit", None)
-            if setter is not None:
-                try:
-                    setter(share)
-                except Exception as exc:  # a failing store says so through its pipeline
-                    log.warning("tenant %r: cannot set its DuckDB memory limit: %s", tenant.id, exc)
+            if not tenant.store.capabilities.engine_memory:
+                continue
+            try:
+                tenant.store.set_memory_limit(share)
+            except Exception as exc:  # a failing store says so through its pipeline
+                log.warning("tenant %r: cannot set its DuckDB memory limit: %s", tenant.id, exc)
 
     # -- health, metrics and shutdown --------------------------------------------------
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from spanscope.batch import SpanTable, columns_table
 from spanscope.columnar import SpanColumns
 from spanscope.model.spans import Span, SpanKind, StatusCode
-from spanscope.store.duckdb_schema import SpanTable, columns_table
 
 BASE_NS = 1_700_000_000_000_000_000
 ROUTES = {"checkout": "/api/checkout", "health": "/health", "normal": "/api/products"}

@@ -1,12 +1,15 @@
-"""The ``store`` fixture: every conformance test runs once per backend.
+"""The ``backend`` and ``store`` fixtures: every conformance test runs once per backend.
 
-A new backend joins the suite by adding one factory to ``BACKENDS`` (e.g. ClickHouse via
-chDB): a callable taking a temporary directory and returning a fresh, empty Store.
+A new backend joins the suite with one line in ``BACKENDS`` (e.g. ClickHouse via chDB): a
+name and a callable that opens a Store over the data under a directory — fresh for an
+empty directory and, for a backend whose ``capabilities.durable`` is True, the same data
+again when the directory is opened a second time (the reopen and crash cases rely on it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,16 +17,38 @@ import pytest
 from spanscope.model.spans import Span, SpanKind, StatusCode
 from spanscope.store.base import Store
 from spanscope.store.duckdb import DuckDBStore
-
-BACKENDS: dict[str, Callable[[Path], Store]] = {
-    "duckdb-file": lambda tmp: DuckDBStore(tmp / "spans.duckdb"),
-    "duckdb-memory": lambda tmp: DuckDBStore(":memory:"),
-}
+from spanscope.store.memory import MemoryStore
 
 
-@pytest.fixture(params=sorted(BACKENDS))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s = BACKENDS[request.param](tmp_path)
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    open: Callable[[Path], Store]
+    durable: bool = False
+    """What its ``capabilities.durable`` must say (checked): only these run the reopen and
+    crash cases, which need a store that keeps its data across a close."""
+
+
+BACKENDS = [
+    Backend("memory", lambda directory: MemoryStore()),
+    Backend("duckdb-file", lambda directory: DuckDBStore(directory / "spans.duckdb"), True),
+    Backend("duckdb-memory", lambda directory: DuckDBStore(":memory:")),
+]
+
+
+@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=[b for b in BACKENDS if b.durable], ids=lambda b: b.name)
+def durable_backend(request: pytest.FixtureRequest) -> Backend:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store(backend: Backend, tmp_path: Path) -> Iterator[Store]:
+    s = backend.open(tmp_path)
     yield s
     s.close()
 

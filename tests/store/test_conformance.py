@@ -1,4 +1,10 @@
-"""The Store conformance suite: every backend must pass every test here unchanged."""
+"""The Store conformance suite: every backend must pass every test here unchanged.
+
+The suite is every ``test_conformance*.py`` module of this directory (spans, search and
+aggregates here; ``_writes``: atomic writes, WAL position, sampling records, reopen after a
+crash; ``_signals``: logs and metric points; ``_retention``; ``_tenants``), run once per
+backend of ``conftest.BACKENDS`` through the ``store`` / ``backend`` fixtures.
+"""
 
 from __future__ import annotations
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from spanscope.batch import SpanTable, columns_table
 from spanscope.ingest.otlp_columns import decode_otlp_columns
-from spanscope.store import duckdb as duckdb_store
 from spanscope.store.duckdb import DuckDBStore
-from spanscope.store.duckdb_schema import SpanTable, columns_table
+from spanscope.store.duckdb import store as duckdb_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from workload import make_request  # noqa: E402

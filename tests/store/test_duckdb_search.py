@@ -10,7 +10,7 @@ import pytest
 from spanscope.model.spans import Span, SpanKind
 from spanscope.query.model import SearchQuery, parse_condition
 from spanscope.store.duckdb import DuckDBStore
-from spanscope.store.duckdb_search import _ranked, ranked_traces
+from spanscope.store.duckdb.search import _ranked, ranked_traces
 
 HOUR = 3600 * 10**9
 END = 1_800_000_000 * 10**9

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from spanscope.batch import columns_table
 from spanscope.ingest.decode_worker import DecodePool
 from spanscope.ingest.limits import DEFAULT_LIMITS
 from spanscope.ingest.otlp_columns import decode_otlp_columns
 from spanscope.ingest.results import DecodeError
-from spanscope.store.duckdb_schema import columns_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from workload import make_request  # noqa: E402

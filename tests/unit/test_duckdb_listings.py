@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from spanscope.batch import spans_table
 from spanscope.model.spans import Span, SpanKind
 from spanscope.model.summaries import Operation
 from spanscope.query.model import now_ns
 from spanscope.store.duckdb import DuckDBStore
-from spanscope.store.duckdb_schema import spans_table
 
 T0 = now_ns() - 60 * 1_000_000_000
 

@@ -19,6 +19,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from spanscope.batch import columns_table
 from spanscope.ingest.decode_worker import _decode, _Packed
 from spanscope.ingest.limits import DEFAULT_LIMITS
 from spanscope.ingest.otlp import decode_otlp_protobuf, decode_otlp_request
@@ -31,7 +32,6 @@ from spanscope.ingest.zipkin import decode_zipkin_json
 from spanscope.model.signals import SignalBatch
 from spanscope.model.spans import Span
 from spanscope.store.duckdb import DuckDBStore
-from spanscope.store.duckdb_schema import columns_table
 
 NOW = 1_800_000_000_000_000_000
 START = NOW - 5_000_000

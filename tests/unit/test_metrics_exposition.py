@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from spanscope.ingest.stats import PipelineStats
 from spanscope.sampling.metrics import render, render_sources
 from spanscope.sampling.tail import LATENCY_BUCKETS_S, SamplerMetrics
+from spanscope.store.base import Capabilities
 
 ODD_POLICY = 'we"ird\\policy\nname'
 
@@ -24,7 +25,13 @@ def pipeline(stored: int, memory: int | None = 4096, failing: bool = False) -> A
     )
     stats.store_write_seconds.observe(0.003)
     stats.store_write_seconds.observe(0.2)
-    store = SimpleNamespace(memory_bytes=lambda: memory) if memory is not None else object()
+    store = (
+        SimpleNamespace(
+            memory_bytes=lambda: memory, capabilities=Capabilities("duckdb", True, True)
+        )
+        if memory is not None
+        else SimpleNamespace(capabilities=Capabilities("memory"))
+    )
     return SimpleNamespace(
         stats=stats,
         pending_spans=5,

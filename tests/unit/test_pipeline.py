@@ -17,12 +17,14 @@ from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
 from spanscope.ingest.results import DecodeResult
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.model.spans import Span
+from spanscope.store.memory import MemoryStore
 
 
-class FakeStore:
-    """Just enough of the Store protocol: idempotent writes plus the WAL checkpoint."""
+class FakeStore(MemoryStore):
+    """The reference store with its writes, WAL checkpoint and checkpoints counted."""
 
     def __init__(self, position: int | None = None) -> None:
+        super().__init__()
         self.spans: dict[tuple[bytes, bytes], Span] = {}
         self.position = position
         self.writes: list[int | None] = []

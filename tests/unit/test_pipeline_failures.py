@@ -21,6 +21,7 @@ from spanscope.ingest.wal import WriteAheadLog
 from spanscope.model.spans import Span
 from spanscope.sampling.metrics import render
 from spanscope.store.base import StoreRefusedError, StoreUnavailableError
+from spanscope.store.memory import MemoryStore
 
 POISON = 13
 """The span id the refusing stores will not take."""
@@ -29,11 +30,12 @@ BOUND_S = 60.0
 """Generous upper bound for anything that must finish (never a timing assertion)."""
 
 
-class FakeStore:
-    """Idempotent writes plus the WAL checkpoint, like tests/unit/test_pipeline.py's, with
-    a hook that may refuse a write before anything of it is stored (as a transaction)."""
+class FakeStore(MemoryStore):
+    """The reference store's writes (Arrow batches arrive in ``write`` as spans) with a
+    hook that may refuse a write before anything of it is stored (as a transaction)."""
 
     def __init__(self, refuse: Callable[[Sequence[Span]], None] | None = None) -> None:
+        super().__init__()
         self.spans: dict[bytes, Span] = {}
         self.position: int | None = None
         self.refuse = refuse

@@ -111,10 +111,8 @@ def search(
 
 
 def kept_by(store: Store, trace_ids: list[bytes]) -> dict[bytes, tuple[str, float]]:
-    """(policy, weight) of the traces the tail sampler kept; stores that record no sampling
-    decisions (no ``sampling`` method) answer none."""
-    lookup = getattr(store, "sampling", None)
-    return lookup(trace_ids) if lookup is not None and trace_ids else {}
+    """(policy, weight) of the traces the tail sampler kept (absent: stored whole, weight 1)."""
+    return store.sampling(trace_ids) if trace_ids else {}
 
 
 @router.get("/traces/{trace_id}", summary="One whole trace, spans ordered by start")

@@ -12,12 +12,12 @@ JSON — and serves the next request for one of them from memory::
     entry.native_json(raw=False)                # the /api/v1/traces/{id} body, bytes
 
 It is never stale: every request first reads the trace's *stamp* from the store's per-trace
-index (``DuckDBStore.trace_stamp``: write batches, first start, last end — about a
-millisecond), and an entry is reused only while the stamp is unchanged (on a miss,
-``DuckDBStore.trace_read`` reads the trace within the stamp's time range). A span arriving
-late for a cached trace changes the stamp, and the next request reads the trace again.
-Stores without ``trace_stamp`` are read every time. ``SPANSCOPE_TRACE_CACHE_SPANS`` bounds
-the spans kept (default 50,000, ~120 MB; 0 turns the cache off).
+index (:meth:`~spanscope.store.base.TraceReader.trace_stamp`: write batches, first start,
+last end — about a millisecond on DuckDB), and an entry is reused only while the stamp is
+unchanged (on a miss, ``trace_read`` reads the trace within the stamp's time range). A span
+arriving late for a cached trace changes the stamp, and the next request reads the trace
+again. ``SPANSCOPE_TRACE_CACHE_SPANS`` bounds the spans kept (default 50,000, ~120 MB; 0
+turns the cache off: every request reads the store).
 
 Concurrent requests for one trace (the UI fetches the trace and its critical path in
 parallel) wait for the first read instead of repeating it. Cached objects are shared
@@ -43,6 +43,7 @@ import orjson
 from spanscope.analysis.skew import adjust_clock_skew
 from spanscope.api.serialize import trace_to_native
 from spanscope.model.spans import Trace
+from spanscope.store.base import TraceReader, TraceStamp
 
 DEFAULT_MAX_SPANS = 50_000
 """Spans kept across all cached traces: ~2.4 KB each with the adjusted copy and the JSON
@@ -126,14 +127,13 @@ class TraceCache:
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, bytes], threading.Lock] = {}
 
-    def entry(self, store: object, trace_id: bytes, tenant: str = "") -> CachedTrace | None:
+    def entry(self, store: TraceReader, trace_id: bytes, tenant: str = "") -> CachedTrace | None:
         """The trace from the cache while its stamp is current, else read from ``store``.
         Entries are keyed by ``tenant`` and trace id: two tenants' stores may hold the same
         trace id with the same stamp (same batches, same times), and must not share it."""
-        stamp_of = getattr(store, "trace_stamp", None)
-        if stamp_of is None or self.max_spans == 0:
+        if self.max_spans == 0:
             return self._read(store, trace_id, None)
-        stamp = stamp_of(trace_id)
+        stamp = store.trace_stamp(trace_id)
         if stamp is None:
             return None
         key = (tenant, trace_id)
@@ -161,12 +161,11 @@ class TraceCache:
             return found
 
     @staticmethod
-    def _read(store: Any, trace_id: bytes, stamp: object) -> CachedTrace | None:
+    def _read(store: TraceReader, trace_id: bytes, stamp: TraceStamp | None) -> CachedTrace | None:
         # trace_read: the store's read for a stamp in hand (no second index look-up).
-        read = getattr(store, "trace_read", None)
         with gc_paused():
-            if stamp is not None and read is not None:
-                stored = read(trace_id, stamp)
+            if stamp is not None:
+                stored = store.trace_read(trace_id, stamp)
             else:
                 stored = store.trace(trace_id)
         return None if stored is None else CachedTrace(stamp, stored)

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from spanscope.batch import SpanTable, columns_table
 from spanscope.ingest.limits import Limits
 from spanscope.ingest.results import DecodeError
 from spanscope.model.spans import Attributes
-from spanscope.store.duckdb_schema import SpanTable, columns_table
 
 
 def default_workers() -> int:

@@ -10,7 +10,8 @@ spans and the raw payload to :class:`IngestPipeline`:
    the group-committed fsync (``await pipeline.accept(...)`` in asyncio, or
    ``accept_blocking`` on a gRPC worker thread). Only then does it answer OK.
 3. **queue → writer** — one thread gathers batches for up to ``settings.flush_interval_s``
-   or ~20k spans and calls ``store.write(spans, wal_position=p)``, where ``p`` is the
+   or ~20k spans and calls ``store.write_tables(batches, wal_position=p)`` (Arrow span
+   batches, :mod:`spanscope.batch`, with the logs and metric points), where ``p`` is the
    highest WAL position whose predecessors are all stored; after a commit, WAL segments
    wholly below ``p`` are deleted.
 4. **checkpoint** — a second thread runs ``store.checkpoint()`` (DuckDB's CHECKPOINT)
@@ -48,6 +49,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from spanscope.batch import SpanTable, columns_table
 from spanscope.columnar import SpanColumns
 from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool
@@ -60,8 +62,7 @@ from spanscope.ingest.wal import WalRecord, WriteAheadLog
 from spanscope.model.signals import SignalBatch
 from spanscope.model.spans import Span
 from spanscope.sampling.tail import TailSampler
-from spanscope.store.base import Recoverable, Store, StoreUnavailableError
-from spanscope.store.duckdb_schema import SpanTable, columns_table
+from spanscope.store.base import Store, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +136,6 @@ def _as_columns(batch: list[Span] | SpanColumns) -> SpanColumns:
     return batch if isinstance(batch, SpanColumns) else SpanColumns.from_spans(batch)
 
 
-def _as_spans(batch: list[Span] | SpanColumns | SpanTable) -> list[Span]:
-    if isinstance(batch, SpanTable):
-        raise TypeError("an Arrow span batch needs a store with write_tables (DuckDBStore)")
-    return batch.to_spans() if isinstance(batch, SpanColumns) else batch
-
-
 def _as_table(batch: list[Span] | SpanColumns | SpanTable) -> SpanTable:
     return batch if isinstance(batch, SpanTable) else columns_table(_as_columns(batch))
 
@@ -158,15 +153,13 @@ class IngestPipeline:
         tail_sampler: TailSampler | None = None,
     ) -> None:
         self.store = store
-        if tail_sampler is not None and not hasattr(store, "write_tables"):
-            raise ValueError("tail sampling needs a store with write_tables (DuckDBStore)")
         self.tail_sampler = tail_sampler
         """Holds traces between the WAL and the store until decided (None: keep all)."""
         # Without a sampler the writer sleeps until a batch comes; with one it wakes to
         # decide traces whose decision wait ran out.
         self._tick_s = None if tail_sampler is None else 0.1
         self._written_position: int | None = None
-        self.decode_pool = decode_pool if hasattr(store, "write_tables") else None
+        self.decode_pool = decode_pool
         """Worker processes that decode OTLP protobuf for the receivers (None: in-process)."""
         self.wal = wal
         self.settings = settings
@@ -535,20 +528,12 @@ class IngestPipeline:
             self._write(leftovers, flush=True)
 
     def _store_write(self, batches: list[Batch], wal_position: int | None) -> int:
-        """One store write of several receivers' batches, as columns if the store takes
-        them (no Span objects on the fast path)."""
+        """One store write of several receivers' batches, as Arrow tables (no Span objects
+        on the fast path); logs and metric points ride in the spans' transaction: one
+        checkpoint for all."""
         signals = [b for b in batches if isinstance(b, SignalBatch)]
-        spans = [b for b in batches if not isinstance(b, SignalBatch)]
-        write_tables = getattr(self.store, "write_tables", None)
-        if write_tables is not None:
-            # Logs and metric points ride in the spans' transaction: one checkpoint for all.
-            tables = [_as_table(b) for b in spans]
-            if signals:
-                return int(write_tables(tables, wal_position=wal_position, signals=signals))
-            return int(write_tables(tables, wal_position=wal_position))
-        if signals:
-            self.store.write_signals(signals, None)
-        return self.store.write([s for b in spans for s in _as_spans(b)], wal_position)
+        tables = [_as_table(b) for b in batches if not isinstance(b, SignalBatch)]
+        return self.store.write_tables(tables, wal_position=wal_position, signals=signals)
 
     def _write(self, items: list[_Item], flush: bool = False) -> None:
         self._heartbeat = time.monotonic()
@@ -729,8 +714,6 @@ class IngestPipeline:
         """Reopen the store if ``exc`` asks for it; True when it did."""
         if not (isinstance(exc, StoreUnavailableError) and exc.reopen):
             return False
-        if not isinstance(self.store, Recoverable):
-            return False
         self._reopening = True
         try:
             self.store.reopen()
@@ -789,16 +772,13 @@ class IngestPipeline:
         # docs/performance.md) says when it last did; this thread then only covers a slow
         # trickle that fills no row group for CHECKPOINT_MAX_S.
         while not self._stopping.wait(self._checkpoint_interval_s):
-            last = getattr(self.store, "last_checkpoint", None)
+            last = self.store.last_checkpoint
             if last is None or time.monotonic() - last >= CHECKPOINT_MAX_S:
                 self._checkpoint()
 
     def _checkpoint(self) -> None:
-        checkpoint = getattr(self.store, "checkpoint", None)
-        if checkpoint is None:
-            return
         try:
-            checkpoint()
+            self.store.checkpoint()
         except Exception as exc:
             if not _is_outage(exc):
                 log.exception("store checkpoint failed (will try again)")

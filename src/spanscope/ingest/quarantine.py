@@ -39,10 +39,10 @@ from typing import Any
 import orjson
 
 from spanscope.api.serialize import spans_to_otlp
+from spanscope.batch import SpanTable, batch_to_spans
 from spanscope.columnar import SpanColumns
 from spanscope.model.signals import SignalBatch
 from spanscope.model.spans import Span
-from spanscope.store.duckdb_schema import SpanTable, table_to_spans
 
 QUARANTINE_DIR = "quarantine"
 
@@ -77,23 +77,13 @@ def split(batch: Batch) -> tuple[Batch, Batch]:
 
 
 def to_spans(batch: list[Span] | SpanColumns | SpanTable) -> list[Span]:
-    """The batch as Span objects (an Arrow table row by row: slow, but only for the few
-    spans being quarantined)."""
+    """The batch as Span objects (slow for an Arrow table, but only for the few spans
+    being quarantined)."""
     if isinstance(batch, SpanColumns):
         return batch.to_spans()
-    if not isinstance(batch, SpanTable):
-        return list(batch)
-    table = batch.table.rename_columns(
-        ["resource_id" if n == "resource_ix" else n for n in batch.table.column_names]
-    )
-    resources = dict(enumerate(batch.resources))
-    hi, lo = table.column("trace_hi").to_pylist(), table.column("trace_lo").to_pylist()
-    read = table.drop_columns(["i", "trace_hi", "trace_lo"])
-    out: list[Span] = []
-    for row in range(table.num_rows):
-        trace_id = ((hi[row] << 64) | lo[row]).to_bytes(16, "big")
-        out += table_to_spans(read.slice(row, 1), trace_id, resources)
-    return out
+    if isinstance(batch, SpanTable):
+        return batch_to_spans(batch)
+    return list(batch)
 
 
 def _entries(refused: list[tuple[Batch, str]]) -> list[tuple[int, list[str], dict[str, Any]]]:

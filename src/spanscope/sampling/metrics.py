@@ -120,9 +120,11 @@ class PipelineCollector(Collector):
             return [({}, 0 if getattr(src[1], "store_failing", False) else 1)]
 
         def store_memory(src: Source) -> Series | None:
-            # Not every store has an engine memory to report (the in-memory reference store).
-            measure = getattr(getattr(src[1], "store", None), "memory_bytes", None)
-            return [({}, measure())] if measure is not None else None
+            # Only a store that declares an engine buffer pool reports it (not the in-memory one).
+            store = src[1].store if src[1] is not None else None
+            if store is None or not store.capabilities.engine_memory:
+                return None
+            return [({}, store.memory_bytes())]
 
         f = self._family
         return [

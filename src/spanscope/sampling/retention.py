@@ -19,19 +19,17 @@ from collections.abc import Callable
 from typing import Any
 
 from spanscope.sampling.config import RetentionConfig
+from spanscope.store.base import SamplingRecords
 
 log = logging.getLogger(__name__)
 
 
 def run_retention(
-    store: Any, config: RetentionConfig, now_ns: int, dry_run: bool = False
+    store: SamplingRecords, config: RetentionConfig, now_ns: int, dry_run: bool = False
 ) -> dict[str, Any]:
     """Apply (or with ``dry_run`` only report) retention once; returns the report as JSON."""
-    expire = getattr(store, "expire", None)
-    if expire is None:
-        raise ValueError(f"store {type(store).__name__} does not support retention (no expire)")
     retention = {"error": config.error_ns, "slow": config.slow_ns, "normal": config.normal_ns}
-    reports = expire(now_ns, retention, config.slow_threshold_ns, dry_run)
+    reports = store.expire(now_ns, retention, config.slow_threshold_ns, dry_run)
     return {
         "dry_run": dry_run,
         "now_ns": now_ns,
@@ -53,7 +51,10 @@ class RetentionJob:
     """A daemon thread applying retention every ``config.interval_ns`` (first run at start)."""
 
     def __init__(
-        self, store: Any, config: RetentionConfig, clock_ns: Callable[[], int] = time.time_ns
+        self,
+        store: SamplingRecords,
+        config: RetentionConfig,
+        clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.store = store
         self.config = config

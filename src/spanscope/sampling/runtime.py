@@ -42,9 +42,8 @@ class SamplingRuntime:
     def start(self, store: Any, pipeline: Any) -> None:
         self.store = store
         self.pipeline = pipeline
-        if hasattr(store, "expire"):
-            self.retention = RetentionJob(store, self.config.retention)
-            self.retention.start()
+        self.retention = RetentionJob(store, self.config.retention)
+        self.retention.start()
 
     def stop(self) -> None:
         if self.retention is not None:

@@ -43,24 +43,15 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spanscope.batch import SAMPLING_SCHEMA, SpanTable
 from spanscope.model.spans import Attributes
 from spanscope.sampling.config import TailSamplingConfig
 from spanscope.sampling.policies import _MIX, Policies, Policy, randomness
-from spanscope.store.duckdb_schema import SpanTable
 
 NO_MATCH = "no_match"
 """The policy label of traces no policy matched (they are dropped)."""
 
 LATENCY_BUCKETS_S = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0)
-_SAMPLING_SCHEMA = pa.schema(
-    [
-        ("trace_hi", pa.uint64()),
-        ("trace_lo", pa.uint64()),
-        ("policy", pa.string()),
-        ("weight", pa.float64()),
-        ("decided_ns", pa.int64()),
-    ]
-)
 
 
 class _Trace:
@@ -352,7 +343,7 @@ class TailSampler:
             rows = pa.table(
                 [pa.array(his, pa.uint64()), pa.array(los, pa.uint64()), pa.array(names),
                  pa.array(weights, pa.float64()), pa.array([now_ns] * len(his), pa.int64())],
-                schema=_SAMPLING_SCHEMA,
+                schema=SAMPLING_SCHEMA,
             )  # fmt: skip
             self._decided = []
             if tables:

@@ -1,30 +1,54 @@
-"""The Store protocol: what every storage backend provides.
+"""The storage contract: small role protocols, a declared capabilities object, and the rules.
 
-Backends (DuckDB, the embedded default; ClickHouse later) implement this small surface and
-pass ONE conformance suite, ``tests/store/test_conformance.py``.
+A backend is one class that plays every role below and declares what it can do in
+``capabilities``; the server reads that declaration and never probes a store for methods.
+Every backend passes ONE conformance suite, ``tests/store/`` (the in-memory reference
+store :mod:`spanscope.store.memory`, DuckDB, and later ClickHouse through chDB).
+
+================  ============================================================================
+role              what it answers
+================  ============================================================================
+SpanWriter        ``write`` / ``write_tables`` (Arrow batches, :mod:`spanscope.batch`), the WAL
+                  checkpoint (``wal_position``) and the engine's own ``checkpoint``
+TraceReader       trace by id (with ``trace_stamp`` / ``trace_read`` for caches), search,
+                  services, operations, dependencies, span count
+Analytics         the cross-trace aggregates spanscope.analysis asks for (RED, histograms, ...)
+SignalStore       logs and metric points, linked to traces by ids
+SamplingRecords   which tail-sampling policy kept a trace, and retention by class (``expire``)
+Recoverable       ``reopen`` after :class:`StoreUnavailableError` with ``reopen=True``
+EngineMemory      what the engine's buffer pool holds, and its limit
+================  ============================================================================
 
 Rules every backend keeps:
 
 - ``write`` is idempotent per (trace id, span id): a span written twice (a retrying
-  client, a WAL replay) is stored and counted once.
-- ``write(spans, wal_position=p)`` stores the spans and records ``p`` as the write-ahead
-  log checkpoint in ONE transaction; ``wal_position()`` returns the last recorded one. That
-  is what makes replay after a crash exact.
+  client, a WAL replay) is stored and counted once, whatever the copy's times say.
+- A write is atomic: ``write_tables(tables, wal_position=p, signals=...)`` stores the spans,
+  the log records and metric points, the tail-sampling decisions the tables carry, and
+  records ``p`` as the write-ahead log checkpoint in ONE transaction — all or nothing;
+  ``wal_position()`` returns the last recorded one. That is what makes replay after a crash
+  exact. A durable store (``capabilities.durable``) closed without ``checkpoint()`` (or
+  killed) reopens with every write it acknowledged.
 - Reads never scan every span for one trace: a per-trace index (first/last time, span
   count, errors, services, root) answers trace-level questions.
-- Times are unix nanoseconds; ids are raw bytes.
+- Times are unix nanoseconds in int64; ids are raw bytes.
 - A failed write says which kind of failure it is, so the ingest pipeline knows whether
   to set the batch aside or wait: :class:`StoreRefusedError` (this data cannot be stored
-  — a value out of the column's range; other spans can) or :class:`StoreUnavailableError`
-  (nothing can be stored now — disk full, database invalidated; ``reopen`` says whether
-  :meth:`Recoverable.reopen` is needed before the next try). Anything else counts as
-  transient and is retried.
+  — a span whose end overflows int64 nanoseconds; other spans can) or
+  :class:`StoreUnavailableError` (nothing can be stored now — disk full, database
+  invalidated; ``reopen`` says whether :meth:`Recoverable.reopen` is needed before the
+  next try). Anything else counts as transient and is retried.
+- Retention classes come from the per-trace index: **error** (any span with status
+  ERROR), **slow** (first start to last end at least the slow threshold), else
+  **normal**; a trace expires when its last span ended longer ago than its class keeps.
+- Each store is one tenant's: two stores opened at two locations share nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from spanscope.model.aggregates import (
     AttributeCount,
@@ -37,6 +61,16 @@ from spanscope.model.signals import LogRecord, MetricPoint, SignalBatch
 from spanscope.model.spans import Span, SpanKind, Trace
 from spanscope.model.summaries import DependencyEdge, Operation, TraceSummary
 from spanscope.query.model import LogQuery, SearchQuery
+
+if TYPE_CHECKING:
+    from spanscope.batch import SpanTable
+
+TRACE_CLASSES = ("error", "slow", "normal")
+"""Retention classes, in the order :meth:`SamplingRecords.expire` reports them."""
+
+TraceStamp = tuple[int, int, int]
+"""(write batches that stored spans of the trace, first start, last end): changes whenever
+the trace does, so a cache of read traces can key on it (:mod:`spanscope.api.trace_cache`)."""
 
 
 class StoreRefusedError(ValueError):
@@ -54,33 +88,91 @@ class StoreUnavailableError(RuntimeError):
         self.reopen = reopen
 
 
-@runtime_checkable
-class Recoverable(Protocol):
-    """A store that can drop its connection and open the same database again (after
-    :class:`StoreUnavailableError` with ``reopen=True``)."""
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend declares about itself; the server reads this, never ``hasattr``.
 
-    def reopen(self) -> None:
-        """Close the connection (ignoring its errors), connect again, reload every cache
-        kept from the database. Raises StoreUnavailableError while that is impossible."""
-        ...
+    >>> Capabilities(backend="duckdb", durable=True, engine_memory=True).durable
+    True
+    """
+
+    backend: str
+    """The backend's name, as ``--store`` URLs will say it (``duckdb``, ``memory``)."""
+    durable: bool = False
+    """Acknowledged writes survive a close without checkpoint, or a crash: the same location
+    opened again has them (False for the in-memory reference and DuckDB ``:memory:``)."""
+    engine_memory: bool = False
+    """``memory_bytes()`` measures and ``set_memory_limit()`` caps a buffer pool the engine
+    keeps (DuckDB's): ``/metrics`` exports it and tenants share one budget. When False both
+    are no-ops and the server leaves them alone."""
 
 
-@runtime_checkable
-class Store(Protocol):
+@dataclass(frozen=True)
+class ClassReport:
+    """What retention removed (or would remove) from one trace class."""
+
+    trace_class: str
+    retention_ns: int
+    traces: int
+    spans: int
+    oldest_end_ns: int | None
+
+
+class SpanWriter(Protocol):
+    """Storing spans and the write-ahead log checkpoint that goes with them."""
+
     def write(self, spans: Sequence[Span], wal_position: int | None = None) -> int:
         """Store spans (duplicates of already-stored spans are skipped) and, in the same
         transaction, the WAL checkpoint. Returns how many spans were newly stored."""
         ...
 
-    def wal_position(self) -> int | None:
-        """The WAL checkpoint recorded by the last ``write`` that carried one."""
+    def write_tables(
+        self,
+        tables: Sequence[SpanTable],
+        wal_position: int | None = None,
+        *,
+        signals: Sequence[SignalBatch] = (),
+    ) -> int:
+        """:meth:`write` for Arrow batches (the receivers' and tail sampler's path), with the
+        tables' tail-sampling decisions and ``signals`` (logs, metric points) in the same
+        transaction. Returns how many spans were newly stored."""
         ...
+
+    def wal_position(self) -> int | None:
+        """The WAL checkpoint recorded by the last write that carried one."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Make what was written durable in the engine's own files (DuckDB: fold its log into
+        the database file). The server calls it from a background thread; a no-op where
+        every commit is already in place."""
+        ...
+
+    @property
+    def last_checkpoint(self) -> float | None:
+        """When the store last checkpointed by itself (``time.monotonic()``), so the server
+        need not; None when it never does (the server then calls ``checkpoint`` on its
+        interval)."""
+        ...
+
+
+class TraceReader(Protocol):
+    """Whole traces and trace-level searches and listings."""
 
     def trace(
         self, trace_id: bytes, start_ns: int | None = None, end_ns: int | None = None
     ) -> Trace | None:
         """Every stored span of a trace (each once), ordered by start; None if unknown.
         start/end only narrow where to look; a trace overlapping them is returned whole."""
+        ...
+
+    def trace_stamp(self, trace_id: bytes) -> TraceStamp | None:
+        """The trace's :data:`TraceStamp` from the per-trace index, None if unknown."""
+        ...
+
+    def trace_read(self, trace_id: bytes, stamp: TraceStamp) -> Trace | None:
+        """:meth:`trace` for a stamp just read by :meth:`trace_stamp` (its time range bounds
+        the read), so a caller that checked the stamp does not look it up twice."""
         ...
 
     def search(self, query: SearchQuery) -> list[TraceSummary]:
@@ -102,8 +194,14 @@ class Store(Protocol):
         child span started in the window; with ``service``, only edges touching it."""
         ...
 
-    # --- cross-trace aggregates for spanscope.analysis: plain fetches or SQL aggregates;
-    # the analysis (splits, rankings, weights' meaning) stays in analysis/.
+    def span_count(self) -> int:
+        """How many spans are stored (each once)."""
+        ...
+
+
+class Analytics(Protocol):
+    """Cross-trace aggregates for spanscope.analysis: plain fetches or SQL aggregates; the
+    analysis (splits, rankings, weights' meaning) stays in analysis/."""
 
     def request_durations(
         self,
@@ -174,11 +272,9 @@ class Store(Protocol):
         another service; sorted by (parent, child)."""
         ...
 
-    def span_count(self) -> int:
-        """How many spans are stored (each once)."""
-        ...
 
-    # --- logs and metric points, linked to traces by trace/span ids (issue #7)
+class SignalStore(Protocol):
+    """Logs and metric points, linked to traces by trace/span ids (issue #7)."""
 
     def write_signals(self, batches: Sequence[SignalBatch], wal_position: int | None = None) -> int:
         """Store the batches' log records and metric points and, in the same transaction,
@@ -205,4 +301,69 @@ class Store(Protocol):
         """Every stored metric name (of ``service``), sorted."""
         ...
 
-    def close(self) -> None: ...
+
+class SamplingRecords(Protocol):
+    """Tail-sampling decisions (written with their traces by ``write_tables``) and
+    retention by trace class."""
+
+    def sampling(self, trace_ids: Sequence[bytes]) -> dict[bytes, tuple[str, float]]:
+        """(policy, weight) of each given trace that tail sampling kept (its latest
+        decision); traces stored without tail sampling are absent (weight 1)."""
+        ...
+
+    def expire(
+        self,
+        now_ns: int,
+        retention_ns: dict[str, int],
+        slow_threshold_ns: int,
+        dry_run: bool = False,
+    ) -> list[ClassReport]:
+        """Delete (or with ``dry_run`` only count) the traces past their class's retention
+        (``retention_ns`` maps each of :data:`TRACE_CLASSES` to how long it is kept): their
+        spans, index entries and sampling records. One report per class, in that order."""
+        ...
+
+
+@runtime_checkable
+class Recoverable(Protocol):
+    """A store that can drop its connection and open the same database again (after
+    :class:`StoreUnavailableError` with ``reopen=True``)."""
+
+    def reopen(self) -> None:
+        """Close the connection (ignoring its errors), connect again, reload every cache
+        kept from the database. Raises StoreUnavailableError while that is impossible."""
+        ...
+
+
+class EngineMemory(Protocol):
+    """The engine's buffer pool (see :attr:`Capabilities.engine_memory`)."""
+
+    def memory_bytes(self) -> int:
+        """What the engine holds in memory for this store now; 0 if it cannot say."""
+        ...
+
+    def set_memory_limit(self, limit_bytes: int) -> None:
+        """Cap the engine's buffer pool for this store at ``limit_bytes`` now."""
+        ...
+
+
+class Store(
+    SpanWriter,
+    TraceReader,
+    Analytics,
+    SignalStore,
+    SamplingRecords,
+    Recoverable,
+    EngineMemory,
+    Protocol,
+):
+    """Every role, plus what the backend declares and ``close``."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this backend can do (see :class:`Capabilities`)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store; writes acknowledged before are kept if ``durable``."""
+        ...

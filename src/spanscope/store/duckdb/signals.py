@@ -10,7 +10,7 @@ the span write's transaction, so one WAL checkpoint covers all three signals) an
                    bucket_counts, scale, zero_count, positive_offset, positive_counts,
                    negative_offset, negative_counts, exemplars
 
-Attributes, resources and bodies are tagged JSON (:func:`~spanscope.store.duckdb_schema.tag_value`)
+Attributes, resources and bodies are tagged JSON (:func:`~spanscope.batch.tag_value`)
 so they read back with their OTLP types; a point's ``attributes`` text is canonical (sorted
 keys), so equal label sets are equal strings and serve as the series key. Trace and span
 ids are BLOBs (NULL outside a span): "the logs of this trace" is an equality filter.
@@ -31,10 +31,10 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from spanscope.batch import tag_attrs, tag_value, untag_attrs, untag_value
 from spanscope.model.signals import Exemplar, LogRecord, MetricPoint, SignalBatch
 from spanscope.model.spans import Attributes
 from spanscope.query.model import LogQuery
-from spanscope.store.duckdb_schema import tag_attrs, tag_value, untag_attrs, untag_value
 
 DDL = """
 CREATE TABLE IF NOT EXISTS logs (

@@ -44,7 +44,7 @@ _WEIGHT = f"""CASE WHEN s.trace_state LIKE '%th:%'
     THEN {_TWO_56} / ({_TWO_56} - ('0x' || rpad(regexp_extract(s.trace_state,
          '{TH_PATTERN}', 1), 14, '0'))::UBIGINT::DOUBLE)
     ELSE 1.0 END"""
-# The tail sampler's weight of each trace it kept (store/duckdb_sampling.py); it multiplies
+# The tail sampler's weight of each trace it kept (store/duckdb/sampling.py); it multiplies
 # the head weight above because the two samplers draw independent randomness.
 _TAIL_WEIGHT = (
     "SELECT trace_id, arg_max(weight, decided_ns) AS weight FROM trace_sampling GROUP BY trace_id"

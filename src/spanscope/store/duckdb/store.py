@@ -48,12 +48,13 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spanscope.batch import SpanTable, columns_table, spans_table, table_to_spans
 from spanscope.columnar import SpanColumns
 from spanscope.model.aggregates import (
     AttributeCount,
@@ -66,23 +67,29 @@ from spanscope.model.signals import LogRecord, MetricPoint, SignalBatch
 from spanscope.model.spans import Attributes, Span, SpanKind, Trace
 from spanscope.model.summaries import DependencyEdge, Operation, ServiceCount, TraceSummary
 from spanscope.query.model import LogQuery, SearchQuery
-from spanscope.store import deadline, duckdb_analysis, duckdb_sampling, duckdb_signals
-from spanscope.store.base import StoreRefusedError, StoreUnavailableError
-from spanscope.store.duckdb_sampling import record_sampling
-from spanscope.store.duckdb_schema import (
+from spanscope.store import deadline
+from spanscope.store.base import (
+    Capabilities,
+    ClassReport,
+    Store,
+    StoreRefusedError,
+    StoreUnavailableError,
+    TraceStamp,
+)
+from spanscope.store.duckdb import analysis as duckdb_analysis
+from spanscope.store.duckdb import sampling as duckdb_sampling
+from spanscope.store.duckdb import signals as duckdb_signals
+from spanscope.store.duckdb.sampling import record_sampling
+from spanscope.store.duckdb.schema import (
     BATCH_TRACE_ID,
     DDL,
     SPAN_COLUMNS,
     TRACE_READ_COLUMNS,
-    SpanTable,
-    columns_table,
     decode_attrs,
     resource_key,
     resources_table,
-    spans_table,
-    table_to_spans,
 )
-from spanscope.store.duckdb_search import ranked_traces
+from spanscope.store.duckdb.search import ranked_traces
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +195,9 @@ class DuckDBStore:
 
     def __init__(self, path: str | Path, memory_limit: str | None = None) -> None:
         self.path = str(path)
+        self.capabilities = Capabilities(
+            backend="duckdb", durable=self.path != ":memory:", engine_memory=True
+        )
         self._memory_limit = memory_limit or MEMORY_LIMIT
         """DuckDB's buffer pool limit for this database (each database has its own pool:
         the server shares one budget between its tenants, :mod:`spanscope.tenants`)."""
@@ -200,7 +210,7 @@ class DuckDBStore:
         """Bumped by reopen(): a reading thread's cursor of an older one is stale."""
         self._closed = False
         self._open()
-        self.last_checkpoint = time.monotonic()
+        self.last_checkpoint: float | None = time.monotonic()
         """When DuckDB's WAL was last folded into the file (``time.monotonic()``)."""
 
     def _open(self) -> None:
@@ -548,7 +558,7 @@ class DuckDBStore:
         stamp = self.trace_stamp(trace_id)
         return None if stamp is None else self.trace_read(trace_id, stamp)
 
-    def trace_read(self, trace_id: bytes, stamp: tuple[int, int, int]) -> Trace | None:
+    def trace_read(self, trace_id: bytes, stamp: TraceStamp) -> Trace | None:
         """:meth:`trace` for a stamp just read by :meth:`trace_stamp` (its time range bounds
         the scan), so a caller that checked the stamp does not look it up twice."""
         cur = self._reader()
@@ -565,7 +575,7 @@ class DuckDBStore:
         resources = self._resources(cur, set(table.column("resource_id").unique().to_pylist()))
         return Trace(trace_id=trace_id, spans=table_to_spans(table, trace_id, resources))
 
-    def trace_stamp(self, trace_id: bytes) -> tuple[int, int, int] | None:
+    def trace_stamp(self, trace_id: bytes) -> TraceStamp | None:
         """(write batches, first start, last end) of a stored trace from the per-trace index,
         None if unknown. Every write that stores a span of the trace adds a batch, so the
         stamp changes whenever the trace does and a cache of read traces can key on it
@@ -709,7 +719,7 @@ class DuckDBStore:
         row = self._reader().execute("SELECT count(*) FROM spans").fetchone()
         return int(row[0]) if row else 0
 
-    # --- cross-trace aggregates for spanscope.analysis: SQL in duckdb_analysis.py -------
+    # --- cross-trace aggregates for spanscope.analysis: SQL in duckdb/analysis.py -------
 
     def request_durations(
         self,
@@ -766,7 +776,7 @@ class DuckDBStore:
     ) -> list[DependencyStats]:
         return duckdb_analysis.dependency_stats(self._reader(), start_ns, end_ns, service)
 
-    # --- tail sampling records and retention by class: SQL in duckdb_sampling.py ---------
+    # --- tail sampling records and retention by class: SQL in duckdb/sampling.py ---------
 
     def sampling(self, trace_ids: Sequence[bytes]) -> dict[bytes, tuple[str, float]]:
         """(policy, weight) of each given trace that tail sampling kept."""
@@ -780,9 +790,13 @@ class DuckDBStore:
         retention_ns: dict[str, int],
         slow_threshold_ns: int,
         dry_run: bool = False,
-    ) -> list[duckdb_sampling.ClassReport]:
+    ) -> list[ClassReport]:
         """Delete (or count, with ``dry_run``) traces past their class's retention."""
         with self._write_lock:
             return duckdb_sampling.expire(
                 self._writer, now_ns, retention_ns, slow_threshold_ns, dry_run
             )
+
+
+if TYPE_CHECKING:  # mypy checks that the class plays every role of the contract
+    _conforms: type[Store] = DuckDBStore

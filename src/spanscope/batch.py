@@ -1,36 +1,44 @@
-"""The DuckDB store's tables, and how a :class:`~spanscope.model.spans.Span` becomes a row and back.
+"""The Arrow span batch: the one shape ingest, tail sampling and every store share.
 
-One row per span in ``spans``, with the hot fields as flat columns so DuckDB compresses
-them column by column, and attributes split by OTLP type into four typed maps so that
-``http.status_code >= 500`` compares numbers::
+A receiver decodes a request into :class:`~spanscope.columnar.SpanColumns`; :func:`columns_table`
+turns those into a :class:`SpanTable` — an Arrow table, one row per span, plus the batch's
+distinct resources and (service, name, kind) operations. Decode worker processes send it to
+the server as Arrow buffers, the tail sampler holds and filters it without a Python object
+per span, and a store writes it with :meth:`~spanscope.store.base.SpanWriter.write_tables`.
+No backend owns it: DuckDB inserts the table as it is, the in-memory reference store reads
+it back with :func:`batch_to_spans`, and a ClickHouse backend can hand it to its driver.
 
-    attr_str  MAP(VARCHAR, VARCHAR)    attr_int  MAP(VARCHAR, BIGINT)
-    attr_dbl  MAP(VARCHAR, DOUBLE)     attr_bool MAP(VARCHAR, BOOLEAN)
-    attr_other VARCHAR                 -- JSON for bytes / arrays / kvlists (rare)
+>>> from spanscope.model import Span
+>>> span = Span(trace_id=bytes(15) + b"\\x01", span_id=bytes(7) + b"\\x02", name="GET /",
+...             start_ns=10, end_ns=25, attributes={"http.status_code": 200})
+>>> batch = spans_table([span])
+>>> len(batch), batch.table.column("duration_ns").to_pylist()
+(1, [15])
+>>> batch_to_spans(batch) == [span]
+True
+
+Columns, in this order: ``i`` (row number, used to drop repeats), ``trace_hi``/``trace_lo``
+(the 16-byte trace id as two uint64 halves: Arrow has no 128-bit integer), ``span_id``,
+``parent_span_id`` (uint64, null for a root), ``start_ns``, ``duration_ns``, ``service``,
+``name``, ``kind``, ``status_code``, ``status_message``, ``resource_ix`` (an index into
+``SpanTable.resources``; a store swaps it for its own resource id), ``scope_name``,
+``scope_version``, ``trace_state``, ``flags``, the three ``dropped_*_count``, the
+attributes split by OTLP type into four typed maps ``attr_str``/``attr_int``/``attr_dbl``/
+``attr_bool`` (so ``http.status_code >= 500`` compares numbers), and ``attr_other``,
+``events``, ``links``, ``warnings`` as JSON text.
 
 Values that are not plain scalars are kept as *tagged* JSON (``["x", "00ff"]`` for bytes,
 ``["a", [...]]`` for arrays, ``["m", {...}]`` for kvlists, ``["i", 1]`` vs ``["d", 1.0]``)
-so they round-trip exactly: a span read back compares equal to the span written.
-
-A resource (the process's attributes) repeats on every span it sent; it is stored once in
-``resources`` (found by a 64-bit hash of its canonical encoding) and referenced by a small
-sequential ``spans.resource_id``, so it costs a few bits per span after compression (a random
-64-bit hash as the id did not compress at all: 8 bytes/span; measured). the
-same few ids repeat).
-
-``trace_fragments`` is the per-trace index: one row per (trace, write batch) with per-service
-span and error counts in a list, made from the rows a write actually inserted, so duplicates
-never count twice. One row per trace rather than per (trace, service) matters: its 16-byte
-trace id does not compress, and ten services per trace made the index 14 bytes/span. See
-docs/storage.md for the measurements behind these choices.
+so they round-trip exactly: a span read back compares equal to the span written
+(:func:`tag_value`, also used by stores for log bodies and signal attributes).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -41,89 +49,26 @@ from spanscope.model.spans import Attributes, AttrValue, Event, Link, Span, Span
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
-DDL = """
-CREATE TABLE IF NOT EXISTS spans (
-    trace_id UHUGEINT NOT NULL,
-    span_id UBIGINT NOT NULL,
-    parent_span_id UBIGINT,
-    start_ns BIGINT NOT NULL,
-    duration_ns BIGINT NOT NULL,
-    service VARCHAR NOT NULL,
-    name VARCHAR NOT NULL,
-    kind UTINYINT NOT NULL,
-    status_code UTINYINT NOT NULL,
-    status_message VARCHAR NOT NULL,
-    resource_id UINTEGER NOT NULL,
-    scope_name VARCHAR NOT NULL,
-    scope_version VARCHAR NOT NULL,
-    trace_state VARCHAR NOT NULL,
-    flags UINTEGER NOT NULL,
-    dropped_attributes_count UINTEGER NOT NULL,
-    dropped_events_count UINTEGER NOT NULL,
-    dropped_links_count UINTEGER NOT NULL,
-    attr_str MAP(VARCHAR, VARCHAR),
-    attr_int MAP(VARCHAR, BIGINT),
-    attr_dbl MAP(VARCHAR, DOUBLE),
-    attr_bool MAP(VARCHAR, BOOLEAN),
-    attr_other VARCHAR,
-    events VARCHAR,
-    links VARCHAR,
-    warnings VARCHAR
-);
-CREATE TABLE IF NOT EXISTS resources (
-    id UINTEGER NOT NULL,
-    hash UBIGINT NOT NULL,
-    attr_str MAP(VARCHAR, VARCHAR),
-    attr_int MAP(VARCHAR, BIGINT),
-    attr_dbl MAP(VARCHAR, DOUBLE),
-    attr_bool MAP(VARCHAR, BOOLEAN),
-    attr_other VARCHAR
-);
-CREATE TABLE IF NOT EXISTS trace_fragments (
-    trace_id UHUGEINT NOT NULL,
-    min_start_ns BIGINT NOT NULL,
-    max_end_ns BIGINT NOT NULL,
-    services STRUCT(name VARCHAR, span_count UINTEGER, error_count UINTEGER)[] NOT NULL,
-    root_service VARCHAR,
-    root_name VARCHAR,
-    root_start_ns BIGINT,
-    -- parents referenced from this fragment but not inside it: resolved at read time to
-    -- count orphans (spans whose parent is not stored)
-    ext_parents UBIGINT[]
-);
-CREATE TABLE IF NOT EXISTS operations (
-    service VARCHAR NOT NULL,
-    name VARCHAR NOT NULL,
-    kind UTINYINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS wal_checkpoint (id INTEGER NOT NULL, position BIGINT);
--- which tail-sampling policy kept a trace and its weight (adjusted count); absent = kept
--- whole without tail sampling, weight 1. A replay may add a row again: read the latest.
-CREATE TABLE IF NOT EXISTS trace_sampling (
-    trace_id UHUGEINT NOT NULL,
-    policy VARCHAR NOT NULL,
-    weight DOUBLE NOT NULL,
-    decided_ns BIGINT NOT NULL
-);
-"""
-
-SPAN_COLUMNS = (
-    "trace_id, span_id, parent_span_id, start_ns, duration_ns, service, name, kind, "
-    "status_code, status_message, resource_id, scope_name, scope_version, trace_state, flags, "
-    "dropped_attributes_count, dropped_events_count, dropped_links_count, attr_str, attr_int, "
-    "attr_dbl, attr_bool, attr_other, events, links, warnings"
-)
-
-# The batch arrives as two uint64 halves (Arrow has no 128-bit integer); this joins them.
-BATCH_TRACE_ID = "((b.trace_hi::UHUGEINT << 64) | b.trace_lo::UHUGEINT)"
-
-_MAP_TYPES = {
+MAP_TYPES = {
     "str": pa.map_(pa.string(), pa.string()),
     "int": pa.map_(pa.string(), pa.int64()),
     "dbl": pa.map_(pa.string(), pa.float64()),
     "bool": pa.map_(pa.string(), pa.bool_()),
 }
-_VALUE_TYPES = {"str": pa.string(), "int": pa.int64(), "dbl": pa.float64(), "bool": pa.bool_()}
+"""The Arrow type of each typed attribute map column (``attr_<t>``)."""
+VALUE_TYPES = {"str": pa.string(), "int": pa.int64(), "dbl": pa.float64(), "bool": pa.bool_()}
+
+SAMPLING_SCHEMA = pa.schema(
+    [
+        ("trace_hi", pa.uint64()),
+        ("trace_lo", pa.uint64()),
+        ("policy", pa.string()),
+        ("weight", pa.float64()),
+        ("decided_ns", pa.int64()),
+    ]
+)
+"""``SpanTable.sampling``: one row per tail-sampling decision that kept a trace (its policy,
+its weight = adjusted count, when it was decided), stored with the trace's spans."""
 
 
 # --- tagged JSON for values that have no typed column -------------------------------------
@@ -173,93 +118,7 @@ def untag_attrs(tagged: dict[str, list[Any]]) -> Attributes:
     return {k: untag_value(v) for k, v in tagged.items()}
 
 
-# --- attributes split by type into the four maps (+ JSON for the rest) ---------------------
-
-
-class _AttrColumns:
-    """Accumulates typed map columns for many attribute dicts, one flat list per map."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, list[str]] = {t: [] for t in _MAP_TYPES}
-        self.values: dict[str, list[Any]] = {t: [] for t in _MAP_TYPES}
-        self.offsets: dict[str, list[int]] = {t: [0] for t in _MAP_TYPES}
-        self.other: list[str | None] = []
-
-    def add(self, attrs: Attributes) -> None:
-        keys, values = self.keys, self.values
-        other: dict[str, list[Any]] | None = None
-        for k, v in attrs.items():
-            t = type(v)
-            if t is str:
-                keys["str"].append(k)
-                values["str"].append(v)
-            elif t is bool:
-                keys["bool"].append(k)
-                values["bool"].append(v)
-            elif t is int and _INT64_MIN <= v <= _INT64_MAX:
-                keys["int"].append(k)
-                values["int"].append(v)
-            elif t is float:
-                keys["dbl"].append(k)
-                values["dbl"].append(v)
-            else:  # bytes, arrays, kvlists, huge ints, subclasses: exact JSON
-                if other is None:
-                    other = {}
-                other[k] = tag_value(v)
-        for name, offs in self.offsets.items():
-            offs.append(len(keys[name]))
-        self.other.append(orjson.dumps(other).decode() if other else None)
-
-    def arrays(self) -> dict[str, pa.Array]:
-        out: dict[str, pa.Array] = {}
-        for t, map_type in _MAP_TYPES.items():
-            out[f"attr_{t}"] = pa.MapArray.from_arrays(
-                pa.array(self.offsets[t], pa.int32()),
-                pa.array(self.keys[t], pa.string()),
-                pa.array(self.values[t], _VALUE_TYPES[t]),
-                type=map_type,
-            )
-        out["attr_other"] = pa.array(self.other, pa.string())
-        return out
-
-
-def decode_attrs(
-    s: dict[str, str] | None,
-    i: dict[str, int] | None,
-    d: dict[str, float] | None,
-    b: dict[str, bool] | None,
-    other: str | None,
-) -> Attributes:
-    attrs: Attributes = {}
-    for m in (s, i, d, b):
-        if m:
-            attrs.update(m)
-    if other:
-        attrs.update(untag_attrs(orjson.loads(other)))
-    return attrs
-
-
-def resource_key(attrs: Attributes) -> tuple[int, bytes]:
-    """(id, canonical encoding) of a resource: the same attributes always give the same id."""
-    canonical = orjson.dumps(tag_attrs(attrs), option=orjson.OPT_SORT_KEYS)
-    digest = hashlib.blake2b(canonical, digest_size=8).digest()
-    return int.from_bytes(digest, "big"), canonical
-
-
-def resources_table(resources: dict[int, tuple[int, Attributes]]) -> pa.Table:
-    """Rows for ``resources`` from {hash: (id, attributes)}."""
-    cols = _AttrColumns()
-    for _, attrs in resources.values():
-        cols.add(attrs)
-    arrays = {
-        "id": pa.array([v[0] for v in resources.values()], pa.uint32()),
-        "hash": pa.array(list(resources), pa.uint64()),
-        **cols.arrays(),
-    }
-    return pa.table(arrays)
-
-
-# --- spans <-> rows -------------------------------------------------------------------------
+# --- spans -> batch -------------------------------------------------------------------------
 
 
 def _events_json(events: list[Event]) -> str | None:
@@ -289,20 +148,28 @@ def _links_json(links: list[Link]) -> str | None:
 
 @dataclass(slots=True)
 class SpanTable:
-    """A batch ready for ``spans``: the Arrow table (with ``resource_ix``, an index into
-    ``resources``, where the store wants a ``resource_id``), the distinct resources, and
-    the (service, name, kind) operations. Built wherever decoding ran — in a decode
-    worker process it crosses to the server as Arrow buffers, not Python objects."""
+    """A batch ready for a store: the Arrow table (columns in the module docstring's order,
+    with ``resource_ix``, an index into ``resources``, where a store keeps its own resource
+    id), the distinct resources, and the (service, name, kind) operations. Built wherever
+    decoding ran — in a decode worker process it crosses to the server as Arrow buffers,
+    not Python objects."""
 
     table: pa.Table
     resources: list[Attributes]
     operations: set[tuple[str, str, int]]
     sampling: pa.Table | None = None
-    """Tail-sampling decisions to record with this batch (``trace_sampling`` rows as
-    trace_hi, trace_lo, policy, weight, decided_ns), or None."""
+    """Tail-sampling decisions to record with this batch (:data:`SAMPLING_SCHEMA`), or None."""
 
     def __len__(self) -> int:
         return int(self.table.num_rows)
+
+
+def sampling_table(decisions: Sequence[tuple[bytes, str, float, int]]) -> pa.Table:
+    """:data:`SAMPLING_SCHEMA` rows from (trace id, policy, weight, decided_ns) tuples."""
+    hi, lo = _halves([d[0] for d in decisions])
+    columns = [hi, lo, [d[1] for d in decisions], [d[2] for d in decisions],
+               [d[3] for d in decisions]]  # fmt: skip
+    return pa.table(columns, schema=SAMPLING_SCHEMA)
 
 
 def spans_table(spans: Sequence[Span]) -> SpanTable:
@@ -312,11 +179,11 @@ def spans_table(spans: Sequence[Span]) -> SpanTable:
 
 def _typed_maps(cols: SpanColumns) -> dict[str, pa.Array]:
     out: dict[str, pa.Array] = {}
-    for t, map_type in _MAP_TYPES.items():
+    for t, map_type in MAP_TYPES.items():
         out[f"attr_{t}"] = pa.MapArray.from_arrays(
             pa.array(getattr(cols, f"{t}_offsets"), pa.int32()),
             pa.array(getattr(cols, f"{t}_keys"), pa.string()),
-            pa.array(getattr(cols, f"{t}_values"), _VALUE_TYPES[t]),
+            pa.array(getattr(cols, f"{t}_values"), VALUE_TYPES[t]),
             type=map_type,
         )
     out["attr_other"] = pa.array(
@@ -392,11 +259,7 @@ def columns_table(cols: SpanColumns) -> SpanTable:
     return SpanTable(table, resources, operations)
 
 
-# --- reading a whole trace back in bulk ----------------------------------------------------
-
-# The columns trace-by-id reads: the trace id is known, and DuckDB turns a UHUGEINT into a
-# Python int slowly (450 ms of a 530 ms fetchall for a 10,000-span trace; measured).
-TRACE_READ_COLUMNS = SPAN_COLUMNS.replace("trace_id, ", "", 1)
+# --- reading a batch-shaped table back as spans --------------------------------------------
 
 _KINDS = {k.value: k for k in SpanKind}
 _STATUSES = {c.value: c for c in StatusCode}
@@ -429,23 +292,43 @@ def _links(text: str | None) -> list[Link]:
 def table_to_spans(
     table: pa.Table, trace_id: bytes, resources: dict[int, Attributes]
 ) -> list[Span]:
-    """Spans of one trace from an Arrow table of ``TRACE_READ_COLUMNS``, in table order.
+    """Spans of one trace from an Arrow table of the batch's columns after ``trace_lo``,
+    with ``resource_id`` (a key of ``resources``) for ``resource_ix``, in table order.
 
     Column by column (one ``to_pylist`` each, typed maps arriving as (key, value) pairs)
     rather than row tuples: 10,000 spans take ~40 ms instead of ~600 ms. Spans that share a
     resource share one dict, copied from ``resources`` (the store's cache stays private).
     """
+    return _spans(table, repeat(trace_id), resources)
+
+
+def batch_to_spans(batch: SpanTable) -> list[Span]:
+    """The batch as Span objects, in row order (for stores that keep Span objects, and for
+    the few spans set aside in quarantine)."""
+    table = batch.table
+    hi, lo = table.column("trace_hi").to_pylist(), table.column("trace_lo").to_pylist()
+    trace_ids = (((h << 64) | low).to_bytes(16, "big") for h, low in zip(hi, lo, strict=True))
+    read = table.drop_columns(["i", "trace_hi", "trace_lo"])
+    read = read.rename_columns(
+        ["resource_id" if n == "resource_ix" else n for n in read.column_names]
+    )
+    return _spans(read, trace_ids, dict(enumerate(batch.resources)))
+
+
+def _spans(
+    table: pa.Table, trace_ids: Iterable[bytes], resources: dict[int, Attributes]
+) -> list[Span]:
     c = {name: table.column(name).to_pylist() for name in table.column_names}
     own: dict[int, Attributes] = {rid: dict(r) for rid, r in resources.items()}
     kinds, statuses = _KINDS, _STATUSES
     spans: list[Span] = []
     add = spans.append
-    for (
+    for trace_id, (
         span_id, parent, start_ns, duration_ns, service, name, kind, status_code,
         status_message, resource_id, scope_name, scope_version, trace_state, flags,
         dropped_attrs, dropped_events, dropped_links, a_str, a_int, a_dbl, a_bool, a_other,
         events, links, warnings,
-    ) in zip(*(c[n] for n in table.column_names), strict=True):  # fmt: skip
+    ) in zip(trace_ids, zip(*(c[n] for n in table.column_names), strict=True), strict=False):  # noqa: E501  # fmt: skip
         attrs: Attributes = dict(a_str) if a_str else {}
         if a_int:
             attrs.update(a_int)

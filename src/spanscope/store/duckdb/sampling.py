@@ -2,7 +2,7 @@
 
 ``trace_sampling`` has one row per tail-sampling decision that kept a trace (policy name,
 weight = adjusted count, decision time); it commits in the same transaction as the
-trace's spans (:meth:`DuckDBStore.write_tables` with ``SpanTable.sampling``). A trace
+trace's spans (``DuckDBStore.write_tables`` with ``SpanTable.sampling``). A trace
 without a row was stored without tail sampling: weight 1.
 
 Retention classes come from the per-trace index, so they apply to every stored trace,
@@ -15,15 +15,15 @@ sampling rows, or with ``dry_run`` only counts them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-Cursor = duckdb.DuckDBPyConnection
+from spanscope.store.base import TRACE_CLASSES as CLASSES
+from spanscope.store.base import ClassReport
 
-CLASSES = ("error", "slow", "normal")
+Cursor = duckdb.DuckDBPyConnection
 
 
 def record_sampling(cur: Cursor, tables: Sequence[pa.Table]) -> None:
@@ -51,17 +51,6 @@ def sampling_of(cur: Cursor, trace_ids: Sequence[bytes]) -> dict[bytes, tuple[st
         [[str(int.from_bytes(t, "big")) for t in trace_ids]],
     ).fetchall()
     return {int(r[0]).to_bytes(16, "big"): (r[1], float(r[2])) for r in rows}
-
-
-@dataclass(frozen=True)
-class ClassReport:
-    """What retention removed (or would remove) from one trace class."""
-
-    trace_class: str
-    retention_ns: int
-    traces: int
-    spans: int
-    oldest_end_ns: int | None
 
 
 _EXPIRED = """
