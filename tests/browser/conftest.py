@@ -1,5 +1,5 @@
 """The web UI in a real browser: Debian's Chromium driven by Playwright, against the real
-``spanscope serve`` (tests/integration/conftest.py's fixtures) seeded over OTLP/HTTP.
+``spanscope serve`` (tests/support/server.py's fixtures) seeded over OTLP/HTTP.
 
 Fixtures:
 
@@ -17,33 +17,15 @@ about them, so the UI and its JSON twin must agree.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
-# The integration fixtures, re-exported so pytest finds them here too.
-_spec = importlib.util.spec_from_file_location(
-    "spanscope_integration_conftest", Path(__file__).parents[1] / "integration" / "conftest.py"
-)
-assert _spec and _spec.loader
-_integration = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _integration  # dataclasses look their module up there
-_spec.loader.exec_module(_integration)
-spanscope_server = _integration.spanscope_server
-start_spanscope = _integration.start_spanscope
-spanscope_launcher = _integration.spanscope_launcher
-RunningServer = _integration.RunningServer
-
-sys.path.insert(0, str(Path(__file__).parent))
-from seed import CHECKOUT, HUGE, HUGE_SPANS, MS, WIDE, WIDE_SPANS, TraceBuilder, dataset  # noqa: E402
+from seed import CHECKOUT, HUGE, HUGE_SPANS, MS, WIDE, WIDE_SPANS, TraceBuilder, dataset
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

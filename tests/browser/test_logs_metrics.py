@@ -13,7 +13,6 @@ results say which policy kept a trace. conftest's ``page`` fails a test on conso
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,13 +159,12 @@ def _until(check: Any, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def ui(spanscope_launcher: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A tail-sampling server holding CHECKOUT, HOME, their logs and frontend's metrics."""
-    launch = sys.modules["spanscope_integration_conftest"].launch  # loaded by conftest.py
     tmp = tmp_path_factory.mktemp("signals-ui")
     config = tmp / "spanscope.toml"
     config.write_text(CONFIG)
-    server = launch(tmp / "data", {"SPANSCOPE_CONFIG": str(config)})
+    server = spanscope_launcher(tmp / "data", {"SPANSCOPE_CONFIG": str(config)})
     try:
         t0 = (time.time_ns() - 10 * 60 * 1_000_000_000) // MS * MS
         everything = dataset(t0)

@@ -44,7 +44,7 @@ from opentelemetry.trace import SpanContext, TraceFlags
 from spanscope.server import DB_FILE
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 SEED = 20261203
 KILLS = 4

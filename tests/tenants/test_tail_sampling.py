@@ -12,7 +12,7 @@ import httpx
 from tenant_traffic import PROTOBUF, SHARED, api_get, make, post, trace_request, wait_for
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 CONFIG = """
 [tail_sampling]

@@ -16,7 +16,6 @@ import grpc
 import orjson
 import pytest
 from google.rpc import error_details_pb2
-from memory_store import MemoryStore
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
 
@@ -27,6 +26,7 @@ from spanscope.ingest.limits import Limits
 from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
 from spanscope.ingest.refusals import RefusalLog, refusal
 from spanscope.ingest.wal import WalClosedError, WalFullError, WalWriteError, WriteAheadLog
+from tests.support.memory_store import MemoryStore
 
 
 class FullDisk:

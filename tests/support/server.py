@@ -1,6 +1,7 @@
 """Run the real ``spanscope serve`` in a subprocess for integration tests.
 
-Fixtures (use them by name; nothing to import):
+A pytest plugin (tests/conftest.py lists it in ``pytest_plugins``), so every test directory
+has these fixtures; use them by name, nothing to import:
 
 ``spanscope_server``
     One server per test module on a fresh data dir, every port picked free (port 0).
@@ -23,6 +24,8 @@ Fixtures (use them by name; nothing to import):
 
 The server is ready when ``<data-dir>/ports.json`` exists and ``GET /healthz`` answers 200;
 its stdout/stderr go to ``<data-dir>/../serve-<n>.log``, printed if it fails to start.
+
+For type hints, ``from tests.support.server import RunningServer``.
 """
 
 from __future__ import annotations
@@ -166,8 +169,8 @@ def start_spanscope() -> Iterator[Callable[..., RunningServer]]:
 
 @pytest.fixture(scope="session")
 def spanscope_launcher() -> Callable[..., RunningServer]:
-    """:func:`launch` for module-scoped fixtures (``from conftest import launch`` finds
-    whichever test directory's conftest pytest imported first when the suite runs whole)."""
+    """:func:`launch` for module-scoped fixtures, which cannot use the function-scoped
+    ``start_spanscope``; the fixture that calls it stops what it started."""
     return launch
 
 
