@@ -8,6 +8,8 @@
 ``waiting``       :func:`wait_until`: poll a condition until it holds, or fail naming it.
 ``traces``        hand-built traces whose analysis answers are known (``build(...)``).
 ``memory_store``  the in-memory reference store the unit tests run the API against.
+``pipeline``      the ingest pipeline's test store (Arrow batches through ``write_tables``,
+                  as DuckDBStore takes them) and its one-integer-per-span wire format.
 ``workload``      realistic OTLP export requests (benchmarks/workload.py, shared with the
                   benchmarks).
 """
