@@ -34,6 +34,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from tests.support.waiting import wait_until
+
 if TYPE_CHECKING:
     from tests.support.server import RunningServer
 
@@ -252,18 +254,36 @@ def test_partial_success_names_the_rejected_span(spanscope_server: RunningServer
 
 
 def test_duplicate_send_is_stored_once(spanscope_server: RunningServer) -> None:
+    """A request sent again (an SDK retrying after a lost answer) adds no span: neither
+    within one store write (two sends in one flush interval) nor against spans stored
+    by an earlier write. Waits for "everything acknowledged is written" (no pending spans)
+    rather than for a time, so a second copy that is stored late is seen too."""
     trace_id = bytes.fromhex("de" * 16)
     body = raw_request("dup", trace_id).SerializeToString()
-    for _ in range(2):
+    wait_until(lambda: all_stored(spanscope_server), "earlier tests' spans are stored")
+    before = spanscope_server.metric("spanscope_stored_spans_total")
+
+    def send() -> None:
         answer = httpx.post(
             spanscope_server.otlp_http_url + "/v1/traces",
             content=body,
             headers={"Content-Type": "application/x-protobuf"},
         )
         assert answer.status_code == 200
-    time.sleep(1)  # let both batches reach the store
-    trace = fetch_trace(spanscope_server, trace_id.hex(), 3)
-    assert len(trace["spans"]) == 3
+
+    send()
+    send()  # back to back: most likely in the same write as the first copy
+    wait_until(lambda: all_stored(spanscope_server), "both copies are written to the store")
+    assert len(fetch_trace(spanscope_server, trace_id.hex(), 3)["spans"]) == 3
+    send()  # after the first copies are stored: de-duplicated against the table
+    wait_until(lambda: all_stored(spanscope_server), "the third copy is written to the store")
+    assert len(fetch_trace(spanscope_server, trace_id.hex(), 3)["spans"]) == 3
+    assert spanscope_server.metric("spanscope_stored_spans_total") - before == 3
+
+
+def all_stored(server: RunningServer) -> bool:
+    """Every span the server acknowledged has been written to the store."""
+    return server.metric("spanscope_pipeline_pending_spans") == 0
 
 
 # -- bad input ------------------------------------------------------------------------

@@ -82,6 +82,14 @@ class RunningServer:
     def pid(self) -> int:
         return self.process.pid
 
+    def metric(self, name: str) -> float:
+        """The value of the unlabelled sample ``name`` on ``GET /metrics`` (plain HTTP)."""
+        text = httpx.get(self.api_url + "/metrics", timeout=10).text
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(f"/metrics has no {name}:\n{text}")
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
