@@ -11,6 +11,8 @@ import pytest
 from spanscope.config import Settings
 from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
 from spanscope.ingest.wal import WriteAheadLog
+from spanscope.sampling.config import parse_tail_sampling
+from spanscope.sampling.tail import TailSampler
 from tests.support.pipeline import DECODERS, ArrowStore, numbered_span, send
 from tests.support.waiting import wait_until
 
@@ -103,4 +105,36 @@ def test_wal_segments_below_the_checkpoint_are_deleted(tmp_path: Path) -> None:
     pipeline.stop()
     assert store.position == 5
     assert len(wal.segments()) == 1
+    wal.close()
+
+
+def test_spans_the_tail_sampler_holds_leave_the_pending_count(tmp_path: Path) -> None:
+    # The sampler bounds what it buffers, so pending_spans (what admission limits) counts
+    # only spans not yet handed to it or the store; a write that only buffered undecided
+    # traces must release them too, or the server refuses ingest for good at the limit.
+    config = parse_tail_sampling(
+        {
+            "decision_wait": "100ms",
+            "policies": [{"name": "all", "type": "probabilistic", "rate": 1.0}],
+        }
+    )
+    store = ArrowStore()
+    wal = WriteAheadLog(tmp_path / "wal")
+    settings = Settings(data_dir=tmp_path, flush_interval_s=0.01, max_pending_spans=3)
+    pipeline = IngestPipeline(
+        store, wal, settings, decoders=DECODERS, tail_sampler=TailSampler(config)
+    )
+    pipeline.start()
+    # An idle writer wakes to decide traces whose wait ran out: let it write once first.
+    wait_until(lambda: pipeline.stored_batches > 0, "the writer's first idle tick")
+    send(pipeline, [1, 2, 3])
+    wait_until(lambda: store.stored() == [1, 2, 3], "the sampler kept the trace and it is stored")
+    wait_until(lambda: pipeline.pending_spans == 0, "the pending count drops to 0", timeout_s=10)
+    send(pipeline, [4, 5])  # admitted: nothing is pending any more
+    wait_until(lambda: store.stored() == [1, 2, 3, 4, 5], "the next request is stored too")
+    wait_until(lambda: pipeline.pending_spans == 0, "the pending count drops to 0", timeout_s=10)
+    send(pipeline, [6, 7, 8])
+    wait_until(lambda: store.stored() == [1, 2, 3, 4, 5, 6, 7, 8], "a third request is stored")
+    wait_until(lambda: pipeline.pending_spans == 0, "the pending count drops to 0", timeout_s=10)
+    pipeline.stop()
     wal.close()
