@@ -83,12 +83,17 @@ class RunningServer:
         return self.process.pid
 
     def metric(self, name: str) -> float:
-        """The value of the unlabelled sample ``name`` on ``GET /metrics`` (plain HTTP)."""
+        """The sample ``name`` on ``GET /metrics`` (plain HTTP), summed over its labels:
+        ``metric("spanscope_tail_sampling_kept_spans_total")`` counts every policy's."""
         text = httpx.get(self.api_url + "/metrics", timeout=10).text
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        raise AssertionError(f"/metrics has no {name}:\n{text}")
+        values = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith((name + " ", name + "{"))
+        ]
+        if not values:
+            raise AssertionError(f"/metrics has no {name}:\n{text}")
+        return sum(values)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
