@@ -17,7 +17,6 @@ about them, so the UI and its JSON twin must agree.
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -82,13 +81,6 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-# A missing analysis endpoint answers 404, which Chromium logs as a failed resource; the
-# UI handles it (it says the feature is unavailable), so it is not a console error here.
-_EXPECTED_404 = re.compile(
-    r"/api/v1/(traces/[0-9a-f]+/(critical-path|breakdown|smells)|diff|compare|service-map|red)"
-)
-
-
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -100,9 +92,8 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     def on_console(msg: Any) -> None:
         if msg.type != "error":
             return
+        # Every analysis endpoint exists now: a 404 from one is a failure, not "unavailable".
         where = (msg.location or {}).get("url", "")
-        if msg.text.startswith("Failed to load resource") and _EXPECTED_404.search(where):
-            return
         errors.append(f"console: {msg.text} ({where})")
 
     def on_dialog(dialog: Any) -> None:
