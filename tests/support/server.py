@@ -25,7 +25,8 @@ has these fixtures; use them by name, nothing to import:
 The server is ready when ``<data-dir>/ports.json`` exists and ``GET /healthz`` answers 200;
 its stdout/stderr go to ``<data-dir>/../serve-<n>.log``, printed if it fails to start.
 
-For type hints, ``from tests.support.server import RunningServer``.
+For type hints, ``from tests.support.server import RunningServer``; ``fetch_trace(api_url,
+trace_id, spans)`` waits until a trace is queryable with that many spans.
 """
 
 from __future__ import annotations
@@ -40,9 +41,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+from tests.support.waiting import wait_until
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -162,6 +166,25 @@ def launch(
         time.sleep(0.05)
     server.kill()
     raise RuntimeError(f"spanscope serve not ready after {START_TIMEOUT_S} s:\n{server.log()}")
+
+
+def fetch_trace(api_url: str, trace_id: str, spans: int = 1) -> dict[str, Any]:
+    """``GET /api/v1/traces/{trace_id}`` until it has at least ``spans`` spans (the store
+    writer batches for a flush interval); its JSON. Fails naming what it last saw."""
+    last: dict[str, Any] = {}
+
+    def enough() -> dict[str, Any] | None:
+        nonlocal last
+        answer = httpx.get(f"{api_url}/api/v1/traces/{trace_id}", timeout=10)
+        if answer.status_code != 200:
+            return None
+        last = answer.json()
+        return last if len(last["spans"]) >= spans else None
+
+    try:
+        return wait_until(enough, f"trace {trace_id} has {spans} spans", timeout_s=20)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it has {last.get('spans')}") from None
 
 
 @pytest.fixture
