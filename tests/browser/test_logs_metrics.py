@@ -37,20 +37,10 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from seed import CHECKOUT, HOME, MS, XSS, TraceBuilder, api, dataset
 
+from tests.support.sampling import keep_errors_and_sample, write_config
+
 pytestmark = pytest.mark.timeout(180)
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
-CONFIG = """
-[tail_sampling]
-decision_wait = "200ms"
-[[tail_sampling.policies]]
-name = "errors"
-type = "status_code"
-status_codes = ["ERROR"]
-[[tail_sampling.policies]]
-name = "rest"
-type = "probabilistic"
-rate = 1.0
-"""
 
 # (offset ms from t0, span id or None, service, severity number, text, body, attributes);
 # listed out of time order on purpose: the UI must show them oldest first.
@@ -162,8 +152,7 @@ def _until(check: Any, what: str) -> None:
 def ui(spanscope_launcher: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A tail-sampling server holding CHECKOUT, HOME, their logs and frontend's metrics."""
     tmp = tmp_path_factory.mktemp("signals-ui")
-    config = tmp / "spanscope.toml"
-    config.write_text(CONFIG)
+    config = write_config(tmp, keep_errors_and_sample(1.0))
     server = spanscope_launcher(tmp / "data", {"SPANSCOPE_CONFIG": str(config)})
     try:
         t0 = (time.time_ns() - 10 * 60 * 1_000_000_000) // MS * MS

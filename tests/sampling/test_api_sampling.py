@@ -19,6 +19,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from tests.support.sampling import decided_and_stored
 from tests.support.waiting import wait_until
 
 CONFIG = """
@@ -92,17 +93,9 @@ def _settled(server: Any) -> list[dict[str, Any]]:
     """Search results once the tail sampler has received every span sent, decided every
     trace (none buffered) and the writer has stored every span it kept."""
     sent = 2 * (len(ERRORS) + len(CHECKOUTS) + len(NORMAL))
-
-    def decided_and_stored() -> bool:
-        return (
-            server.metric("spanscope_tail_sampling_received_spans_total") == sent
-            and server.metric("spanscope_tail_sampling_buffered_spans") == 0
-            and server.metric("spanscope_pipeline_pending_spans") == 0
-            and server.metric("spanscope_stored_spans_total")
-            == server.metric("spanscope_tail_sampling_kept_spans_total")
-        )
-
-    wait_until(decided_and_stored, "every trace decided and every kept span stored", 60)
+    wait_until(
+        lambda: decided_and_stored(server, sent), "every trace decided, kept ones stored", 60
+    )
     found = _search(server)
     errors = sum(int(t["trace_id"], 16) in ERRORS for t in found)
     assert errors == len(ERRORS), f"only {errors} error traces stored: {found[:2]}"
