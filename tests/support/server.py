@@ -123,6 +123,15 @@ class RunningServer:
             self.process.wait(STOP_TIMEOUT_S)
 
 
+def serve_command(data_dir: Path) -> list[str]:
+    """``python -m spanscope serve`` on ``data_dir``, loopback only, every port picked free."""
+    return [
+        sys.executable, "-m", "spanscope", "serve", "--data-dir", str(data_dir),
+        "--host", "127.0.0.1", "--port", "0", "--otlp-grpc-port", "0",
+        "--otlp-http-port", "0", "--zipkin-port", "0",
+    ]  # fmt: skip
+
+
 def launch(
     data_dir: Path,
     env: dict[str, str] | None = None,
@@ -134,14 +143,9 @@ def launch(
     data_dir.mkdir(parents=True, exist_ok=True)
     n = len(list(data_dir.parent.glob(f"{log_name}-*.log")))
     log_path = data_dir.parent / f"{log_name}-{n}.log"
-    command = [
-        sys.executable, "-m", "spanscope", "serve", "--data-dir", str(data_dir),
-        "--host", "127.0.0.1", "--port", "0", "--otlp-grpc-port", "0",
-        "--otlp-http-port", "0", "--zipkin-port", "0",
-    ]  # fmt: skip
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            command,
+            serve_command(data_dir),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,10 +15,9 @@ import pytest
 from spanscope.config import Settings
 from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.wal import WriteAheadLog
-from spanscope.model import SignalBatch
 from spanscope.sampling.metrics import render
 from spanscope.store.base import StoreUnavailableError
-from spanscope.store.duckdb_schema import SpanTable, columns_table
+from spanscope.store.duckdb_schema import columns_table
 from tests.support.pipeline import DECODERS, ArrowStore, decode_ids, refuse_span, send
 from tests.support.waiting import wait_until
 
@@ -145,23 +144,15 @@ class InvalidatedOnceStore(ArrowStore):
     """Raises like DuckDBStore after a fatal error (every write, until reopened)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(refuse=self._refuse_while_invalidated)
         self.invalidated = True
 
-    def write_tables(
-        self,
-        tables: Sequence[SpanTable],
-        wal_position: int | None = None,
-        *,
-        signals: Sequence[SignalBatch] = (),
-    ) -> int:
+    def _refuse_while_invalidated(self, span_ids: list[int]) -> None:
         if self.invalidated:
-            self.attempts += 1
             raise StoreUnavailableError(
                 "FATAL Error: database has been invalidated because of a previous fatal error",
                 reopen=True,
             )
-        return super().write_tables(tables, wal_position, signals=signals)
 
     def reopen(self) -> None:
         self.reopens += 1
