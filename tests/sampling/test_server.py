@@ -14,6 +14,7 @@ from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from tests.support.sampling import decided_and_stored, keep_errors_and_sample, write_config
+from tests.support.server import serve_command
 from tests.support.waiting import wait_until
 
 
@@ -84,9 +85,7 @@ def test_kill_before_decision_loses_nothing_acknowledged(start_spanscope, tmp_pa
 def test_bad_config_stops_serve_naming_the_key(tmp_path: Path) -> None:
     config = write_config(tmp_path, keep_errors_and_sample(5, decision_wait="5s"))
     done = subprocess.run(
-        [sys.executable, "-m", "spanscope", "serve", "--data-dir", str(tmp_path / "d"),
-         "--config", str(config), "--port", "0", "--otlp-grpc-port", "0",
-         "--otlp-http-port", "0", "--zipkin-port", "0"],
+        [*serve_command(tmp_path / "d"), "--config", str(config)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode != 0
