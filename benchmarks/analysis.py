@@ -33,7 +33,7 @@ from spanscope.analysis import compare as cmp
 from spanscope.analysis.breakdown import breakdown
 from spanscope.analysis.critical_path import critical_path
 from spanscope.analysis.red import HISTOGRAM_BOUNDS_NS
-from spanscope.model import Span, SpanKind, StatusCode, Trace
+from spanscope.model.spans import Span, SpanKind, StatusCode, Trace
 from spanscope.store.duckdb import DuckDBStore
 
 MS = 1_000_000

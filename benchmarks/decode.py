@@ -10,7 +10,7 @@ decoder, with its KeyValue cache warm) and the Arrow table built from its column
 ``decode_otlp_json`` on the same request as OTLP/JSON; each decoder once more with the
 built-in redaction rules (what ``spanscope serve`` applies by default: the request holds
 no secret, so this is the cost of checking).
-Compare with shared/MEASURED.md; numbers on a shared machine are noisy.
+Compare with docs/performance.md's decode floor; numbers on a shared machine are noisy.
 """
 
 from __future__ import annotations

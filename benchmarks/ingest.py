@@ -31,6 +31,7 @@ import random
 import shutil
 import signal
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -91,12 +93,27 @@ class Bodies:
     its bytes; :meth:`next` joins the pieces around new random ids. That costs ~0.05 µs per
     span, so the client spends its CPU on HTTP, not on making requests (the previous
     ``bytes.replace`` per trace id cost ~1 µs/span of the same two cores as the server).
+
+    With ``follow_clock`` every time in a body (span start/end, event times: OTLP's
+    ``fixed64`` fields, found once by value) moves with the wall clock, in whole seconds,
+    so a run of many minutes stores what a live system does: start times near "now", and
+    row groups in time order. Without it every request of a run carries the times of the
+    minute before the run began; a long run then stores tens of millions of spans in that
+    one minute, and every read bounded by a time range (trace by id reads the trace's
+    [first start, last end]) scans the whole store — what made trace-by-id p99 climb to
+    1.2 s in a 38-minute soak (docs/performance.md, "Soak"). Re-cutting a base once a
+    second costs ~0.5 ms, ~0.01 µs per span sent.
     """
 
-    def __init__(self, n_base: int, spans: int) -> None:
+    def __init__(self, n_base: int, spans: int, follow_clock: bool = False) -> None:
         self.base: list[tuple[bytes, list[bytes]]] = []
         self._pieces: list[list[bytes]] = []
         self._slots: list[list[int]] = []  # per id gap: which new trace id goes there
+        self._cuts: list[list[int]] = []  # per base: where each trace id sits in its body
+        self._times: list[list[tuple[int, int]]] = []  # per base: (offset, value) of each time
+        self._shift_s: list[int] = []  # per base: the clock shift its pieces carry
+        self.follow_clock = follow_clock
+        self._t0 = time.time()
         for seed in range(n_base):
             req = make_request(n_spans=spans, seed=seed)
             tids = sorted(
@@ -107,11 +124,33 @@ class Bodies:
             pieces, slots = _split_at_ids(body, tids)
             self._pieces.append(pieces)
             self._slots.append(slots)
+            self._cuts.append(_id_offsets(body, tids))
+            self._times.append(_time_offsets(body, req) if follow_clock else [])
+            self._shift_s.append(0)
         self.spans = spans
         self.rng = random.Random(7)
 
+    def _follow(self, k: int) -> None:
+        """Re-cut base ``k`` with its times moved by the whole seconds since the start."""
+        shift = int(time.time() - self._t0)
+        if shift == self._shift_s[k]:
+            return
+        buf = bytearray(self.base[k][0])
+        for at, value in self._times[k]:
+            struct.pack_into("<Q", buf, at, value + shift * 1_000_000_000)
+        body = bytes(buf)
+        pieces, last = [], 0
+        for at in self._cuts[k]:
+            pieces.append(body[last:at])
+            last = at + 16
+        pieces.append(body[last:])
+        self._pieces[k] = pieces
+        self._shift_s[k] = shift
+
     def next(self) -> tuple[bytes, bytes]:
         k = self.rng.randrange(len(self.base))
+        if self.follow_clock:
+            self._follow(k)
         pieces, slots = self._pieces[k], self._slots[k]
         n_ids = len(self.base[k][1])
         fresh = self.rng.randbytes(16 * n_ids)
@@ -125,6 +164,37 @@ class Bodies:
     def stream(self) -> Iterator[tuple[bytes, bytes]]:
         while True:
             yield self.next()
+
+
+def _id_offsets(body: bytes, tids: list[bytes]) -> list[int]:
+    """Where each occurrence of each trace id starts in ``body``, in order."""
+    hits = []
+    for tid in tids:
+        at = body.find(tid)
+        while at >= 0:
+            hits.append(at)
+            at = body.find(tid, at + 16)
+    return sorted(hits)
+
+
+def _time_offsets(body: bytes, req: ExportTraceServiceRequest) -> list[tuple[int, int]]:
+    """(offset, value) of every span start/end and event time in ``body`` (``fixed64``
+    fields: 8 little-endian bytes each, found by value; a 63-bit time's 8 bytes occurring
+    anywhere else by chance is vanishingly unlikely)."""
+    values: set[int] = set()
+    for rs in req.resource_spans:
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                values.update((span.start_time_unix_nano, span.end_time_unix_nano))
+                values.update(e.time_unix_nano for e in span.events)
+    out = []
+    for value in values:
+        needle = struct.pack("<Q", value)
+        at = body.find(needle)
+        while at >= 0:
+            out.append((at, value))
+            at = body.find(needle, at + 8)
+    return out
 
 
 def _split_at_ids(body: bytes, tids: list[bytes]) -> tuple[list[bytes], list[int]]:

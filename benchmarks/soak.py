@@ -9,7 +9,8 @@ It starts a real ``spanscope serve`` on a fresh data dir (``benchmarks/ingest.py
 ``start_server``), and, unless ``--rate`` is given, first measures the capacity the way
 ``ingest.py`` does (``--capacity-seconds`` of full load from ``--clients`` senders) and
 then offers half of it: each sender posts a 512-span OTLP/HTTP protobuf request (the same
-``Bodies`` as ingest.py: ~10 services, ~8 attributes per span, fresh trace ids) on a fixed
+``Bodies`` as ingest.py: ~10 services, ~8 attributes per span, fresh trace ids, times that
+move with the clock) on a fixed
 schedule. A request answered 429/503 waits its Retry-After and is counted, not resent.
 
 Every ``--interval`` seconds (default 60) it prints one row:
@@ -311,7 +312,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="spanscope-soak-"))
     data_dir = work / "data"
     print(f"building requests ({args.spans_per_request} spans each)…", flush=True)
-    bodies = Bodies(n_base=16, spans=args.spans_per_request)
+    # Times follow the clock: a long run must store what a live system does (see Bodies).
+    bodies = Bodies(n_base=16, spans=args.spans_per_request, follow_clock=True)
     proc, ports = start_server(data_dir)
     otlp = f"http://127.0.0.1:{ports['otlp_http']}/v1/traces"
     try:

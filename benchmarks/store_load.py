@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/store_load.py --spans 1000000 --path /tmp/bench.duckdb
 
-Spans look like MEASURED.md's realistic load: ~10 services, 8 attributes per span (mixed
+Spans look like a realistic load: ~10 services, 8 attributes per span (mixed
 types), an event on 10 % of spans, 12 spans per trace, spread in time order over 24 h.
 ``write()`` time includes the store's own encoding (spans -> Arrow), not span generation.
 """
@@ -16,7 +16,7 @@ import statistics
 import threading
 import time
 
-from spanscope.model import Event, Span, SpanKind, StatusCode
+from spanscope.model.spans import Event, Span, SpanKind, StatusCode
 from spanscope.query.model import SearchQuery, parse_condition
 from spanscope.store.duckdb import DuckDBStore
 

@@ -23,6 +23,11 @@ if ! command -v chromium >/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium
 fi
+# The UI's pure JS modules are unit-tested by `node --test` (tests/js, run from pytest).
+if ! command -v node >/dev/null; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq nodejs
+fi
 # -p no:cacheprovider keeps a clean clone clean; pytest exits 5 when it collected nothing,
 # so a run with no tests fails too.
 .venv/bin/python -m pytest -p no:cacheprovider -q "$@"

@@ -88,8 +88,10 @@ REASONS = ("missing", "unknown", "scope")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 UI_SHELL_PREFIXES = ("/search", "/trace/", "/compare", "/map", "/services/", "/ui/")
+UI_SHELL_PATHS = frozenset({"/services", "/logs", "/quality", "/open"})
 """The UI's shell routes and assets (spanscope.ui): loadable without a token, so the page
-can ask for one. Everything they show comes from ``/api/...``, which needs ``query``."""
+can ask for one. Everything they show comes from ``/api/...``, which needs ``query``.
+The newer pages are whole paths, not prefixes: "/open" must not open "/openapi.json"."""
 RULE_READS = frozenset({"/api/v1/sampling/rules", "/api/sampling"})
 QUERY_POSTS = frozenset({"/api/transform", "/jaeger/api/transform"})
 """POSTs that read only their body (the Jaeger UI's OTLP upload): a reader may send them."""
@@ -318,7 +320,9 @@ def api_scopes(method: str, path: str) -> tuple[str, ...]:
         return ("query",)
     if method not in READ_METHODS:
         return ("admin",)
-    if path in OPEN_PATHS or path == "/" or path.startswith(UI_SHELL_PREFIXES):
+    if path in OPEN_PATHS or path == "/" or path in UI_SHELL_PATHS:
+        return ()
+    if path.startswith(UI_SHELL_PREFIXES):
         return ()
     if path in RULE_READS:
         return ("query", "ingest")

@@ -1,13 +1,13 @@
 """Spans as columns: the fast path from a decoded OTLP request to the store.
 
-A :class:`~spanscope.model.Span` per span is the right shape for reading, rendering and
+A :class:`~spanscope.model.spans.Span` per span is the right shape for reading, rendering and
 testing, but on the ingest path it is pure overhead: the receiver would build one object
 per span only for the store to take each apart again into columns. Under one GIL those two
 passes were ~7 µs of the ~20 µs of Python each span cost (docs/performance.md), so the
 OTLP protobuf receiver fills a :class:`SpanColumns` directly and the DuckDB store turns it
 into an Arrow table without touching a Span.
 
->>> from spanscope.model import Span
+>>> from spanscope.model.spans import Span
 >>> span = Span(trace_id=bytes(15) + b"\\x01", span_id=bytes(7) + b"\\x02", name="GET /",
 ...             start_ns=10, end_ns=25, attributes={"http.status_code": 200, "ok": True})
 >>> cols = SpanColumns.from_spans([span])
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from spanscope.model import Attributes, Event, Link, Span, SpanKind, StatusCode
+from spanscope.model.spans import Attributes, Event, Link, Span, SpanKind, StatusCode
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _KINDS = tuple(SpanKind)

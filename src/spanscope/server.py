@@ -121,7 +121,7 @@ def settings_from_env(settings: Settings) -> Settings:
 
 
 def decode_workers_from_env() -> int:
-    """``SPANSCOPE_DECODE_WORKERS`` (default: one per core beyond the first, see
+    """``SPANSCOPE_DECODE_WORKERS`` (default: one per core, at most 4, none on one core; see
     ``ingest/decode_worker.py``)."""
     text = os.environ.get("SPANSCOPE_DECODE_WORKERS")
     if text is None:

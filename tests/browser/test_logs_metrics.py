@@ -308,3 +308,44 @@ def test_trace_header_and_search_say_which_policy_kept_the_trace(page: Any, ui: 
     page.goto(f"{ui}/trace/{CHECKOUT}")
     page.wait_for_selector(".trace-header .sampling")
     assert page.inner_text(".trace-header .sampling") == "kept by: errors · weight 1"
+
+
+def test_log_search_page_filters_and_links_each_line_to_its_span(page: Any, ui: str) -> None:
+    everything = api(ui, "/api/v1/logs", lookback="1h")["logs"]
+    assert len(everything) == len(LOGS)
+    page.goto(f"{ui}/logs")
+    page.wait_for_selector(".log-results .log-list")
+    rows = log_rows(page, ".log-results")
+    assert [r["body"] for r in rows] == [e["body"] for e in everything]  # newest first, as the API
+    assert page.inner_text(".log-results .log-count") == f"{len(LOGS)} log records"
+    xss = page.locator(f'.log-results .log-row[data-span-id="{sid(6)}"]')
+    assert xss.locator(".log-body").inner_text() == f"card rejected: {XSS}"
+    assert page.locator(".log-results img").count() == 0 and page.dialogs == []
+    screenshot(page, "log-search")
+
+    # The form's fields are the API's: severity and text narrow the list, service too.
+    page.select_option(".log-search-form select[name=severity]", "warn")
+    page.fill(".log-search-form input[name=q]", "payment")
+    page.click(".log-search-form button[type=submit]")
+    page.wait_for_function("location.search.includes('severity=warn')")
+    page.wait_for_selector(".log-results .log-list")
+    bodies = [r["body"] for r in log_rows(page, ".log-results")]
+    expected = api(ui, "/api/v1/logs", lookback="1h", severity="warn", q="payment")["logs"]
+    assert bodies == [e["body"] for e in expected]
+    assert sorted(bodies) == ["payment declined by issuer", "retrying payment (attempt 2)"]
+    page.goto(f"{ui}/logs?service=postgres&trace_id={CHECKOUT}")
+    page.wait_for_selector(".log-results .log-list")
+    assert [r["body"] for r in log_rows(page, ".log-results")] == ["SELECT cart took 80 ms"]
+    page.wait_for_function(
+        "document.querySelector('.log-search-form select[name=service]').value === 'postgres'"
+    )
+
+    # Each line links to its span: the trace opens with that span selected.
+    page.click(".log-results .log-row .log-span")
+    page.wait_for_selector(f'.wf-row.selected[data-span-id="{sid(4)}"]')
+    assert f"/trace/{CHECKOUT}" in page.url and f"span={sid(4)}" in page.url
+    page.goto(f"{ui}/logs?q=checkout%20request")
+    page.wait_for_selector(".log-results .log-list")
+    assert page.inner_text(".log-results .log-row .log-span") == "trace 4bf92f35", (
+        "a record outside any span links to its trace"
+    )

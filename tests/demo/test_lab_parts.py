@@ -110,3 +110,16 @@ def test_what_changed_is_the_operation_whose_self_time_per_trace_grew_most() -> 
     assert before[("orders", "SELECT")] == 1
     assert most_grown(before, after) == (("orders", "SELECT"), 1, 40)
     assert most_grown(before, {}) is None
+
+
+def test_dominant_span_is_own_work_not_a_calls_gap() -> None:
+    # gateway's GET waited 60 of its 80 ms on the wire/queue (its server child took 20):
+    # that is waiting, not work; the root's own 20 ms are the largest own work.
+    spans = [
+        span("root", None, 0, 100),
+        span("call", "root", 10, 90, "GET") | {"kind": "client"},
+        span("srv", "call", 40, 60, "POST /orders") | {"kind": "server"},
+        span("db", "srv", 42, 57, "SELECT") | {"kind": "client"},
+    ]
+    found = dominant_span({"spans": spans})
+    assert found is not None and found[0]["span_id"] == "root" and found[1] == 20

@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spanscope.api.app import create_app
-from spanscope.model import LogRecord, MetricPoint, SignalBatch, Span, SpanKind, StatusCode
+from spanscope.model.signals import LogRecord, MetricPoint, SignalBatch
+from spanscope.model.spans import Span, SpanKind, StatusCode
 from spanscope.store.duckdb import DuckDBStore
 from tests.support.server import RunningServer
 from tests.support.waiting import wait_until

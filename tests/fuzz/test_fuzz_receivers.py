@@ -48,12 +48,13 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
 from spanscope.ingest.decode_worker import _decode
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError
+from spanscope.ingest.limits import DEFAULT_LIMITS
 from spanscope.ingest.otlp import decode_otlp_protobuf
 from spanscope.ingest.otlp_columns import decode_otlp_columns, decode_otlp_request_columns
 from spanscope.ingest.otlp_json import decode_otlp_json
 from spanscope.ingest.otlp_logs import decode_otlp_logs_json, decode_otlp_logs_protobuf
 from spanscope.ingest.otlp_metrics import decode_otlp_metrics_json, decode_otlp_metrics_protobuf
+from spanscope.ingest.results import DecodeError
 from spanscope.ingest.zipkin import decode_zipkin_json
 from spanscope.store.duckdb import DuckDBStore
 

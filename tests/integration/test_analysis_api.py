@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from spanscope.api.serialize import traces_to_otlp  # noqa: E402
 from spanscope.cli import app  # noqa: E402
-from spanscope.model import SpanKind, Trace  # noqa: E402
+from spanscope.model.spans import SpanKind, Trace  # noqa: E402
 from spanscope.query.model import now_ns  # noqa: E402
 from tests.support.server import RunningServer
 from tests.support.traces import MS, build

@@ -28,7 +28,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from spanscope.cli import app
-from spanscope.model import Span, SpanKind, StatusCode
+from spanscope.model.spans import Span, SpanKind, StatusCode
 from spanscope.query.model import now_ns
 
 MS = 1_000_000

@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from spanscope.api.serialize import traces_to_otlp  # noqa: E402
-from spanscope.model import SpanKind, StatusCode, Trace  # noqa: E402
+from spanscope.model.spans import SpanKind, StatusCode, Trace  # noqa: E402
 from spanscope.query.model import now_ns  # noqa: E402
 from tests.support.auth import Token, bearer, write_auth_file
 from tests.support.server import RunningServer

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 
 from spanscope.columnar import SpanColumns
-from spanscope.model import Span, SpanKind, StatusCode
+from spanscope.model.spans import Span, SpanKind, StatusCode
 from spanscope.store.duckdb_schema import SpanTable, columns_table
 
 BASE_NS = 1_700_000_000_000_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spanscope.model import Span, StatusCode
+from spanscope.model.spans import Span, StatusCode
 from spanscope.sampling.config import RetentionConfig, parse_retention
 from spanscope.sampling.retention import RetentionJob, run_retention
 from spanscope.store.duckdb import DuckDBStore

@@ -14,15 +14,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import Decision, TraceIdRatioBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
-from spanscope.sdk import PrioritySampler, Rule
-from spanscope.sdk.sampling import (
+from spanscope.sampling.threshold import (
     adjusted_count,
     decode_threshold,
     encode_threshold,
-    parse_ot,
     rate_to_threshold,
-    sampler_from_arg,
 )
+from spanscope.sdk import PrioritySampler, Rule
+from spanscope.sdk.sampling import parse_ot, sampler_from_arg
 
 
 def test_thresholds_match_the_spec_examples() -> None:

@@ -11,12 +11,12 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-from spanscope.ingest.limits import DecodeError
 from spanscope.ingest.otlp_logs import decode_otlp_logs_json, decode_otlp_logs_protobuf
 from spanscope.ingest.otlp_metrics import (
     decode_otlp_metrics_json,
     decode_otlp_metrics_protobuf,
 )
+from spanscope.ingest.results import DecodeError
 
 TID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SID = "00f067aa0ba902b7"

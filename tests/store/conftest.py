@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from spanscope.model import Span, SpanKind, StatusCode
+from spanscope.model.spans import Span, SpanKind, StatusCode
 from spanscope.store.base import Store
 from spanscope.store.duckdb import DuckDBStore
 

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from spanscope.model import (
-    DependencyEdge,
-    Event,
-    Link,
-    Operation,
-    OperationStat,
-    ServiceCount,
-    Span,
-    SpanKind,
-    StatusCode,
-)
+from spanscope.model.aggregates import OperationStat
+from spanscope.model.spans import Event, Link, Span, SpanKind, StatusCode
+from spanscope.model.summaries import DependencyEdge, Operation, ServiceCount
 from spanscope.query.model import SearchQuery, parse_condition
 from spanscope.store.base import Store
 

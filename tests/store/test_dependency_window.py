@@ -4,7 +4,7 @@ fragment), and spans wholly outside the window count for nothing."""
 
 from __future__ import annotations
 
-from spanscope.model import SpanKind
+from spanscope.model.spans import SpanKind
 from spanscope.store.base import Store
 
 from .conftest import MS, T0, make_span

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from spanscope.config import Settings
-from spanscope.ingest.limits import DecodeResult, Limits
+from spanscope.ingest.limits import Limits
 from spanscope.ingest.pipeline import IngestPipeline
+from spanscope.ingest.results import DecodeResult
 from spanscope.ingest.wal import WriteAheadLog
-from spanscope.model import Span
+from spanscope.model.spans import Span
 from spanscope.store.base import Recoverable, StoreRefusedError, StoreUnavailableError
 from spanscope.store.duckdb import DuckDBStore
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from spanscope.model import Span, SpanKind
+from spanscope.model.spans import Span, SpanKind
 from spanscope.query.model import SearchQuery, parse_condition
 from spanscope.store.duckdb import DuckDBStore
 from spanscope.store.duckdb_search import _ranked, ranked_traces

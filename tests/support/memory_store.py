@@ -15,26 +15,16 @@ from collections.abc import Callable, Mapping, Sequence
 
 from spanscope.analysis.breakdown import self_times
 from spanscope.analysis.red import adjusted_count, bucket_index, quantile_cont
-from spanscope.model import (
+from spanscope.model.aggregates import (
     AttributeCount,
-    DependencyEdge,
     DependencyStats,
-    Event,
     LatencyBucket,
-    Link,
-    LogRecord,
-    MetricPoint,
-    Operation,
     OperationStat,
     RedPoint,
-    ServiceCount,
-    SignalBatch,
-    Span,
-    SpanKind,
-    StatusCode,
-    Trace,
-    TraceSummary,
 )
+from spanscope.model.signals import LogRecord, MetricPoint, SignalBatch
+from spanscope.model.spans import Event, Link, Span, SpanKind, StatusCode, Trace
+from spanscope.model.summaries import DependencyEdge, Operation, ServiceCount, TraceSummary
 from spanscope.query.model import Condition, LogQuery, SearchQuery
 from spanscope.store.base import Store
 

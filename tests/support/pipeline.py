@@ -23,7 +23,8 @@ from typing import Any
 from spanscope.columnar import SpanColumns
 from spanscope.ingest.otlp_columns import ColumnarResult
 from spanscope.ingest.pipeline import IngestPipeline
-from spanscope.model import SignalBatch, Span
+from spanscope.model.signals import SignalBatch
+from spanscope.model.spans import Span
 from spanscope.store.base import StoreRefusedError
 from spanscope.store.duckdb_schema import SpanTable
 

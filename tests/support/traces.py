@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from spanscope.model import Span, SpanKind, StatusCode, Trace
+from spanscope.model.spans import Span, SpanKind, StatusCode, Trace
 
 MS = 1_000_000
 T0 = 1_764_061_200_000_000_000

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from spanscope.analysis import compare as cmp
 from spanscope.api.app import create_app
-from spanscope.model import Link, SpanKind, Trace
+from spanscope.model.spans import Link, SpanKind, Trace
 from spanscope.store.base import Store
 from tests.support.memory_store import store_factories
 from tests.support.traces import MS, T0, build
@@ -128,6 +128,9 @@ def test_red_series_with_histogram_exemplars(client: TestClient) -> None:
     slow_ids = {t.trace_id.hex() for t in POPULATION if t.spans[0].duration_ns > 500 * MS}
     assert set(slow_bucket["exemplar_trace_ids"]) <= slow_ids
     assert len(slow_bucket["exemplar_trace_ids"]) == 3
+    # 100 requests over the 200 s that have data (two 100 s steps), not the 300 s window
+    assert series["totals"]["rate_per_s"] == pytest.approx(100 / 200)
+    assert "at 0.5 req/s" in body["headline"]
 
 
 def test_red_requires_a_service(client: TestClient) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from spanscope.analysis.paths import dependency_paths
 from spanscope.analysis.quality import assess
-from spanscope.model import Link, SpanKind, Trace
+from spanscope.model.spans import Link, SpanKind, Trace
 from tests.support.traces import build, sid
 
 S, C, P, K = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER

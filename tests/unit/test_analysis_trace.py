@@ -10,7 +10,7 @@ from spanscope.analysis.critical_path import critical_path
 from spanscope.analysis.diff import diff_traces
 from spanscope.analysis.skew import adjust_clock_skew
 from spanscope.analysis.smells import find_smells
-from spanscope.model import SpanKind, Trace
+from spanscope.model.spans import SpanKind, Trace
 from tests.support.traces import MS, build, by_name, seed_checkout, sid
 
 C = SpanKind.CLIENT

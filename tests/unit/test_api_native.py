@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from spanscope.api.app import create_app
-from spanscope.model import Span
+from spanscope.model.spans import Span
 from spanscope.query.model import now_ns
 from tests.support.memory_store import (
     DB_ID,

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from spanscope.api.app import create_app
 from spanscope.api.trace_cache import TraceCache, gc_paused
-from spanscope.model import Span, SpanKind, Trace
+from spanscope.model.spans import Span, SpanKind, Trace
 from spanscope.query.model import now_ns
 from spanscope.store.duckdb import DuckDBStore
 

@@ -146,7 +146,8 @@ def test_bearer_token(header: str | None, token: str | None) -> None:
     [
         ("GET", "/healthz", ()), ("GET", "/readyz", ()), ("GET", "/", ()),
         ("GET", "/search", ()), ("GET", "/trace/abc", ()), ("GET", "/ui/app.js", ()),
-        ("GET", "/services/checkout", ()),
+        ("GET", "/services/checkout", ()), ("GET", "/services", ()), ("GET", "/logs", ()),
+        ("GET", "/quality", ()), ("GET", "/open", ()),
         ("GET", "/api/v1/services", ("query",)), ("GET", "/api/services", ("query",)),
         ("GET", "/metrics", ("query",)), ("GET", "/docs", ("query",)),
         ("GET", "/openapi.json", ("query",)), ("GET", "/no/such", ("query",)),
@@ -199,7 +200,8 @@ def test_the_api_answers_401_403_200_and_sets_the_principal(client: TestClient) 
 
 
 def test_probes_and_the_ui_shell_stay_open(client: TestClient) -> None:
-    for path in ("/healthz", "/readyz", "/", "/search", "/ui/app.js", "/ui/api.js"):
+    pages = ("/services", "/logs", "/quality", "/open", "/ui/vendor/dagre/dagre.esm.js")
+    for path in ("/healthz", "/readyz", "/", "/search", "/ui/app.js", "/ui/api.js", *pages):
         assert client.get(path).status_code == 200, path
 
 

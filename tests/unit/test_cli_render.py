@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from spanscope.cli_render import (
+from spanscope.cli.render import (
     bar_cells,
     build_tree,
     format_attribute_value,
@@ -58,10 +58,10 @@ def text_of(payload: dict[str, Any], width: int = 100, attributes: bool = False)
         (42_000, "42µs"),
         (1_500, "1.5µs"),
         (250 * MS, "250ms"),
-        (12_345_678, "12.3ms"),
+        (12_345_678, "12.35ms"),  # 4 significant digits: the shared format (units.py)
         (1_250 * MS, "1.25s"),
         (999_999, "1ms"),  # rounds up into the next unit, not "1000µs"
-        (999_600_000, "1s"),
+        (999_600_000, "999.6ms"),  # as the headlines and the UI print it
         (90_000 * MS, "1m30s"),
         (3_900_000 * MS, "1h5m"),
     ],

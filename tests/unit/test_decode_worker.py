@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from spanscope.ingest.decode_worker import DecodePool
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError
+from spanscope.ingest.limits import DEFAULT_LIMITS
 from spanscope.ingest.otlp_columns import decode_otlp_columns
+from spanscope.ingest.results import DecodeError
 from spanscope.store.duckdb_schema import columns_table
 from tests.support.workload import make_request
 

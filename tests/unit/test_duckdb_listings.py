@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from spanscope.model import Operation, Span, SpanKind
+from spanscope.model.spans import Span, SpanKind
+from spanscope.model.summaries import Operation
 from spanscope.query.model import now_ns
 from spanscope.store.duckdb import DuckDBStore
 from spanscope.store.duckdb_schema import spans_table

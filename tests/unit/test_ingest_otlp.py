@@ -14,11 +14,12 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-from spanscope.ingest.attributes import SPAN_FIELD_ORDER, new_span
-from spanscope.ingest.limits import DecodeError, Limits
+from spanscope.ingest.limits import Limits
 from spanscope.ingest.otlp import decode_otlp_protobuf, decode_otlp_request
 from spanscope.ingest.otlp_json import decode_otlp_json
-from spanscope.model import Span, SpanKind, StatusCode
+from spanscope.ingest.results import DecodeError
+from spanscope.ingest.span_checks import SPAN_FIELD_ORDER, new_span
+from spanscope.model.spans import Span, SpanKind, StatusCode
 
 NOW = 1_800_000_000_000_000_000
 START = NOW - 5_000_000_000

@@ -11,9 +11,10 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from test_ingest_otlp import NOW, PARENT, SPAN, START, TRACE, full_request, kv
 
 from spanscope.columnar import SpanColumns
-from spanscope.ingest.limits import DecodeError, Limits
+from spanscope.ingest.limits import Limits
 from spanscope.ingest.otlp import decode_otlp_protobuf
 from spanscope.ingest.otlp_columns import decode_otlp_columns
+from spanscope.ingest.results import DecodeError
 from spanscope.store.duckdb import DuckDBStore
 from tests.support.workload import make_request
 

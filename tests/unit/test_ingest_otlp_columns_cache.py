@@ -10,9 +10,10 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from test_ingest_otlp import NOW, START, TRACE, kv
 
 from spanscope.ingest import otlp_columns
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, Limits
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits
 from spanscope.ingest.otlp import decode_otlp_protobuf
 from spanscope.ingest.otlp_columns import decode_otlp_columns, decode_otlp_request_columns
+from spanscope.ingest.results import DecodeError
 from tests.support.workload import make_request
 
 

@@ -20,14 +20,16 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from spanscope.ingest.decode_worker import _decode, _Packed
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError
+from spanscope.ingest.limits import DEFAULT_LIMITS
 from spanscope.ingest.otlp import decode_otlp_protobuf, decode_otlp_request
 from spanscope.ingest.otlp_columns import decode_otlp_columns
 from spanscope.ingest.otlp_json import decode_otlp_json
 from spanscope.ingest.otlp_logs import decode_otlp_logs_json, decode_otlp_logs_protobuf
 from spanscope.ingest.otlp_metrics import decode_otlp_metrics_json, decode_otlp_metrics_protobuf
+from spanscope.ingest.results import DecodeError
 from spanscope.ingest.zipkin import decode_zipkin_json
-from spanscope.model import SignalBatch, Span
+from spanscope.model.signals import SignalBatch
+from spanscope.model.spans import Span
 from spanscope.store.duckdb import DuckDBStore
 from spanscope.store.duckdb_schema import columns_table
 

@@ -511,7 +511,7 @@ def test_a_broken_attribute_after_a_redacted_one_is_still_a_400() -> None:
     # One more Span.attributes field (tag 9) after the secret ones, holding invalid UTF-8.
     new_span = span.SerializeToString() + b"\x4a" + bytes([len(broken)]) + broken
     body = _with_span(request, new_span)
-    from spanscope.ingest.limits import DecodeError
+    from spanscope.ingest.results import DecodeError
 
     with pytest.raises(DecodeError, match="not a valid OTLP ExportTraceServiceRequest"):
         decode_otlp_columns(body, Limits(redaction=redactor(*RULES)), now_ns=NOW)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from spanscope.ingest.limits import DecodeError, Limits
+from spanscope.ingest.limits import Limits
+from spanscope.ingest.results import DecodeError
 from spanscope.ingest.zipkin import decode_zipkin_json, shared_server_span_id
-from spanscope.model import SpanKind, StatusCode
+from spanscope.model.spans import SpanKind, StatusCode
 
 NOW_US = 1_800_000_000_000_000
 NOW_NS = NOW_US * 1000

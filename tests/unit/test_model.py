@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from spanscope.model import Span, SpanKind, Trace, parse_span_id, parse_trace_id
+from spanscope.model.spans import Span, SpanKind, Trace, parse_span_id, parse_trace_id
 
 
 def test_ids_parse_and_pad() -> None:

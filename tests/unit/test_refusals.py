@@ -9,6 +9,7 @@ import errno
 import logging
 import os
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from spanscope.ingest.limits import Limits
 from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
 from spanscope.ingest.refusals import RefusalLog, refusal
 from spanscope.ingest.wal import WalClosedError, WalFullError, WalWriteError, WriteAheadLog
+from spanscope.tenancy import TenantError, TooManyTenantsError
 from tests.support.memory_store import MemoryStore
 
 
@@ -188,3 +190,23 @@ def test_refusals_are_logged_rate_limited_with_counts_and_reason(
     assert lines[1].startswith("refused 11 requests (145 spans) since")
     assert "takes requests again; 11 requests (145 spans) were refused" in lines[2]
     assert (refusals.requests, refusals.spans) == (11, 145)
+
+
+def test_dead_decode_workers_and_stopping_tenants_are_refusals_too() -> None:
+    gone = refusal(BrokenProcessPool("A child process terminated abruptly"))
+    assert gone is not None
+    assert (gone.http_status, gone.grpc_code, gone.rpc_code, gone.retry_after_s) == (
+        503,
+        "UNAVAILABLE",
+        14,
+        5,
+    )
+    stopping = refusal(TenantError(503, "the server is stopping: retry against its successor"))
+    assert stopping is not None and (stopping.grpc_code, stopping.retry_after_s) == (
+        "UNAVAILABLE",
+        5,
+    )
+    assert stopping.message == "the server is stopping: retry against its successor"
+    # Retrying cannot fix these: each receiver answers them with its own 4xx.
+    assert refusal(TenantError(400, "bad tenant id")) is None
+    assert refusal(TooManyTenantsError("too many tenants")) is None

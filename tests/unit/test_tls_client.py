@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from spanscope.cli_client import ApiClient, ApiError
+from spanscope.cli.client import ApiClient, ApiError
 
 
 @pytest.fixture

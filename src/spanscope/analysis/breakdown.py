@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from spanscope.analysis.critical_path import CriticalPath, critical_path
 from spanscope.analysis.tree import SpanTree, format_ns, label, percent, span_tree
-from spanscope.model import Span, Trace
+from spanscope.model.spans import Span, Trace
 
 
 @dataclass(slots=True)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from spanscope.analysis.red import quantile_cont
 from spanscope.analysis.tree import format_ns, percent
-from spanscope.model import AttributeCount, OperationStat
+from spanscope.model.aggregates import AttributeCount, OperationStat
 
 SLOW, NORMAL = "slow", "normal"
 DEFAULT_SLOWEST_PERCENT = 10.0

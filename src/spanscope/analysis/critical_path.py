@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from spanscope.analysis.tree import SpanTree, span_tree
-from spanscope.model import Span, Trace
+from spanscope.model.spans import Span, Trace
 
 
 @dataclass(slots=True, frozen=True)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from spanscope.analysis.tree import format_ns
-from spanscope.model import DependencyStats
+from spanscope.model.aggregates import DependencyStats
 
 
 @dataclass(slots=True)
@@ -66,6 +66,25 @@ def _headline(edges: Sequence[DependencyStats]) -> str:
             f"{lead}; most errors: {worst.parent} -> {worst.child}, "
             f"{error_rate(worst) * 100:.1f} % of {worst.call_count} calls"
         )
-    slowest = max(edges, key=lambda e: e.quantiles_ns[-1] if e.quantiles_ns else 0)
-    p99 = slowest.quantiles_ns[-1] if slowest.quantiles_ns else 0
-    return f"{lead}; no errors; slowest: {slowest.parent} -> {slowest.child}, p99 {format_ns(p99)}"
+    own = own_p99(edges)
+    slowest = max(edges, key=lambda e: (own[(e.parent, e.child)], _p99(e)))
+    return (
+        f"{lead}; no errors; slowest on its own: {slowest.parent} -> {slowest.child}, "
+        f"p99 {format_ns(_p99(slowest))} ({format_ns(own[(slowest.parent, slowest.child)])} "
+        "more than its own slowest call's)"
+    )
+
+
+def _p99(e: DependencyStats) -> int:
+    return e.quantiles_ns[-1] if e.quantiles_ns else 0
+
+
+def own_p99(edges: Sequence[DependencyStats]) -> dict[tuple[str, str], int]:
+    """(parent, child) -> the edge's p99 minus the largest p99 of the callee's own calls:
+    the top of a chain is slow because everything under it is; the edge whose latency is
+    its callee's own is the one to look at."""
+    below: dict[str, int] = {}
+    for e in edges:
+        if e.parent != e.child:
+            below[e.parent] = max(below.get(e.parent, 0), _p99(e))
+    return {(e.parent, e.child): max(0, _p99(e) - below.get(e.child, 0)) for e in edges}

@@ -10,9 +10,12 @@ spans took longer::
     d.headline      # "b is 950ms slower; orders · SELECT order_items ran 20 times in b, 1 in a"
     d.paths[0]      # PathDiff(path=(...), a_count=1, b_count=20, delta_ns=380000000, ...)
 
-Paths are sorted by the size of their *self-time* change (time not spent in children),
-largest first: a parent's total grows with its children's, so sorting by totals would
-always name the root first.
+Paths are sorted by the size of their *own-work* change, largest first (own work as in
+:mod:`spanscope.analysis.rca`: self time without a CLIENT call's gap, which counts half):
+a parent's total grows with its children's, so sorting by totals would always name the
+root first, and a call whose gap grew (the machine was busy) is rarely what changed.
+CLIENT calls named by their method alone are shown by target (``gateway · POST → orders
+/orders``).
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from spanscope.analysis.breakdown import self_times
-from spanscope.analysis.tree import format_ns, label, span_tree
-from spanscope.model import Span, Trace
+from spanscope.analysis.names import operation_names
+from spanscope.analysis.rca import GAP_WEIGHT, requests_in
+from spanscope.analysis.tree import format_ns, span_tree
+from spanscope.model.spans import Span, Trace
 
 Status = Literal["only_a", "only_b", "changed", "same"]
 
@@ -38,6 +43,17 @@ class PathDiff:
     b_total_ns: int
     a_self_ns: int
     b_self_ns: int
+    a_gap_ns: int = 0
+    b_gap_ns: int = 0
+
+    @property
+    def own_delta_ns(self) -> int:
+        """Change in own work: self time without the gap of a CLIENT call."""
+        return (self.b_self_ns - self.b_gap_ns) - (self.a_self_ns - self.a_gap_ns)
+
+    @property
+    def gap_delta_ns(self) -> int:
+        return self.b_gap_ns - self.a_gap_ns
 
     @property
     def delta_ns(self) -> int:
@@ -70,6 +86,11 @@ def span_paths(trace: Trace) -> dict[bytes, tuple[str, ...]]:
     tree = span_tree(trace)
     if tree.top is None:
         return {}
+    names = operation_names(trace)
+
+    def label(s: Span) -> str:
+        return f"{s.service} · {names.get(s.span_id, s.name)}"
+
     paths: dict[bytes, tuple[str, ...]] = {tree.top.span_id: (label(tree.top),)}
     stack = [tree.top]
     while stack:
@@ -81,14 +102,17 @@ def span_paths(trace: Trace) -> dict[bytes, tuple[str, ...]]:
     return paths
 
 
-def _per_path(trace: Trace) -> dict[tuple[str, ...], tuple[Span, int, int, int]]:
+def _per_path(trace: Trace) -> dict[tuple[str, ...], tuple[Span, int, int, int, int]]:
     by_id = {s.span_id: s for s in trace.spans}
     own = self_times(trace)
-    out: dict[tuple[str, ...], tuple[Span, int, int, int]] = {}
+    req = requests_in(trace, adjust_skew=False)
+    gaps = {t.span.span_id: t.gap_ns for t in req[0].spans} if req else {}
+    out: dict[tuple[str, ...], tuple[Span, int, int, int, int]] = {}
     for sid, path in span_paths(trace).items():
         s = by_id[sid]
-        first, n, total, self_ns = out.get(path, (s, 0, 0, 0))
-        out[path] = (first, n + 1, total + s.duration_ns, self_ns + own[sid])
+        first, n, total, self_ns, gap = out.get(path, (s, 0, 0, 0, 0))
+        out[path] = (first, n + 1, total + s.duration_ns, self_ns + own[sid],
+                     gap + min(gaps.get(sid, 0), own[sid]))  # fmt: skip
     return out
 
 
@@ -97,13 +121,18 @@ def diff_traces(a: Trace, b: Trace) -> TraceDiff:
     paths = []
     for path in pa.keys() | pb.keys():
         span = (pa.get(path) or pb[path])[0]
-        _, an, at, aself = pa.get(path, (span, 0, 0, 0))
-        _, bn, bt, bself = pb.get(path, (span, 0, 0, 0))
-        paths.append(PathDiff(path, span.service, span.name, an, bn, at, bt, aself, bself))
-    # By self-time change: a parent's total grows with its children's; its self time
-    # grows only with what it did itself, so the path that explains the gap comes first.
-    paths.sort(key=lambda p: (-abs(p.self_delta_ns), -abs(p.delta_ns), p.path))
+        _, an, at, aself, agap = pa.get(path, (span, 0, 0, 0, 0))
+        _, bn, bt, bself, bgap = pb.get(path, (span, 0, 0, 0, 0))
+        name = path[-1].split(" · ", 1)[-1]
+        paths.append(PathDiff(path, span.service, name, an, bn, at, bt, aself, bself, agap, bgap))
+    # By own-work change: a parent's total grows with its children's; its own work grows
+    # only with what it did itself, so the path that explains the gap comes first.
+    paths.sort(key=lambda p: (-_weight(p), -abs(p.delta_ns), p.path))
     return TraceDiff(a, b, paths, _headline(a, b, paths))
+
+
+def _weight(p: PathDiff) -> float:
+    return abs(p.own_delta_ns) + GAP_WEIGHT * abs(p.gap_delta_ns)
 
 
 def _headline(a: Trace, b: Trace, paths: list[PathDiff]) -> str:
@@ -124,8 +153,15 @@ def _headline(a: Trace, b: Trace, paths: list[PathDiff]) -> str:
         return f"{lead}; {where} ran only in b ({top.b_count}×)"
     if top.status == "changed":
         return f"{lead}; {where} ran {top.b_count} times in b, {top.a_count} in a"
-    more = "more" if top.self_delta_ns > 0 else "less"
-    return f"{lead}; {where} took {format_ns(abs(top.self_delta_ns))} {more} in b"
+    delta = top.own_delta_ns if abs(top.own_delta_ns) >= abs(top.gap_delta_ns) else 0
+    if delta == 0 and top.gap_delta_ns:
+        more = "more" if top.gap_delta_ns > 0 else "less"
+        return (
+            f"{lead}; {where} waited {format_ns(abs(top.gap_delta_ns))} {more} on the wire "
+            "or in the callee's queue in b"
+        )
+    more = "more" if delta > 0 else "less"
+    return f"{lead}; {where} took {format_ns(abs(delta))} {more} in b"
 
 
 def _root_duration(t: Trace) -> int:

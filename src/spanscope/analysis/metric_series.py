@@ -1,6 +1,6 @@
 """Metric points -> series over a range with a step, and histogram quantiles over time.
 
-Pure functions over :class:`~spanscope.model.MetricPoint` lists (no database), used by the
+Pure functions over :class:`~spanscope.model.signals.MetricPoint` lists (no database), used by the
 signals API (``/api/v1/metrics/...``) and the CLI. What a step holds, per kind:
 
 =====================  =================================================================
@@ -18,7 +18,7 @@ previous point of the same series (same service and labels); a point whose start
 changed is a reset and counts whole. The first point of a series counts whole only if the
 series started inside the range — otherwise it is the baseline.
 
->>> from spanscope.model import MetricPoint
+>>> from spanscope.model.signals import MetricPoint
 >>> p = MetricPoint("http.server.duration", "histogram", time_ns=10, temporality=1,
 ...                 count=4, bounds=[100.0, 200.0], bucket_counts=[2, 2, 0])
 >>> s = series([p], start_ns=0, end_ns=60, step_ns=60, quantiles=(0.5, 0.75))
@@ -32,7 +32,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from spanscope.model import Attributes, MetricPoint
+from spanscope.model.signals import MetricPoint
+from spanscope.model.spans import Attributes
 
 Buckets = dict[float, float]
 """Upper bound -> count (math.inf for the last bucket)."""

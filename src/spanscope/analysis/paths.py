@@ -13,7 +13,7 @@ given). That is jaeger-ui's own reduction (``packages/jaeger-ui/src/model/ddg/
 transformTracesToPaths.ts``), so our answer draws the graph the UI would draw from the
 same traces::
 
-    >>> from spanscope.model import Span, SpanKind, Trace
+    >>> from spanscope.model.spans import Span, SpanKind, Trace
     >>> a = Span(b"t" * 16, b"a" * 8, "GET /", 0, 9, "web", kind=SpanKind.SERVER)
     >>> b = Span(b"t" * 16, b"b" * 8, "charge", 1, 8, "pay", parent_span_id=b"a" * 8)
     >>> [p.entries for p in dependency_paths([Trace(b"t" * 16, [a, b])], "pay")]
@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from spanscope.model import Span, SpanKind, Trace
+from spanscope.model.spans import Span, SpanKind, Trace
 
 Entry = tuple[str, str]
 """(service, operation)"""

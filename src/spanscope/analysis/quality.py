@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from spanscope.analysis.skew import host_key, skew_ns
-from spanscope.model import Span, SpanKind, Trace
+from spanscope.model.spans import Span, SpanKind, Trace
 
 Verdict = Literal["pass", "fail", "exempt"] | None
 """None: the check does not apply to this span (a SERVER span for propagation)."""

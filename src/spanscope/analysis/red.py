@@ -15,18 +15,21 @@ request. OTEP 235 puts the sampling threshold in the tracestate (``ot=th:<hex>``
 ``th`` the 1–14 hex digits padded right to 56 bits, the span's *adjusted count* is
 ``2**56 / (2**56 - th)`` (``th:8`` = 50 % → 2, ``th:c`` = 25 % → 4, no ``th`` → 1). Counts
 and rates are sums of adjusted counts; percentiles are over the stored spans (a sample
-of a population has the population's percentiles). :func:`adjusted_count` is the
-definition; a store computing it in SQL must agree with it (the conformance suite checks).
+of a population has the population's percentiles). :func:`adjusted_count` (defined with
+the other OTEP 235 facts in :mod:`spanscope.sampling.threshold`) is the definition; a store
+computing it in SQL must agree with it (the conformance suite checks).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from spanscope.model import LatencyBucket, RedPoint
+from spanscope.model.aggregates import LatencyBucket, RedPoint
+from spanscope.sampling.threshold import TH_PATTERN as TH_PATTERN  # the stores' SQL uses it
+from spanscope.sampling.threshold import tracestate_adjusted_count
+from spanscope.units import format_duration
 
 MS = 1_000_000
 HISTOGRAM_BOUNDS_NS: tuple[int, ...] = tuple(
@@ -34,24 +37,11 @@ HISTOGRAM_BOUNDS_NS: tuple[int, ...] = tuple(
 )
 """Upper bounds of the latency histogram's buckets; one more bucket is +Inf."""
 
+adjusted_count = tracestate_adjusted_count
+"""How many requests a span stands for, by its tracestate's OTEP 235 threshold."""
+
 QUANTILES = (0.5, 0.95, 0.99)
 MIN_STEP_NS = 1_000_000_000
-
-TH_PATTERN = r"(?:^|,)\s*ot=(?:[^,]*;)?th:([0-9a-f]{1,14})(?:;|,|$)"
-"""OTEP 235's threshold inside a tracestate (RE2-compatible: stores use it in SQL too)."""
-_TH = re.compile(TH_PATTERN)
-_TWO_56 = 1 << 56
-
-
-def adjusted_count(trace_state: str) -> float:
-    """How many requests a span sampled with tracestate ``trace_state`` stands for."""
-    if "th:" not in trace_state:
-        return 1.0
-    m = _TH.search(trace_state)
-    if m is None:
-        return 1.0
-    th = int(m.group(1).ljust(14, "0"), 16)
-    return _TWO_56 / (_TWO_56 - th)
 
 
 def quantile_cont(sorted_values: Sequence[int], q: float) -> int:
@@ -106,6 +96,16 @@ def red_series(
     return [series[k] for k in sorted(series, key=lambda k: (k[0], k[1] or ""))]
 
 
+def data_seconds(series: RedSeries, step_ns: int, window_s: float) -> float:
+    """How long the series had data: from its first step to the end of its last, at most
+    the window. A rate over the whole lookback would understate a service that started
+    sending a minute ago (1.24 req/s where its steps showed ~8)."""
+    starts = [p.bucket_start_ns for p in series.points if p.bucket_start_ns is not None]
+    if not starts or step_ns <= 0:
+        return window_s
+    return min(window_s, (max(starts) - min(starts) + step_ns) / 1e9)
+
+
 def rate_per_s(point: RedPoint, seconds: float) -> float:
     return point.request_count / seconds if seconds > 0 else 0.0
 
@@ -114,9 +114,10 @@ def error_ratio(point: RedPoint) -> float:
     return point.error_count / point.request_count if point.request_count else 0.0
 
 
-def headline(series: Sequence[RedSeries], window_s: float) -> str:
+def headline(series: Sequence[RedSeries], window_s: float, step_ns: int = 0) -> str:
     """The series a person should look at first: the highest error ratio, else the
-    slowest p99."""
+    slowest p99. With ``step_ns``, rates are over the time each series had data."""
+    seconds = {id(s): data_seconds(s, step_ns, window_s) for s in series}
     with_totals = [(s, s.totals) for s in series if s.totals is not None]
     if not with_totals:
         return "no spans of these services in the window"
@@ -125,17 +126,14 @@ def headline(series: Sequence[RedSeries], window_s: float) -> str:
         return f"{s.service} · {s.operation}" if s.operation else s.service
 
     worst, t = max(with_totals, key=lambda st: (error_ratio(st[1]), _p99(st[1])))
-    p99 = _p99(t) / MS
-    rate = rate_per_s(t, window_s)
+    p99 = format_duration(_p99(t))
+    rate = rate_per_s(t, seconds[id(worst)])
     if error_ratio(t) > 0:
-        return (
-            f"{name(worst)}: {error_ratio(t) * 100:.1f} % errors at {rate:.3g} req/s, "
-            f"p99 {p99:.4g} ms"
-        )
+        return f"{name(worst)}: {error_ratio(t) * 100:.1f} % errors at {rate:.3g} req/s, p99 {p99}"
     slowest, t = max(with_totals, key=lambda st: _p99(st[1]))
     return (
-        f"{name(slowest)}: no errors; p99 {_p99(t) / MS:.4g} ms at "
-        f"{rate_per_s(t, window_s):.3g} req/s"
+        f"{name(slowest)}: no errors; p99 {format_duration(_p99(t))} at "
+        f"{rate_per_s(t, seconds[id(slowest)]):.3g} req/s"
     )
 
 

@@ -25,7 +25,7 @@ moved relative to it.
 from __future__ import annotations
 
 from spanscope.analysis.tree import format_ns
-from spanscope.model import Event, Span, SpanKind, Trace
+from spanscope.model.spans import Event, Span, SpanKind, Trace
 
 DEFAULT_JITTER_NS = 1_000_000
 """A child may end this much after its parent before it counts as skew (1 ms)."""

@@ -8,7 +8,9 @@
   error, under one parent. The failed attempts' time is what it cost.
 - **Sequential** (``sequential``): calls to *different* operations (CLIENT or PRODUCER
   spans) made one after another under one parent, together at least a fifth of the
-  parent's time — if they do not depend on each other they could run in parallel.
+  parent's time — if they do not depend on each other they could run in parallel. The
+  statements of one database transaction (a run with ``BEGIN``/``COMMIT``/``ROLLBACK``)
+  depend on each other by definition and are never suggested.
 
 Each smell names the spans involved and ``saving_ns``, the most a fix could save (for N+1
 and sequential calls: their total minus the longest; for retries: the failed attempts)::
@@ -23,11 +25,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from spanscope.analysis.tree import format_ns, span_tree
-from spanscope.model import Span, SpanKind, Trace
+from spanscope.model.spans import Span, SpanKind, Trace
 
 N_PLUS_ONE_MIN = 5
 SEQUENTIAL_MIN_SHARE = 0.2
 _CALL_KINDS = (SpanKind.CLIENT, SpanKind.PRODUCER)
+_TRANSACTION = ("BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK", "SAVEPOINT")
 
 SmellType = Literal["n_plus_one", "retry", "sequential"]
 
@@ -106,6 +109,11 @@ def _retry(parent: Span, service: str, name: str, group: list[Span]) -> Smell | 
     )  # fmt: skip
 
 
+def _statement(span: Span) -> str:
+    text = span.attributes.get("db.query.text") or span.attributes.get("db.statement")
+    return text if isinstance(text, str) and text else span.name
+
+
 def _sequential(parent: Span, kids: list[Span]) -> list[Smell]:
     calls = [k for k in kids if k.kind in _CALL_KINDS]
     runs: list[list[Span]] = []
@@ -120,13 +128,14 @@ def _sequential(parent: Span, kids: list[Span]) -> list[Smell]:
         total = sum(s.duration_ns for s in run)
         if len(ops) < 2 or total < SEQUENTIAL_MIN_SHARE * max(parent.duration_ns, 1):
             continue
+        if any(_statement(s).upper().startswith(_TRANSACTION) for s in run):
+            continue
         saving = total - max(s.duration_ns for s in run)
         names = ", ".join(f"{s.service} · {s.name}" for s in run[:4])
         more = f" and {len(run) - 4} more" if len(run) > 4 else ""
         message = (
             f"sequential: {len(run)} calls one after another under {parent.service} · "
-            f"{parent.name} ({names}{more}); in parallel they could save up to "
-            f"{format_ns(saving)}"
+            f"{parent.name} ({names}{more}); they could run in parallel"
         )
         out.append(Smell("sequential", message, parent, run, saving))
     return out

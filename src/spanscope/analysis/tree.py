@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spanscope.model import Span, Trace
+from spanscope.model.spans import Span, Trace
+from spanscope.units import format_duration
 
 
 @dataclass(slots=True)
@@ -87,19 +88,9 @@ def label(span: Span) -> str:
 
 
 def format_ns(ns: int | float) -> str:
-    """A duration for people: 950ms, 1.25s, 12.5µs, 3m05s."""
-    v = abs(ns)
-    sign = "-" if ns < 0 else ""
-    if v < 1_000:
-        return f"{sign}{v:.0f}ns"
-    if v < 1_000_000:
-        return f"{sign}{v / 1_000:.3g}µs"
-    if v < 1_000_000_000:
-        return f"{sign}{v / 1_000_000:.3g}ms"
-    if v < 60_000_000_000:
-        return f"{sign}{v / 1_000_000_000:.3g}s"
-    m, s = divmod(int(v // 1_000_000_000), 60)
-    return f"{sign}{m}m{s:02d}s"
+    """A duration for people, as everywhere (:func:`spanscope.units.format_duration`):
+    950ms, 1.25s, 12.5µs, 3m5s."""
+    return format_duration(ns)
 
 
 def percent(share: float) -> str:

@@ -15,29 +15,34 @@ store's aggregates.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
 from spanscope.analysis import compare as cmp
+from spanscope.analysis import rca
 from spanscope.analysis.breakdown import Breakdown, breakdown
 from spanscope.analysis.critical_path import CriticalPath, critical_path
 from spanscope.analysis.dependencies import error_rate, service_map
 from spanscope.analysis.diff import diff_traces
+from spanscope.analysis.names import operation_names
 from spanscope.analysis.red import (
     HISTOGRAM_BOUNDS_NS,
     MIN_STEP_NS,
     QUANTILES,
     RedSeries,
+    data_seconds,
     error_ratio,
     headline,
     rate_per_s,
     red_series,
 )
 from spanscope.analysis.smells import Smell, find_smells
+from spanscope.api.deps import SpanKindOrAny, StoreDep, cached_trace, param, window
 from spanscope.api.errors import OrjsonResponse, bad_request
-from spanscope.api.native import StoreDep, cached_trace, param, window
-from spanscope.model import RedPoint, SpanKind, Trace
+from spanscope.model.aggregates import RedPoint
+from spanscope.model.spans import SpanKind, Trace
 from spanscope.query.model import DEFAULT_LOOKBACK_NS, parse_duration
 
 router = APIRouter(tags=["analysis"], default_response_class=OrjsonResponse)
@@ -52,16 +57,15 @@ def _trace(
     return cached_trace(request, store, trace_id, name).trace(raw)
 
 
-def _hex(b: bytes) -> str:
-    return b.hex()
-
-
-def critical_path_json(trace: Trace, path: CriticalPath, bd: Breakdown) -> dict[str, Any]:
+def critical_path_json(
+    trace: Trace, path: CriticalPath, bd: Breakdown, headline: str | None = None
+) -> dict[str, Any]:
+    names = operation_names(trace)
     return {
         "trace_id": trace.trace_id.hex(),
         "root_span_id": path.root.span_id.hex() if path.root else None,
         "duration_ns": path.duration_ns,
-        "headline": bd.headline,
+        "headline": headline or bd.headline,
         "segments": [
             {
                 "span_id": seg.span.span_id.hex(),
@@ -78,6 +82,7 @@ def critical_path_json(trace: Trace, path: CriticalPath, bd: Breakdown) -> dict[
                 "span_id": s.span_id.hex(),
                 "service": s.service,
                 "name": s.name,
+                "display_name": names.get(s.span_id, s.name),
                 "critical_ns": ns,
                 "share": ns / path.duration_ns if path.duration_ns else 0.0,
             }
@@ -87,23 +92,58 @@ def critical_path_json(trace: Trace, path: CriticalPath, bd: Breakdown) -> dict[
     }
 
 
-def breakdown_json(trace: Trace, bd: Breakdown) -> dict[str, Any]:
+def breakdown_json(
+    trace: Trace, bd: Breakdown, explained: rca.Explanation | None = None
+) -> dict[str, Any]:
+    """The breakdown, each span and operation with its own work, waiting and gap
+    (:mod:`spanscope.analysis.rca`) beside its self and critical time."""
+    explained = explained or rca.explain(trace, _root_request(trace))
+    split = {t.span.span_id: t for t in explained.request.spans}
+    per_op: dict[tuple[str, str], list[int]] = {}
+    shown: dict[tuple[str, str], set[str]] = {}
+    for t in explained.request.spans:
+        shown.setdefault((t.span.service, t.span.name), set()).add(t.name)
+        a = per_op.setdefault((t.span.service, t.span.name), [0, 0, 0])
+        a[0] += t.own_ns
+        a[1] += t.waiting_ns
+        a[2] += t.gap_ns
+
     def share(s: Any, with_name: bool) -> dict[str, Any]:
         out = {"service": s.service}
         if with_name:
+            names = shown.get((s.service, s.name), set())
             out["name"] = s.name
+            out["display_name"] = next(iter(names)) if len(names) == 1 else s.name
+        own = (
+            per_op.get((s.service, s.name), [0, 0, 0])
+            if with_name
+            else _service_times(per_op, s.service)
+        )
         return out | {
             "span_count": s.span_count,
             "self_ns": s.self_ns,
             "self_share": s.self_share,
             "critical_ns": s.critical_ns,
             "critical_share": s.critical_share,
+            "own_ns": own[0],
+            "waiting_ns": own[1],
+            "gap_ns": own[2],
+        }
+
+    def span_times(t: Any) -> dict[str, Any]:
+        found = split.get(t.span.span_id)
+        return {
+            "display_name": found.name if found else t.span.name,
+            "own_ns": found.own_ns if found else None,
+            "waiting_ns": found.waiting_ns if found else None,
+            "gap_ns": found.gap_ns if found else None,
+            "async": found is None,
         }
 
     return {
         "trace_id": trace.trace_id.hex(),
         "duration_ns": bd.duration_ns,
-        "headline": bd.headline,
+        "headline": explained.headline,
         "services": [share(s, False) for s in bd.services],
         "operations": [share(s, True) for s in bd.operations],
         "spans": [
@@ -115,7 +155,72 @@ def breakdown_json(trace: Trace, bd: Breakdown) -> dict[str, Any]:
                 "self_ns": t.self_ns,
                 "critical_ns": t.critical_ns,
             }
+            | span_times(t)
             for t in bd.spans
+        ],
+    }
+
+
+def _service_times(per_op: dict[tuple[str, str], list[int]], service: str) -> list[int]:
+    out = [0, 0, 0]
+    for (svc, _), v in per_op.items():
+        if svc == service:
+            out = [a + b for a, b in zip(out, v, strict=True)]
+    return out
+
+
+def _root_request(trace: Trace) -> rca.Request | None:
+    # The trace handed to analysis is already skew-adjusted (unless the caller asked raw).
+    found = rca.requests_in(trace, adjust_skew=False)
+    return found[0] if found else None
+
+
+def cause_json(c: rca.Cause, total_ns: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "service": c.service,
+        "name": c.name,
+        "label": rca.describe(c),
+        "kind": c.kind,
+        "critical_ns": round(c.critical_ns),
+        "own_ns": round(c.own_ns),
+        "waiting_ns": round(c.waiting_ns),
+        "gap_ns": round(c.gap_ns),
+        "retry": {
+            "attempts": c.retry.attempts,
+            "failed_ns": c.retry.failed_ns,
+            "backoff_ns": c.retry.backoff_ns,
+        }
+        if c.retry
+        else None,
+    }
+    if total_ns is not None:
+        out["share"] = c.critical_ns / total_ns if total_ns else 0.0
+    return out
+
+
+def explanation_json(e: rca.Explanation) -> dict[str, Any]:
+    """The request's causes ranked (own work first) and each async path apart."""
+    total = e.request.path.duration_ns
+    return {
+        "headline": e.headline,
+        "causes": [cause_json(c, total) for c in e.causes[:30] if c.critical_ns or c.own_ns],
+        "async_paths": [
+            {
+                "span_id": top.span_id.hex(),
+                "service": top.service,
+                "name": top.name,
+                "duration_ns": path.duration_ns,
+                "spans": [
+                    {
+                        "span_id": s.span_id.hex(),
+                        "service": s.service,
+                        "name": s.name,
+                        "critical_ns": ns,
+                    }
+                    for s, ns in path.ranked()[:15]
+                ],  # fmt: skip
+            }
+            for top, path in e.async_paths
         ],
     }
 
@@ -153,9 +258,17 @@ def get_critical_path(request: Request, store: StoreDep, trace_id: str, raw: RAW
     return OrjsonResponse(entry.derived("critical-path", raw, _critical_path_answer))
 
 
+def _analysed(trace: Trace) -> tuple[CriticalPath, Breakdown, rca.Explanation]:
+    """The request's critical path (async work left out: :mod:`spanscope.analysis.rca`),
+    the breakdown along it, and the ranked causes."""
+    req = _root_request(trace)
+    path = req.path if req is not None else critical_path(trace)
+    return path, breakdown(trace, path), rca.explain(trace, req)
+
+
 def _critical_path_answer(trace: Trace) -> dict[str, Any]:
-    path = critical_path(trace)
-    return critical_path_json(trace, path, breakdown(trace, path))
+    path, bd, explained = _analysed(trace)
+    return critical_path_json(trace, path, bd, explained.headline)
 
 
 @router.get("/api/v1/traces/{trace_id}/breakdown", summary="Self and critical time per service")
@@ -166,7 +279,8 @@ def get_breakdown(request: Request, store: StoreDep, trace_id: str, raw: RAW = F
 
 
 def _breakdown_answer(trace: Trace) -> dict[str, Any]:
-    return breakdown_json(trace, breakdown(trace))
+    _, bd, explained = _analysed(trace)
+    return breakdown_json(trace, bd, explained)
 
 
 @router.get("/api/v1/traces/{trace_id}/smells", summary="N+1 calls, retries, sequential calls")
@@ -178,16 +292,16 @@ def get_smells(request: Request, store: StoreDep, trace_id: str, raw: RAW = Fals
 @router.get("/api/v1/traces/{trace_id}/explain", summary="Critical path, breakdown and smells")
 def get_explain(request: Request, store: StoreDep, trace_id: str, raw: RAW = False) -> Any:
     trace = _trace(request, store, trace_id, raw)
-    path = critical_path(trace)
-    bd = breakdown(trace, path)
+    path, bd, explained = _analysed(trace)
     return OrjsonResponse(
         {
             "trace_id": trace.trace_id.hex(),
-            "headline": bd.headline,
-            "critical_path": critical_path_json(trace, path, bd),
-            "breakdown": breakdown_json(trace, bd),
+            "headline": explained.headline,
+            "critical_path": critical_path_json(trace, path, bd, explained.headline),
+            "breakdown": breakdown_json(trace, bd, explained),
             "smells": smells_json(trace, find_smells(trace)),
         }
+        | explanation_json(explained)
     )
 
 
@@ -212,6 +326,10 @@ def get_diff(request: Request, store: StoreDep, a: str, b: str, raw: RAW = False
                 "a_self_ns": p.a_self_ns,
                 "b_self_ns": p.b_self_ns,
                 "self_delta_ns": p.self_delta_ns,
+                "a_gap_ns": p.a_gap_ns,
+                "b_gap_ns": p.b_gap_ns,
+                "own_delta_ns": p.own_delta_ns,
+                "gap_delta_ns": p.gap_delta_ns,
                 "status": p.status,
             }
             for p in d.paths
@@ -224,6 +342,11 @@ def _root_ns(t: Trace) -> int:
     return root.duration_ns if root else t.duration_ns
 
 
+COMPARE_SAMPLE = 100
+"""Traces read per group (slow, normal; erroring, healthy), thinned evenly by duration: a
+trace read costs ~5 ms on DuckDB, so the reads add about a second."""
+
+
 @router.get("/api/v1/compare", summary="Slow vs normal requests: operations and attributes")
 def get_compare(
     store: StoreDep,
@@ -234,6 +357,7 @@ def get_compare(
     start: str | None = None,
     end: str | None = None,
     lookback: Annotated[str | None, Query(description="default 1h")] = None,
+    errors: Annotated[bool, Query(description="true: erroring vs healthy requests")] = False,
 ) -> Any:
     start_ns, end_ns = window(start, end, lookback, DEFAULT_LOOKBACK_NS)
     threshold = param("slower_than", slower_than, parse_duration) if slower_than else None
@@ -242,16 +366,56 @@ def get_compare(
         split = cmp.split_requests(requests, threshold, slowest_percent)
     except ValueError as e:
         raise bad_request(str(e)) from None
-    groups = split.groups()
-    if split.slow:
-        stats = store.operation_stats(groups)
-        counts = store.attribute_counts(groups, focus=cmp.SLOW, min_traces=cmp.MIN_SLOW_TRACES)
-    else:
-        stats, counts = [], []
     subject = " · ".join(x for x in (service, operation) if x) or "root"
-    result = cmp.compare(split, stats, counts, subject=f"{subject} requests")
+    key = (service or None, operation or None)
+    if errors or not split.slow:
+        everyone = _sample(sorted(requests, key=lambda r: (-r[1], r[0])), 2 * COMPARE_SAMPLE)
+        reqs = _requests(store, everyone, key)
+        if errors or any(r.is_error for r in reqs):
+            ranking = rca.compare_errors(reqs, subject=f"{subject} requests")
+            return _compare_json(ranking, split, [r for r in reqs if r.span.is_error], reqs)
+        return _compare_json(
+            rca.compare_groups(split, [], [], f"{subject} requests"), split, [], []
+        )
+    slow = _requests(store, _sample(split.slow, COMPARE_SAMPLE), key)
+    normal = _requests(store, _sample(split.normal, COMPARE_SAMPLE), key)
+    ranking = rca.compare_groups(split, slow, normal, subject=f"{subject} requests")
+    return _compare_json(ranking, split, slow, normal)
+
+
+def _sample(rows: list[tuple[bytes, int]], n: int) -> list[bytes]:
+    stride = max(1, -(-len(rows) // n))
+    return [tid for tid, _ in rows[::stride]]
+
+
+def _requests(
+    store: StoreDep, ids: list[bytes], key: tuple[str | None, str | None]
+) -> list[rca.Request]:
+    out: list[rca.Request] = []
+    for tid in ids:
+        trace = store.trace(tid)
+        if trace is not None:
+            out.extend(rca.requests_in(trace, key)[:1])
+    return out
+
+
+def _compare_json(
+    ranking: rca.Ranking, split: cmp.Split, focus: list[rca.Request], rest: list[rca.Request]
+) -> dict[str, Any]:
+    gap = split.mean_ns(cmp.SLOW) - split.mean_ns(cmp.NORMAL)
+    erroring = ranking.mode == "errors"
+    exemplars = {
+        "slow": [t.hex() for t, _ in split.slow[:5]],
+        "normal": [t.hex() for t, _ in split.normal[len(split.normal) // 2 :][:5]],
+    }
+    if erroring:
+        exemplars |= {
+            "erroring": [r.trace.trace_id.hex() for r in focus[:5]],
+            "healthy": [r.trace.trace_id.hex() for r in rest if not r.is_error][:5],
+        }
     return {
-        "headline": result.headline,
+        "headline": ranking.headline,
+        "mode": ranking.mode,
         "split": {
             "threshold_ns": split.threshold_ns,
             "slow_count": len(split.slow),
@@ -260,36 +424,50 @@ def get_compare(
             "normal_mean_ns": round(split.mean_ns(cmp.NORMAL)),
             "slow_p50_ns": split.p50_ns(cmp.SLOW),
             "normal_p50_ns": split.p50_ns(cmp.NORMAL),
+            "sampled_focus": ranking.focus_count,
+            "sampled_other": ranking.other_count,
         },
         "operations": [
             {
-                "service": o.service,
-                "name": o.name,
-                "slow_mean_ns": round(o.slow_mean_ns),
-                "normal_mean_ns": round(o.normal_mean_ns),
-                "delta_ns": round(o.delta_ns),
-                "contribution": o.contribution,
-                "slow_calls_per_trace": o.slow_calls_per_trace,
-                "normal_calls_per_trace": o.normal_calls_per_trace,
+                "service": c.service,
+                "name": c.name,
+                "label": rca.describe(c),
+                "kind": c.kind,
+                "slow_mean_ns": round(c.critical_ns),
+                "normal_mean_ns": round(c.normal_critical_ns),
+                "delta_ns": round(c.delta_ns),
+                "contribution": c.delta_ns / gap if gap > 0 and not erroring else 0.0,
+                "on_critical_path_share": c.on_path_share,
+                "slow_own_ns": round(c.own_ns),
+                "normal_own_ns": round(c.normal_own_ns),
+                "slow_waiting_ns": round(c.waiting_ns),
+                "normal_waiting_ns": round(c.normal_waiting_ns),
+                "slow_gap_ns": round(c.gap_ns),
+                "normal_gap_ns": round(c.normal_gap_ns),
+                "slow_calls_per_trace": c.calls,
+                "normal_calls_per_trace": c.normal_calls,
+                "error_origin_share": c.error_share if erroring else None,
+                "normal_error_origin_share": c.normal_error_share if erroring else None,
+                "retry": cause_json(c)["retry"],
             }
-            for o in result.operations[:50]
+            for c in ranking.causes[:50]
         ],
         "attributes": [
             {
                 "key": a.key,
                 "value": a.value,
-                "slow_traces": a.slow_traces,
-                "normal_traces": a.normal_traces,
-                "slow_share": a.slow_share,
-                "normal_share": a.normal_share,
-                "difference": a.difference,
+                "slow_traces": a.focus_traces,
+                "normal_traces": a.other_traces,
+                "slow_share": a.focus_share,
+                "normal_share": a.other_share,
+                "difference": a.focus_share - a.other_share,
+                "lift": a.lift,
+                "cardinality": a.cardinality,
+                "id_like": a.id_like,
             }
-            for a in result.attributes[:50]
+            for a in ranking.attributes[:50]
         ],
-        "exemplars": {
-            "slow": [t.hex() for t, _ in split.slow[:5]],
-            "normal": [t.hex() for t, _ in split.normal[len(split.normal) // 2 :][:5]],
-        },
+        "exemplars": exemplars,
     }
 
 
@@ -332,7 +510,7 @@ def get_service_map(
     }
 
 
-def kinds_param(span_kind: list[str]) -> list[SpanKind] | None:
+def kinds_param(span_kind: Sequence[str]) -> list[SpanKind] | None:
     if any(k.strip().lower() == "any" for k in span_kind):
         return None
     return [param("span_kind", k, SpanKind.from_label) for k in span_kind or ["server"]]
@@ -358,7 +536,9 @@ def _series_json(s: RedSeries, step_ns: int, window_ns: int) -> dict[str, Any]:
         "points": [
             {"time_unix_nano": p.bucket_start_ns} | _point_json(p, step_ns / 1e9) for p in s.points
         ],
-        "totals": _point_json(s.totals, window_ns / 1e9) if s.totals else None,
+        "totals": _point_json(s.totals, data_seconds(s, step_ns, window_ns / 1e9))
+        if s.totals
+        else None,
         "histogram": [
             {
                 "le_ns": HISTOGRAM_BOUNDS_NS[b.bucket_index]
@@ -377,7 +557,9 @@ def get_red(
     store: StoreDep,
     service: Annotated[list[str], Query(description="repeatable, required")] = [],  # noqa: B006
     operation: str | None = None,
-    span_kind: Annotated[list[str], Query(description="default server; any = all")] = [],  # noqa: B006
+    span_kind: Annotated[
+        list[SpanKindOrAny], Query(description="repeatable; default server; any = every kind")
+    ] = [],  # noqa: B006
     group_by_operation: bool = False,
     step: Annotated[str, Query(description="bucket width, default 1m")] = "1m",
     start: str | None = None,
@@ -399,7 +581,7 @@ def get_red(
     series = red_series(points, buckets)
     window_ns = max(1, end_ns - start_ns)
     return {
-        "headline": headline(series, window_ns / 1e9),
+        "headline": headline(series, window_ns / 1e9, step_ns),
         "start_time_unix_nano": start_ns,
         "end_time_unix_nano": end_ns,
         "step_ns": step_ns,

@@ -95,7 +95,7 @@ def create_app(
     ``tenants`` (``spanscope serve`` passes its :class:`spanscope.tenants.Tenants`):
     ``tenants.store(id)`` is the store a request of tenant ``id`` reads; ``store`` is the
     default tenant's. Without it, a request naming another tenant reads an empty store
-    (:func:`spanscope.api.native.store_of`).
+    (:func:`spanscope.api.deps.store_of`).
     ``jaeger_ui_dir``: a Jaeger UI build to serve, configured, under ``/jaeger/``
     (:mod:`spanscope.api.jaeger_ui`)."""
     app = FastAPI(
@@ -185,14 +185,29 @@ def _validation_message(request: Request, exc: RequestValidationError) -> str:
     parts = []
     errors = exc.errors()
     for err in errors[:3]:  # a value repeated 64 times need not be explained 64 times
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body")]
-        name = ".".join(loc) or "request"
-        given = request.query_params.get(name, request.path_params.get(name))
+        loc = [p for p in err.get("loc", ()) if p not in ("query", "path", "body")]
+        # A repeatable parameter's error ends in the index of the bad value: name the value.
+        index = loc.pop() if len(loc) > 1 and isinstance(loc[-1], int) else None
+        name = ".".join(str(p) for p in loc) or "request"
+        repeated = request.query_params.getlist(name)
+        if index is not None and index < len(repeated):
+            given: str | None = repeated[index]
+        else:
+            given = request.query_params.get(name, request.path_params.get(name))
         shown_value = f"={shown(given)}" if given is not None else ""
-        parts.append(f"parameter {name}{shown_value}: {err.get('msg', 'invalid')}")
+        parts.append(f"parameter {name}{shown_value}: {_problem(err)}")
     if len(errors) > 3:
         parts.append(f"and {len(errors) - 3} more")
     return "; ".join(parts) or "invalid request"
+
+
+def _problem(err: Any) -> str:
+    """Pydantic's sentence for one error; for a value outside a ``Literal``, ours: "expected
+    'newest' or 'slowest'", as every other parameter error words it."""
+    expected = (err.get("ctx") or {}).get("expected")
+    if err.get("type") == "literal_error" and expected:
+        return f"expected {expected}"
+    return str(err.get("msg", "invalid"))
 
 
 def _version() -> str:

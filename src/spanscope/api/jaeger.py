@@ -27,11 +27,11 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
+from spanscope.api.deps import SpanKindParam, StoreDep, cached_entry, param
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.jaeger_filters import SpanFields, search_traces, split_synthetic
-from spanscope.api.native import StoreDep, cached_entry, param
 from spanscope.api.serialize import trace_to_jaeger
-from spanscope.model import SpanKind, parse_trace_id
+from spanscope.model.spans import SpanKind, parse_trace_id
 from spanscope.query.durations import MS, US, parse_integer, shown, shown_int
 from spanscope.query.model import (
     DEFAULT_LIMIT,
@@ -83,11 +83,11 @@ def service_operations(store: StoreDep, service: str) -> Any:
 def operations(
     store: StoreDep,
     service: str = "",
-    span_kind: Annotated[str | None, Query(alias="spanKind")] = None,
+    span_kind: Annotated[SpanKindParam, Query(alias="spanKind")] = None,
 ) -> Any:
     if not service:
         raise bad_request("parameter service is required (e.g. /api/operations?service=orders)")
-    kind = param("spanKind", span_kind, SpanKind.from_label) if span_kind else None
+    kind = SpanKind.from_label(span_kind) if span_kind else None
     ops = [
         {"name": op.name, "spanKind": kind_label(op.kind)} for op in store.operations(service, kind)
     ]
@@ -186,7 +186,7 @@ def _search_query(
             max_duration_ns=param("maxDuration", max_duration, parse_duration)
             if max_duration
             else None,
-            status=synthetic.status,  # type: ignore[arg-type]
+            status=synthetic.status,
             limit=min(limit, MAX_LIMIT) if limit > 0 else DEFAULT_LIMIT,
         )
     except ValueError as e:

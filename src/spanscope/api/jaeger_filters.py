@@ -39,9 +39,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from spanscope.api.errors import bad_request
-from spanscope.model import Span, SpanKind, StatusCode, Trace, TraceSummary
+from spanscope.model.spans import Span, SpanKind, StatusCode, Trace
+from spanscope.model.summaries import TraceSummary
 from spanscope.query.durations import shown
-from spanscope.query.model import MAX_LIMIT, Condition, SearchQuery
+from spanscope.query.model import MAX_LIMIT, Condition, SearchQuery, TraceStatus
 from spanscope.store.base import Store
 
 Pair = tuple[str, str | int | float | bool]
@@ -93,7 +94,7 @@ class SpanFields:
 class Synthetic:
     """A search's pairs, split: the status for the store, the span fields, the rest."""
 
-    status: str | None
+    status: TraceStatus | None
     fields: SpanFields
     attributes: list[Pair]
 
@@ -108,10 +109,10 @@ def split_synthetic(pairs: list[Pair], param: str) -> Synthetic:
     """Take Jaeger's synthetic tags out of ``pairs``; a 400 naming ``param`` for a value
     the field cannot have (``span.kind=sideways``, ``error=maybe``)."""
     fields = SpanFields()
-    status: str | None = None
+    status: TraceStatus | None = None
     attributes: list[Pair] = []
 
-    def set_status(key: str, value: str) -> None:
+    def set_status(key: str, value: TraceStatus) -> None:
         nonlocal status
         if status is not None and status != value:
             raise bad_request(
@@ -140,7 +141,7 @@ def split_synthetic(pairs: list[Pair], param: str) -> Synthetic:
             if code == StatusCode.UNSET:
                 fields.unset = True  # the store's status filter covers ERROR and OK
             else:
-                set_status(key, code.label)
+                set_status(key, "ok" if code == StatusCode.OK else "error")
         elif key == "span.kind":
             try:
                 fields.kind = SpanKind.from_label(value)

@@ -26,8 +26,8 @@ from fastapi import APIRouter, Query
 
 from spanscope.analysis.red import MIN_STEP_NS, error_ratio
 from spanscope.api.analysis import kinds_param
+from spanscope.api.deps import StoreDep, param
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
-from spanscope.api.native import StoreDep, param
 from spanscope.query.durations import parse_integer
 from spanscope.query.model import now_ns
 
@@ -88,9 +88,10 @@ def spm_metrics(
     )  # fmt: skip
     name, help_text = _SPM_HELP[metric]
     if group_by_operation:
-        # As Jaeger's metric readers rename the family (internal/storage/metricstore/
-        # prometheus/metricstore/reader.go executeQuery): jaeger-ui's per-operation table
-        # reads service_operation_latencies / _call_rate / _error_rate.
+        # As Jaeger's metric readers rename the family (jaegertracing/jaeger
+        # internal/storage/metricstore/prometheus/metricstore/reader.go, executeQuery):
+        # jaeger-ui's per-operation table reads service_operation_latencies / _call_rate /
+        # _error_rate.
         name = name.replace("service", "service_operation", 1)
         help_text += " & operation"
     series: dict[tuple[str, str | None], list[dict[str, Any]]] = {}

@@ -26,14 +26,16 @@ by the decoder are named in ``errors`` beside the spans that were kept. Like any
 state-changing method, a POST from another origin's page is refused (docs/security.md).
 
 ``/analytics/v1/dependencies``: jaeger-ui's ``TDdgPayload`` (``model/ddg/types.ts``; the
-Go twin is ``internal/ddg/deep_dependencies.go``), computed from the newest WINDOW_TRACES
-traces of the window by :func:`spanscope.analysis.paths.dependency_paths`. ``start`` and
-``end`` are unix milliseconds; the UI sends ``0`` for both, meaning the last 24 hours.
+Go twin is jaegertracing/jaeger's ``internal/ddg/deep_dependencies.go``), computed from the
+newest WINDOW_TRACES traces of the window by :func:`spanscope.analysis.paths.dependency_paths`.
+``start`` and ``end`` are unix milliseconds; the UI sends ``0`` for both, meaning the last
+24 hours.
 
 ``/api/quality-metrics``: ``TQualityMetrics`` (jaeger-ui ``components/QualityMetrics/
-types.ts``; Go: ``internal/qualitymetrics/data_types.go``, where Jaeger serves sample data)
-from :func:`spanscope.analysis.quality.assess` over the newest WINDOW_TRACES traces of the
-last ``hours`` hours that have spans of ``service`` (every service when it is empty).
+types.ts``; Go: jaegertracing/jaeger's ``internal/qualitymetrics/data_types.go``, where
+Jaeger serves sample data) from :func:`spanscope.analysis.quality.assess` over the newest
+WINDOW_TRACES traces of the last ``hours`` hours that have spans of ``service`` (every
+service when it is empty).
 
 Why WINDOW_TRACES = 200: both answers read whole traces, one store read each (~5 ms on
 DuckDB, measured with 10-span traces: 1000 traces took ~5 s, 200 take ~1 s); 200 recent
@@ -50,13 +52,14 @@ from starlette.concurrency import run_in_threadpool
 
 from spanscope.analysis.paths import dependency_paths
 from spanscope.analysis.quality import QualityReport, assess
+from spanscope.api.deps import StoreDep, param
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.jaeger import wrap
-from spanscope.api.native import StoreDep, param
 from spanscope.api.serialize import trace_to_jaeger
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError
+from spanscope.ingest.limits import DEFAULT_LIMITS
 from spanscope.ingest.otlp_json import decode_otlp_json
-from spanscope.model import Span, Trace
+from spanscope.ingest.results import DecodeError
+from spanscope.model.spans import Span, Trace
 from spanscope.query.durations import MS, parse_integer, shown
 from spanscope.query.model import SearchQuery, now_ns
 from spanscope.store.base import Store

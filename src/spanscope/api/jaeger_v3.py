@@ -26,12 +26,13 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from spanscope.api.deps import StoreDep, cached_entry, param
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
 from spanscope.api.jaeger import attribute_map, kind_label
 from spanscope.api.jaeger_filters import SpanFields, Synthetic, search_traces, split_synthetic
-from spanscope.api.native import StoreDep, cached_entry, param
 from spanscope.api.serialize import traces_to_otlp
-from spanscope.model import SpanKind, TraceSummary, parse_trace_id
+from spanscope.model.spans import SpanKind, parse_trace_id
+from spanscope.model.summaries import TraceSummary
 from spanscope.query.durations import parse_integer
 from spanscope.query.model import (
     DEFAULT_LIMIT,
@@ -123,7 +124,7 @@ def search_query(request: Request) -> tuple[SearchQuery, SpanFields]:
             service=service,
             operation=operation,
             conditions=conditions,
-            status=synthetic.status,  # type: ignore[arg-type]
+            status=synthetic.status,
             min_duration_ns=param(dmin_name, dmin, parse_duration) if dmin else None,
             max_duration_ns=param(dmax_name, dmax, parse_duration) if dmax else None,
             limit=min(limit, MAX_LIMIT) if limit > 0 else DEFAULT_LIMIT,

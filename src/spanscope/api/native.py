@@ -9,96 +9,34 @@ whole by id::
 
 A bad parameter answers 400 naming the parameter, the value and what was expected; an
 unknown trace answers 404. Every read is of the request's tenant (``X-Scope-OrgID``, see
-:func:`store_of` and :mod:`spanscope.tenancy`).
+:func:`spanscope.api.deps.store_of` and :mod:`spanscope.tenancy`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BeforeValidator
 
-from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
+from spanscope.api.deps import SpanKindParam, StoreDep, cached_trace, empty_is_none, param, window
+from spanscope.api.errors import OrjsonResponse, bad_request
 from spanscope.api.serialize import sampling_to_native, summary_to_native
-from spanscope.api.trace_cache import CachedTrace, app_trace_cache
-from spanscope.model import SpanKind, Trace, parse_trace_id
-from spanscope.query.durations import shown
+from spanscope.api.trace_cache import CachedTrace
+from spanscope.model.spans import SpanKind, Trace
 from spanscope.query.model import (
     DEFAULT_LIMIT,
     DEFAULT_LOOKBACK_NS,
     SearchQuery,
-    now_ns,
+    TraceOrder,
+    TraceStatus,
     parse_condition,
     parse_duration,
-    parse_time,
 )
 from spanscope.store.base import Store
-from spanscope.tenancy import DEFAULT_TENANT, TenantError, empty_store, tenant_of_scope
 
 router = APIRouter(prefix="/api/v1", tags=["native"], default_response_class=OrjsonResponse)
-T = TypeVar("T")
-
-
-def request_tenant(request: Request) -> str:
-    """The request's tenant: its token's, its ``X-Scope-OrgID``, or the default
-    (:mod:`spanscope.tenancy`); a bad id is a 400, a token's other tenant a 403."""
-    try:
-        return tenant_of_scope(request.scope)
-    except TenantError as exc:
-        raise ApiError(exc.status, exc.message) from None
-
-
-def store_of(request: Request) -> Store:
-    """The store of the request's tenant: every read of the API goes through here, so no
-    endpoint can read another tenant's database (``app.state.tenants``, see
-    :func:`spanscope.api.app.create_app`; a tenant that never wrote reads an empty store)."""
-    tenant = request_tenant(request)
-    if tenant == DEFAULT_TENANT:
-        store: Store = request.app.state.store
-        return store
-    tenants = getattr(request.app.state, "tenants", None)
-    if tenants is None:  # an app over one store: no other tenant has data here
-        return empty_store()
-    return tenants.store(tenant)  # type: ignore[no-any-return]
-
-
-async def get_store(request: Request) -> Store:
-    # async: FastAPI runs a sync dependency in its thread pool, one more thread hop per
-    # request (~0.2 ms, more under load) for an attribute read.
-    return store_of(request)
-
-
-StoreDep = Annotated[Store, Depends(get_store)]
-
-
-def param(name: str, value: str, parse: Callable[[str], T]) -> T:
-    """Parse one query parameter; a ValueError becomes a 400 that names the parameter and
-    shows its value (cut for display: a 40,000-character value is not echoed whole)."""
-    try:
-        return parse(value)
-    except ValueError as e:
-        detail = str(e).replace(repr(value), shown(value))  # parsers that quote it whole
-        raise bad_request(f"parameter {name}={shown(value)}: {detail}") from None
-
-
-def window(
-    start: str | None, end: str | None, lookback: str | None, default_ns: int
-) -> tuple[int, int]:
-    """[start, end] in unix ns from start/end (RFC 3339 or unix) or end - lookback."""
-    end_ns = param("end", end, parse_time) if end else now_ns()
-    if start:
-        start_ns = param("start", start, parse_time)
-    else:
-        span = param("lookback", lookback, parse_duration) if lookback else default_ns
-        start_ns = max(0, end_ns - span)  # "36500d": everything since 1970, not negative
-    if end_ns < start_ns:
-        raise bad_request(
-            f"time parameters start={shown(start or '')}, end={shown(end or 'now')}: "
-            "end is before start"
-        )
-    return start_ns, end_ns
 
 
 @router.get("/services", summary="Every service name seen, sorted")
@@ -111,10 +49,10 @@ def operations(
     store: StoreDep,
     service: str,
     span_kind: Annotated[
-        str | None, Query(description="server, client, producer, consumer or internal")
+        SpanKindParam, Query(description="server, client, producer, consumer or internal")
     ] = None,
 ) -> Any:
-    kind = param("span_kind", span_kind, SpanKind.from_label) if span_kind else None
+    kind = SpanKind.from_label(span_kind) if span_kind else None
     return {
         "operations": [
             {"name": op.name, "span_kind": op.kind.label} for op in store.operations(service, kind)
@@ -133,12 +71,18 @@ def search(
     ] = [],  # noqa: B006 - FastAPI copies the default; a list is how it declares a repeatable
     min_duration: Annotated[str | None, Query(description="e.g. 250ms, 1.5s")] = None,
     max_duration: Annotated[str | None, Query(description="e.g. 2s")] = None,
-    status: Annotated[str | None, Query(description="error, ok or unset")] = None,
+    status: Annotated[
+        TraceStatus | None,
+        BeforeValidator(empty_is_none),
+        Query(description="spans whose status is error, ok or unset"),
+    ] = None,
     start: Annotated[str | None, Query(description="RFC 3339 or unix timestamp")] = None,
     end: Annotated[str | None, Query(description="RFC 3339 or unix timestamp; default now")] = None,
     lookback: Annotated[str | None, Query(description="window before end, default 1h")] = None,
     limit: Annotated[int, Query(description="1..1000")] = DEFAULT_LIMIT,
-    order: Annotated[str, Query(description="newest or slowest")] = "newest",
+    order: Annotated[
+        TraceOrder, Query(description="newest (by trace start) or slowest (by duration)")
+    ] = "newest",
 ) -> Any:
     start_ns, end_ns = window(start, end, lookback, DEFAULT_LOOKBACK_NS)
     try:
@@ -154,9 +98,9 @@ def search(
             max_duration_ns=param("max_duration", max_duration, parse_duration)
             if max_duration
             else None,
-            status=status or None,  # type: ignore[arg-type]  # SearchQuery checks the value
+            status=status,
             limit=limit,
-            order=order,  # type: ignore[arg-type]
+            order=order,
         )
     except ValueError as e:
         raise bad_request(str(e)) from None
@@ -171,23 +115,6 @@ def kept_by(store: Store, trace_ids: list[bytes]) -> dict[bytes, tuple[str, floa
     decisions (no ``sampling`` method) answer none."""
     lookup = getattr(store, "sampling", None)
     return lookup(trace_ids) if lookup is not None and trace_ids else {}
-
-
-def cached_trace(request: Request, store: Store, trace_id: str, name: str) -> CachedTrace:
-    """The trace named by parameter ``name``, through the app's cache of recently read
-    traces (one read serves the trace view's several requests); 404 if unknown."""
-    tid = param(name, trace_id, parse_trace_id)
-    found = cached_entry(request, store, tid)
-    if found is None:
-        raise ApiError(404, f"trace {tid.hex()} not found")
-    return found
-
-
-def cached_entry(request: Request, store: Store, trace_id: bytes) -> CachedTrace | None:
-    """The trace through the app's cache of recently read traces, None if unknown: for
-    endpoints that answer an unknown trace in their own API's shape (the Jaeger APIs)."""
-    # Keyed by tenant too: two tenants may hold one trace id, with the same stamp.
-    return app_trace_cache(request.app.state).entry(store, trace_id, request_tenant(request))
 
 
 @router.get("/traces/{trace_id}", summary="One whole trace, spans ordered by start")

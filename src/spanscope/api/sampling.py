@@ -10,8 +10,9 @@
 - ``GET /api/v1/retention`` reports what retention would delete now (nothing is deleted);
   ``POST /api/v1/retention`` applies it now (the server also runs it every interval);
   both act on the request's tenant (``X-Scope-OrgID``) only.
-- ``GET /metrics``: Prometheus text (:mod:`spanscope.sampling.metrics`), every tenant's
-  series (``tenant="id"``; the default tenant's carry no label).
+- ``GET /metrics``: Prometheus text written by prometheus_client
+  (:mod:`spanscope.sampling.metrics`), every tenant's series (``tenant="id"``; the default
+  tenant's carry no label).
 
 Head-sampling rules are the server's, not a tenant's: they configure SDKs, hold no span;
 a token confined to a tenant may read them but not change them (403).
@@ -29,10 +30,10 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from spanscope.api.deps import store_of
 from spanscope.api.errors import ApiError, OrjsonResponse
-from spanscope.api.native import store_of
 from spanscope.principal import principal_of
-from spanscope.sampling.metrics import render, render_sources
+from spanscope.sampling.metrics import CONTENT_TYPE, render, render_sources
 from spanscope.sampling.retention import run_retention
 from spanscope.sampling.runtime import SamplingRuntime
 from spanscope.tenancy import DEFAULT_TENANT
@@ -140,4 +141,4 @@ def metrics(request: Request) -> Response:
         text = render(
             runtime.pipeline if runtime else None, runtime.sampler if runtime else None, refusals
         )
-    return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(text, media_type=CONTENT_TYPE)

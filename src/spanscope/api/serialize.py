@@ -1,6 +1,6 @@
 """Spans, traces and summaries as the JSON each API speaks.
 
-Three renderings of the same :class:`~spanscope.model.Span`:
+Three renderings of the same :class:`~spanscope.model.spans.Span`:
 
 - **native** (``/api/v1``, docs/api.md): snake_case, nanosecond integers, typed attributes
   ``{"key", "type", "value"}`` with ``type`` one of ``string int double bool bytes array map``.
@@ -15,7 +15,7 @@ Three renderings of the same :class:`~spanscope.model.Span`:
 Every function returns plain dicts and lists; the API encodes them with orjson. Integers
 beyond JavaScript's safe range (±2^53) become strings wherever a browser would round them.
 
->>> from spanscope.model import Span
+>>> from spanscope.model.spans import Span
 >>> s = Span(trace_id=b"\\x01" * 16, span_id=b"\\x02" * 8, name="GET /", start_ns=1_000,
 ...          end_ns=3_000, attributes={"http.status_code": 200})
 >>> span_to_native(s)["attributes"]
@@ -32,7 +32,8 @@ from typing import Any
 
 import orjson
 
-from spanscope.model import Attributes, AttrValue, Span, SpanKind, StatusCode, Trace, TraceSummary
+from spanscope.model.spans import Attributes, AttrValue, Span, SpanKind, StatusCode, Trace
+from spanscope.model.summaries import TraceSummary
 
 JS_SAFE_INT = 2**53
 Json = dict[str, Any]

@@ -29,46 +29,22 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from spanscope.analysis.metric_series import Series, label_matches, series
+from spanscope.api.deps import StoreDep, param, window
 from spanscope.api.errors import ApiError, OrjsonResponse, bad_request
-from spanscope.api.native import StoreDep, param, window
 from spanscope.api.serialize import native_attributes
-from spanscope.model import (
-    Exemplar,
-    LogRecord,
-    MetricPoint,
-    Trace,
-    parse_span_id,
-    parse_trace_id,
-)
-from spanscope.query.model import LogQuery, parse_duration
+from spanscope.model.signals import Exemplar, LogRecord, MetricPoint
+from spanscope.model.spans import Trace, parse_span_id, parse_trace_id
+from spanscope.query.model import LogOrder, LogQuery, parse_duration
+from spanscope.severity import parse_severity
 
 router = APIRouter(
     prefix="/api/v1", tags=["logs and metrics"], default_response_class=OrjsonResponse
 )
 
 HOUR_NS = 3600 * 1_000_000_000
-SEVERITIES = {
-    "trace": 1,
-    "debug": 5,
-    "info": 9,
-    "warn": 13,
-    "warning": 13,
-    "error": 17,
-    "fatal": 21,
-}
 LATENCY_METRICS = ("http.server.request.duration", "http.server.duration", "rpc.server.duration")
 """The histograms the incident flow looks for, newest semantic convention first."""
 MAX_EXEMPLARS = 1000
-
-
-def parse_severity(text: str) -> int:
-    """ "warn" / "WARN" / "13" -> 13 (OTLP severity number)."""
-    t = text.strip().lower()
-    if t.isdigit() and 0 <= int(t) <= 24:
-        return int(t)
-    if t in SEVERITIES:
-        return SEVERITIES[t]
-    raise ValueError(f"expected one of {', '.join(SEVERITIES)} or a number 1-24")
 
 
 def parse_label(text: str) -> tuple[str, str]:
@@ -173,7 +149,7 @@ def search_logs(
     end: str | None = None,
     lookback: str | None = None,
     limit: int = 100,
-    order: str = "newest",
+    order: LogOrder = "newest",
 ) -> dict[str, Any]:
     start_ns, end_ns = window(start, end, lookback, HOUR_NS)
     query = _log_query(

@@ -42,7 +42,7 @@ import orjson
 
 from spanscope.analysis.skew import adjust_clock_skew
 from spanscope.api.serialize import trace_to_native
-from spanscope.model import Trace
+from spanscope.model.spans import Trace
 
 DEFAULT_MAX_SPANS = 50_000
 """Spans kept across all cached traces: ~2.4 KB each with the adjusted copy and the JSON

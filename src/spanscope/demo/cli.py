@@ -20,9 +20,11 @@ from typing import Any
 
 import typer
 
+from spanscope.cli.options import HelpCommand, HelpGroup
 from spanscope.config import DEFAULT_URL
 
 demo_app = typer.Typer(
+    cls=HelpGroup,
     help="The incident lab: an 8-service shop under steady traffic, traced into Spanscope.",
     invoke_without_command=True,
     no_args_is_help=False,
@@ -95,7 +97,7 @@ def demo(
     raise typer.Exit(run_lab(config, lambda line: typer.echo(line)))
 
 
-@demo_app.command("incident")
+@demo_app.command("incident", cls=HelpCommand)
 def incident_switch(
     name: str | None = typer.Argument(None, help="missing-index, slow-payment-provider, ..."),
     on: bool | None = typer.Option(None, "--on/--off", help="Switch it on or off."),

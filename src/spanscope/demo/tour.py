@@ -14,9 +14,10 @@ find it — never from the lab's own knowledge of what it broke::
 - percentiles: ``GET /api/v1/traces?service=gateway&operation=<route>&start&end&limit=1000``
   in the windows before and after the switch (nearest-rank p50/p99 of trace durations);
 - the slowest trace: the same search with ``order=slowest&limit=1``;
-- where its time went: the span with the largest *self time* (its duration not covered by
-  its children) in ``GET /api/v1/traces/{id}`` — computed here, so the tour works even on
-  a server without the analysis endpoints;
+- where its time went: the span with the largest *own work* (its duration not covered by
+  its children; a client call's wait for its server is not work) in
+  ``GET /api/v1/traces/{id}`` — computed here, so the tour works even on a server without
+  the analysis endpoints;
 - its logs: the lab's JSON log lines whose ``trace_id`` is that trace's;
 - then the same story from the services' metrics and logs (:mod:`.tour_signals`).
 """
@@ -36,6 +37,7 @@ import httpx
 from spanscope.demo.incidents import INCIDENTS
 from spanscope.demo.supervisor import DEFAULT_DATA_DIR
 from spanscope.demo.tour_signals import print_signals
+from spanscope.units import format_duration as duration
 
 if TYPE_CHECKING:
     from spanscope.demo.supervisor import Lab
@@ -76,13 +78,22 @@ def self_times(spans: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def dominant_span(trace: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
-    """The span with the largest self time, and that self time in ns."""
+    """The span with the largest own work (self time, except that a CLIENT call's time
+    outside its SERVER child is waiting on the wire or a queue, not work), and that time
+    in ns (docs/analysis.md, "Waiting is not working")."""
     spans = trace.get("spans") or []
     if not spans:
         return None
     selfs = self_times(spans)
-    best = max(spans, key=lambda s: selfs[s["span_id"]])
-    return best, selfs[best["span_id"]]
+    served = {s.get("parent_span_id") for s in spans if s.get("kind") == "server"}
+    own = {
+        s["span_id"]: 0
+        if s.get("kind") == "client" and s["span_id"] in served
+        else selfs[s["span_id"]]
+        for s in spans
+    }
+    best = max(spans, key=lambda s: own[s["span_id"]])
+    return best, own[best["span_id"]]
 
 
 def log_lines(log_dir: Path, trace_id: str) -> list[dict[str, Any]]:
@@ -99,13 +110,6 @@ def log_lines(log_dir: Path, trace_id: str) -> list[dict[str, Any]]:
                     if record.get("trace_id") == trace_id:
                         found.append(record)
     return sorted(found, key=lambda r: r.get("timestamp", ""))
-
-
-def _ms(ns: float) -> str:
-    ms = ns / 1e6
-    if ms < 1:
-        return f"{ms:.2f} ms"
-    return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
 
 
 def _error_share(traces: Iterable[dict[str, Any]]) -> str:
@@ -157,13 +161,13 @@ class Tour:
             by_route.setdefault(t["root_operation"], []).append(t["duration_ns"])
         for route, durations in sorted(by_route.items(), key=lambda kv: -len(kv[1])):
             say(
-                f"  {route or '(root not in yet)':<28} p50 {_ms(percentile(durations, 50)):>8}"
-                f"   p99 {_ms(percentile(durations, 99)):>8}   ({len(durations)} traces)"
+                f"  {route or '(root not in yet)':<28} p50 {duration(percentile(durations, 50)):>8}"
+                f"   p99 {duration(percentile(durations, 99)):>8}   ({len(durations)} traces)"
             )
         slowest = max(traces, key=lambda t: t["duration_ns"])
         say(
             f"  slowest: {self.api}/trace/{slowest['trace_id']}  "
-            f"({slowest['root_operation']}, {_ms(slowest['duration_ns'])})"
+            f"({slowest['root_operation']}, {duration(slowest['duration_ns'])})"
         )
         say("")
 
@@ -210,12 +214,15 @@ class Tour:
         before_start = min(on_ns, max(warmed_up, previous, on_ns - (now - on_ns)))
         before = self.window(incident.route, before_start, on_ns)
         after = self.window(incident.route, on_ns, now)
-        b_ms = [t["duration_ns"] for t in before]
-        a_ms = [t["duration_ns"] for t in after]
+        b_ns = [t["duration_ns"] for t in before]
+        a_ns = [t["duration_ns"] for t in after]
+
+        def change(q: float) -> str:
+            return f"{duration(percentile(b_ns, q))} -> {duration(percentile(a_ns, q))}"
+
         say(f"incident {name}, {(now - on_ns) / 1e9:.0f} s in — what Spanscope shows:")
         say(
-            f"  {incident.route}  p50 {_ms(percentile(b_ms, 50))} -> {_ms(percentile(a_ms, 50))}"
-            f"   p99 {_ms(percentile(b_ms, 99))} -> {_ms(percentile(a_ms, 99))}"
+            f"  {incident.route}  p50 {change(50)}   p99 {change(99)}"
             f"   errors {_error_share(before)} -> {_error_share(after)}"
             f"   spans/trace {_median_spans(before)} -> {_median_spans(after)}"
             f"   ({len(before)} -> {len(after)} traces)"
@@ -231,7 +238,7 @@ class Tour:
         summary = slowest[0]
         trace_id = summary["trace_id"]
         say(
-            f"  slowest trace: {self.api}/trace/{trace_id}   ({_ms(summary['duration_ns'])}, "
+            f"  slowest trace: {self.api}/trace/{trace_id}   ({duration(summary['duration_ns'])}, "
             f"{summary['span_count']} spans, {len(summary['services'])} services)"
         )
         typical = (
@@ -291,7 +298,7 @@ class Tour:
         (service, operation), was, now = grown
         self.lab.say(
             f"  what changed most: {service} · {' '.join(operation.split())[:90]}"
-            f"  {_ms(was)} -> {_ms(now)} self time per trace"
+            f"  {duration(was)} -> {duration(now)} self time per trace"
         )
 
     def _first_error(self, trace_id: str) -> None:
@@ -314,7 +321,7 @@ class Tour:
         share = 100 * self_ns / duration_ns if duration_ns else 0
         self.lab.say(
             f"  where its time went: {span['service']} · {span['name']} — "
-            f"{_ms(self_ns)} self time, {share:.0f} % of the trace"
+            f"{duration(self_ns)} own work, {share:.0f} % of the trace"
         )
         statement = _statement(span)
         if statement:
@@ -328,8 +335,8 @@ class Tour:
         if same:
             took = max(s["duration_ns"] for s in same)
             self.lab.say(
-                f"    the same span in a typical trace from before: {_ms(took)} "
-                f"(now {_ms(span['duration_ns'])})"
+                f"    the same span in a typical trace from before: {duration(took)} "
+                f"(now {duration(span['duration_ns'])})"
             )
 
 

@@ -30,13 +30,14 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from spanscope.ingest.limits import DecodeError, Limits
-from spanscope.model import Attributes
+from spanscope.ingest.limits import Limits
+from spanscope.ingest.results import DecodeError
+from spanscope.model.spans import Attributes
 from spanscope.store.duckdb_schema import SpanTable, columns_table
 
 
 def default_workers() -> int:
-    """One decode process per core beyond the first; none on a single core."""
+    """One decode process per core, at most 4; none on a single core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return 0 if not cores or cores < 2 else min(cores, 4)
 

@@ -6,8 +6,9 @@ Answers as the OTLP specification says for gRPC:
 
 - OK with ``partial_success {rejected_spans, error_message}`` when some spans were refused;
 - INVALID_ARGUMENT with the reason when the request cannot be decoded;
-- RESOURCE_EXHAUSTED under overload (UNAVAILABLE while stopping or on a disk error),
-  with a ``google.rpc.RetryInfo`` in the trailing metadata — both as the rich status
+- RESOURCE_EXHAUSTED under overload (UNAVAILABLE while stopping, on a disk error or with
+  the decode workers gone: the table in ``ingest/refusals.py``, which OTLP/HTTP answers
+  from too), with a ``google.rpc.RetryInfo`` in the trailing metadata — both as the rich status
   (``grpc-status-details-bin``) and as ``google.rpc.retryinfo-bin``, which the
   OpenTelemetry exporters read to pick their back-off.
 
@@ -17,7 +18,10 @@ is UNAUTHENTICATED; a token without scope ``ingest`` is PERMISSION_DENIED.
 
 gzip-compressed requests are accepted (gRPC inflates them before the servicer runs);
 ``max_receive_message_length`` is ``limits.max_decompressed_bytes``. Each Export runs on a
-worker thread of the gRPC pool and waits there for the write-ahead log's group fsync.
+worker thread of the gRPC pool and waits there for the write-ahead log's group fsync. A
+trace request arrives as bytes (no gRPC deserializer) and takes OTLP/HTTP protobuf's decode
+path: parsed once, in a decode worker process when the server has them
+(``ingest/decode_worker.py``), and logged in the WAL as received.
 
 Try it with the OpenTelemetry SDK::
 
@@ -28,20 +32,23 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
-from google.protobuf.message import DecodeError as DecodeProtoError
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from spanscope.auth import Authenticator, authorize_grpc
-from spanscope.ingest.limits import DecodeError, Limits, SignalResult
+from spanscope.ingest.decode_worker import TableResult
+from spanscope.ingest.limits import Limits
+from spanscope.ingest.otlp_columns import ColumnarResult
 from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.refusals import refusal
+from spanscope.ingest.results import DecodeError, DecodeResult, SignalResult
 from spanscope.principal import Principal
 from spanscope.tenancy import (
     DEFAULT_TENANT,
@@ -56,11 +63,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_SpanResult = DecodeResult | ColumnarResult | TableResult
+"""What decoding a trace request gives: in-process columns, or a worker's Arrow table."""
+
 
 _TENANT_CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
     403: grpc.StatusCode.PERMISSION_DENIED,
-    503: grpc.StatusCode.UNAVAILABLE,
 }
 
 
@@ -97,6 +106,8 @@ def tenant_pipeline(
 
 
 def _abort_tenant(context: grpc.ServicerContext, exc: TenantError) -> None:
+    if refusal(exc) is not None:  # the registry is stopping: the shared retry answer
+        _refuse(context, exc)
     over_limit = isinstance(exc, TooManyTenantsError)
     code = grpc.StatusCode.RESOURCE_EXHAUSTED if over_limit else _TENANT_CODES[exc.status]
     context.abort(code, exc.message)
@@ -105,8 +116,9 @@ def _abort_tenant(context: grpc.ServicerContext, exc: TenantError) -> None:
 class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     """The TraceService servicer. ``create_grpc_server`` registers :meth:`export_bytes`
     (the request as received, so a body that does not parse is INVALID_ARGUMENT rather than
-    gRPC's INTERNAL, and the WAL stores the bytes without re-serializing); ``Export`` is the
-    standard entry point for anyone registering it with ``add_TraceServiceServicer_to_server``.
+    gRPC's INTERNAL, and the bytes take OTLP/HTTP protobuf's decode path: parsed once, by
+    the decode worker pool when the server has one); ``Export`` is the standard entry point
+    for anyone registering it with ``add_TraceServiceServicer_to_server``.
     """
 
     def __init__(
@@ -126,46 +138,20 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         request: trace_service_pb2.ExportTraceServiceRequest,
         context: grpc.ServicerContext,
     ) -> trace_service_pb2.ExportTraceServiceResponse:
-        principal = authorize_grpc(self.authenticator, context, "ingest")
-        tenant = call_tenant(context, principal)
-        return self._export(request, request.SerializeToString(), context, tenant)
+        return self.export_bytes(request.SerializeToString(), context)
 
     def export_bytes(
         self, body: bytes, context: grpc.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         principal = authorize_grpc(self.authenticator, context, "ingest")  # before the body
         tenant = call_tenant(context, principal)  # the token's, or x-scope-orgid's
-        try:
-            request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
-        except DecodeProtoError as exc:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"request is not an ExportTraceServiceRequest ({exc}); {len(body)} bytes",
-            )
-        return self._export(request, body, context, tenant)
-
-    def _export(
-        self,
-        request: trace_service_pb2.ExportTraceServiceRequest,
-        payload: bytes,
-        context: grpc.ServicerContext,
-        tenant: str = DEFAULT_TENANT,
-    ) -> trace_service_pb2.ExportTraceServiceResponse:
-        from spanscope.ingest.otlp_columns import decode_otlp_request_columns
-
-        try:
-            result = decode_otlp_request_columns(request, self.limits)
-        except DecodeError as exc:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode ExportTraceServiceRequest: {exc}"
-            )
-        except Exception as exc:  # a decoder bug: INVALID_ARGUMENT naming it, not INTERNAL
-            _abort_undecodable(context, "ExportTraceServiceRequest", exc)
+        # An empty message is a valid request with no spans (the decoder refuses b"").
+        result = self._decode(body, context) if body else ColumnarResult()
         pipeline = tenant_pipeline(self.pipeline, self.tenants, tenant, context)
         if result.spans:
             try:
                 # A redacted request is logged re-encoded: no raw value reaches the WAL.
-                pipeline.accept_blocking("otlp-proto", result.payload or payload, result.spans)
+                pipeline.accept_blocking("otlp-proto", result.payload or body, result.spans)
             except Exception as exc:
                 _refuse(context, exc)
         response = trace_service_pb2.ExportTraceServiceResponse()
@@ -174,6 +160,25 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
             response.partial_success.rejected_spans = result.rejected
             response.partial_success.error_message = result.first_error or ""
         return response
+
+    def _decode(self, body: bytes, context: grpc.ServicerContext) -> _SpanResult:
+        """The bytes decoded once, as OTLP/HTTP protobuf decodes them (ingest/http.py)."""
+        pool = self.pipeline.decode_pool
+        try:
+            if pool is not None:
+                return pool.decode_otlp_blocking(body, self.limits)
+            # The otlp-proto decoder returns spans (a SignalResult is logs or metrics).
+            return cast(_SpanResult, self.pipeline.decoder("otlp-proto")(body, self.limits))
+        except DecodeError as exc:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"cannot decode ExportTraceServiceRequest: {exc}"
+            )
+        except BrokenProcessPool as exc:  # the server's fault, not the body's: retry
+            log.error("a decode worker process died: %s", exc)
+            _refuse(context, exc)
+        except Exception as exc:  # a decoder bug: INVALID_ARGUMENT naming it, not INTERNAL
+            _abort_undecodable(context, "ExportTraceServiceRequest", exc)
+        raise AssertionError("context.abort raises")  # for type checkers
 
 
 class SignalReceiver:

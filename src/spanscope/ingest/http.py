@@ -20,7 +20,8 @@ Content-Encoding
 bad ``X-Scope-OrgID`` / a token's other 400 / 403 naming the header (spanscope/tenancy.py);
 tenant / one tenant past --max-tenants  400 naming the limit
 more spans pending than allowed         429 + ``Retry-After`` (seconds)
-server stopping / disk error            503 + ``Retry-After``
+server stopping / disk error / decode   503 + ``Retry-After`` (the table in
+workers gone                            ``ingest/refusals.py``, shared with gRPC)
 other path / method                     404 / 405
 ======================================  =================================================
 
@@ -61,10 +62,12 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from spanscope.ingest.decode_worker import TableResult
-from spanscope.ingest.limits import DecodeError, DecodeResult, Limits, SignalResult
+from spanscope.ingest.decoders import Decoder
+from spanscope.ingest.limits import Limits
 from spanscope.ingest.otlp_columns import ColumnarResult
-from spanscope.ingest.pipeline import Decoder, IngestPipeline
-from spanscope.ingest.refusals import refusal
+from spanscope.ingest.pipeline import IngestPipeline
+from spanscope.ingest.refusals import DECODE_WORKERS_GONE, Refusal, refusal
+from spanscope.ingest.results import DecodeError, DecodeResult, SignalResult
 from spanscope.tenancy import DEFAULT_TENANT, HEADER, TenantError, tenant_of_scope
 
 if TYPE_CHECKING:
@@ -86,18 +89,30 @@ _JSON = "application/json"
 _INVALID_ARGUMENT = 3
 _PERMISSION_DENIED = 7
 _UNAUTHENTICATED = 16
-_RESOURCE_EXHAUSTED = 8
-_UNAVAILABLE = 14
 
 
 class HttpError(Exception):
-    """An answer other than success, with the status and the reason for the client."""
+    """An answer other than success, with the status and the reason for the client;
+    ``rpc_code`` is the ``google.rpc.Code`` an OTLP body carries (INVALID_ARGUMENT when
+    None)."""
 
-    def __init__(self, status: int, message: str, retry_after_s: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        retry_after_s: int | None = None,
+        rpc_code: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.retry_after_s = retry_after_s
+        self.rpc_code = rpc_code
+
+
+def refused(answer: Refusal) -> HttpError:
+    """The HTTP answer for a refusal: the one mapping gRPC shares (``ingest/refusals.py``)."""
+    return HttpError(answer.http_status, answer.message, answer.retry_after_s, answer.rpc_code)
 
 
 # -- request plumbing shared by both receivers ---------------------------------------
@@ -231,7 +246,7 @@ async def accept(pipeline: IngestPipeline, fmt: str, body: bytes, result: Result
         answer = refusal(exc)
         if answer is None:
             raise
-        raise HttpError(answer.http_status, answer.message, answer.retry_after_s) from None
+        raise refused(answer) from None
 
 
 async def respond(
@@ -285,7 +300,8 @@ async def target(default: IngestPipeline, tenants: Tenants | None, tenant: str) 
     try:
         return await asyncio.to_thread(tenants.pipeline, tenant)
     except TenantError as exc:
-        raise HttpError(exc.status, exc.message, 5 if exc.status == 503 else None) from None
+        answer = refusal(exc)  # the registry is stopping: retry
+        raise (refused(answer) if answer else HttpError(exc.status, exc.message)) from None
 
 
 # -- OTLP/HTTP -----------------------------------------------------------------------
@@ -384,7 +400,7 @@ class OtlpHttpReceiver:
                 raise HttpError(400, f"cannot decode the OTLP {wire} body: {exc}") from None
             except BrokenProcessPool as exc:  # the server's fault, not the body's: retry
                 log.error("a decode worker process died: %s", exc)
-                raise HttpError(503, "decode workers are unavailable; retry", 5) from None
+                raise refused(DECODE_WORKERS_GONE) from None
             except Exception as exc:  # a decoder bug must not become a bare 500
                 raise undecodable(f"OTLP {wire}", exc) from None
             pipeline = await target(self.pipeline, self.tenants, tenant)
@@ -416,7 +432,7 @@ class OtlpHttpReceiver:
         await respond(send, 200, response.SerializeToString(), _PROTOBUF, [])
 
     async def _error(self, send: Send, err: HttpError, as_json: bool) -> None:
-        code = {429: _RESOURCE_EXHAUSTED, 503: _UNAVAILABLE}.get(err.status, _INVALID_ARGUMENT)
+        code = _INVALID_ARGUMENT if err.rpc_code is None else err.rpc_code
         extra: list[tuple[bytes, bytes]] = []
         if err.retry_after_s is not None:
             extra.append((b"retry-after", str(err.retry_after_s).encode()))

@@ -1,19 +1,18 @@
-"""What a receiver accepts, and what every decoder returns.
+"""What a receiver accepts: the caps on one request and one span, and their env vars.
 
 Every input is untrusted. Limits cap what one request or one span may cost; a span over a
 cap is kept with the excess dropped and a warning on the span (``Span.warnings``) and the
 OTLP ``dropped_*_count`` raised, as the OpenTelemetry SDK itself does. A span that cannot
 be made valid (bad ids, end before start, a time centuries away) is rejected and counted,
-and the first reason goes back to the client in OTLP's ``partial_success``.
+and the first reason goes back to the client in OTLP's ``partial_success``
+(:mod:`spanscope.ingest.results` holds what decoders return).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
-
-from spanscope.model import SignalBatch, Span
 
 if TYPE_CHECKING:
     from spanscope.ingest.redaction import Redactor
@@ -50,26 +49,6 @@ def without_redaction(limits: Limits) -> Limits:
 DEFAULT_LIMITS = Limits()
 
 
-class DecodeError(ValueError):
-    """The body as a whole cannot be decoded (-> HTTP 400 / gRPC INVALID_ARGUMENT)."""
-
-
-@dataclass(slots=True)
-class DecodeResult:
-    spans: list[Span] = field(default_factory=list)
-    rejected: int = 0
-    """Spans refused individually (they go back as OTLP partial_success.rejected_spans)."""
-    first_error: str | None = None
-    """The first reason a span was refused, naming the span."""
-    payload: bytes | None = None
-    """The request re-encoded after redaction: what the WAL logs instead of the body."""
-
-    def reject(self, reason: str) -> None:
-        self.rejected += 1
-        if self.first_error is None:
-            self.first_error = reason
-
-
 LIMIT_ENV_VARS = {
     "SPANSCOPE_MAX_BODY_BYTES": "max_body_bytes",
     "SPANSCOPE_MAX_DECOMPRESSED_BYTES": "max_decompressed_bytes",
@@ -93,21 +72,3 @@ def limits_from_env(limits: Limits, environ: Mapping[str, str]) -> Limits:
             raise ValueError(f"{name}={text!r}: expected a positive whole number")
         changes[field_name] = int(text)
     return replace(limits, **changes) if changes else limits
-
-
-@dataclass(slots=True)
-class SignalResult:
-    """What the OTLP logs and metrics decoders return: the records kept (a
-    :class:`~spanscope.model.SignalBatch`, what the pipeline queues) and those refused one
-    by one (OTLP ``partial_success.rejected_log_records`` / ``rejected_data_points``)."""
-
-    signals: SignalBatch = field(default_factory=SignalBatch)
-    rejected: int = 0
-    first_error: str | None = None
-    payload: bytes | None = None
-    """The request re-encoded after redaction: what the WAL logs instead of the body."""
-
-    def reject(self, reason: str) -> None:
-        self.rejected += 1
-        if self.first_error is None:
-            self.first_error = reason

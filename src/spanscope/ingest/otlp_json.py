@@ -40,7 +40,10 @@ from typing import Any
 
 import orjson
 
-from spanscope.ingest.attributes import (
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits
+from spanscope.ingest.redact_requests import redact_otlp_json_traces
+from spanscope.ingest.results import DecodeError, DecodeResult
+from spanscope.ingest.span_checks import (
     INT64_MAX,
     MAX_VALUE_DEPTH,
     UINT32_MAX,
@@ -56,9 +59,7 @@ from spanscope.ingest.attributes import (
     parent_or_none,
     saturate_count,
 )
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
-from spanscope.ingest.redact_requests import redact_otlp_json_traces
-from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Link, SpanKind, StatusCode
+from spanscope.model.spans import UNKNOWN_SERVICE, Attributes, Event, Link, SpanKind, StatusCode
 
 __all__ = ["decode_otlp_json"]
 

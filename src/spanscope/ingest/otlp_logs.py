@@ -1,4 +1,4 @@
-"""OTLP logs -> :class:`~spanscope.model.LogRecord`: the decoder behind ``POST /v1/logs``
+"""OTLP logs -> :class:`~spanscope.model.signals.LogRecord`: the decoder behind ``POST /v1/logs``
 (OTLP/HTTP protobuf and JSON, port 4318) and the gRPC ``LogsService`` (port 4317).
 
 A log record written inside a span carries that span's trace id and span id, which is
@@ -34,8 +34,8 @@ long values are capped as for spans.
 
 OTLP/JSON differs from protobuf's canonical JSON only in ids (hex, not base64): the JSON
 decoder rewrites them, then lets protobuf parse the document, so both paths share one
-mapping. That costs more per record than the span path's hand-written JSON walk
-(shared/MEASURED.md); logs and metrics arrive in far smaller volumes than spans.
+mapping. That costs more per record than the span path's hand-written JSON walk; logs
+and metrics arrive in far smaller volumes than spans.
 """
 
 from __future__ import annotations
@@ -52,26 +52,23 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-from spanscope.ingest.attributes import (
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, without_redaction
+from spanscope.ingest.otlp_values import attributes_from_pb
+from spanscope.ingest.redact_requests import (
+    redact_logs_request,
+    redact_otlp_json,
+)
+from spanscope.ingest.results import DecodeError, SignalResult
+from spanscope.ingest.span_checks import (
     INT64_MAX,
     ZERO_SPAN_ID,
     ZERO_TRACE_ID,
     cap_text,
     load_json,
 )
-from spanscope.ingest.limits import (
-    DEFAULT_LIMITS,
-    DecodeError,
-    Limits,
-    SignalResult,
-    without_redaction,
-)
-from spanscope.ingest.otlp import attributes_from_pb
-from spanscope.ingest.redact_requests import (
-    redact_logs_request,
-    redact_otlp_json,
-)
-from spanscope.model import SPAN_ID_LEN, TRACE_ID_LEN, UNKNOWN_SERVICE, Attributes, LogRecord
+from spanscope.model.signals import LogRecord
+from spanscope.model.spans import SPAN_ID_LEN, TRACE_ID_LEN, UNKNOWN_SERVICE, Attributes
+from spanscope.severity import MAX_SEVERITY, severity_name
 
 __all__ = [
     "decode_otlp_logs_protobuf",
@@ -84,9 +81,6 @@ __all__ = [
     "any_value",
     "beyond_int64",
 ]
-
-SEVERITY_NAMES = {1: "TRACE", 5: "DEBUG", 9: "INFO", 13: "WARN", 17: "ERROR", 21: "FATAL"}
-"""The first number of each OTLP severity range and its short name."""
 
 
 def decode_otlp_logs_protobuf(
@@ -154,7 +148,7 @@ def decode_logs_request(
                     attributes["event.name"] = cap_text(
                         pb.event_name, limits.max_name_bytes, [], "event name"
                     )
-                number = pb.severity_number if 0 <= pb.severity_number <= 24 else 0
+                number = pb.severity_number if 0 <= pb.severity_number <= MAX_SEVERITY else 0
                 append(
                     LogRecord(
                         time_ns=t,
@@ -173,14 +167,6 @@ def decode_logs_request(
                     )
                 )
     return result
-
-
-def severity_name(number: int) -> str:
-    """OTLP severity number -> its short name ("WARN" for 13..16, "" for 0)."""
-    if number <= 0:
-        return ""
-    base = max(b for b in SEVERITY_NAMES if b <= number)
-    return SEVERITY_NAMES[base] + (str(number - base + 1) if number > base else "")
 
 
 # -- shared with ingest/otlp_metrics.py ----------------------------------------------

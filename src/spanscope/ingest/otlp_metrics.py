@@ -1,4 +1,4 @@
-"""OTLP metrics -> :class:`~spanscope.model.MetricPoint`: the decoder behind
+"""OTLP metrics -> :class:`~spanscope.model.signals.MetricPoint`: the decoder behind
 ``POST /v1/metrics`` (OTLP/HTTP protobuf and JSON, port 4318) and the gRPC
 ``MetricsService`` (port 4317).
 
@@ -45,9 +45,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 
-from spanscope.ingest.attributes import INT64_MAX, cap_text, load_json
-from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, SignalResult, without_redaction
-from spanscope.ingest.otlp import attributes_from_pb
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits, without_redaction
 from spanscope.ingest.otlp_logs import (
     beyond_int64,
     check_ids,
@@ -56,8 +54,12 @@ from spanscope.ingest.otlp_logs import (
     parse_protobuf,
     resource_service,
 )
+from spanscope.ingest.otlp_values import attributes_from_pb
 from spanscope.ingest.redact_requests import redact_metrics_request, redact_otlp_json
-from spanscope.model import Attributes, Exemplar, MetricPoint
+from spanscope.ingest.results import SignalResult
+from spanscope.ingest.span_checks import INT64_MAX, cap_text, load_json
+from spanscope.model.signals import Exemplar, MetricPoint
+from spanscope.model.spans import Attributes
 
 __all__ = ["decode_otlp_metrics_protobuf", "decode_otlp_metrics_json", "decode_metrics_request"]
 

@@ -42,24 +42,23 @@ store still fails or hangs, what is not stored stays in the WAL for the next sta
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from spanscope.columnar import SpanColumns
 from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool
-from spanscope.ingest.limits import DecodeResult, Limits, SignalResult
-from spanscope.ingest.otlp_columns import ColumnarResult
+from spanscope.ingest.decoders import Decoder, load_decoder
 from spanscope.ingest.quarantine import Quarantine, split
 from spanscope.ingest.refusals import RefusalLog
+from spanscope.ingest.results import DecodeResult, SignalResult
 from spanscope.ingest.stats import PipelineStats
 from spanscope.ingest.wal import WalRecord, WriteAheadLog
-from spanscope.model import SignalBatch, Span
+from spanscope.model.signals import SignalBatch
+from spanscope.model.spans import Span
 from spanscope.sampling.tail import TailSampler
 from spanscope.store.base import Recoverable, Store, StoreUnavailableError
 from spanscope.store.duckdb_schema import SpanTable, columns_table
@@ -76,7 +75,6 @@ WEDGED_AFTER_S = 120.0
 """Liveness fails when the writer made no progress this long while spans are pending (a
 write of 20k spans takes well under a second; a row-group checkpoint a few)."""
 
-Decoder = Callable[[bytes, Limits], DecodeResult | ColumnarResult | SignalResult]
 Batch = list[Span] | SpanColumns | SpanTable | SignalBatch
 """What a receiver hands over: Span objects, columns from the in-process OTLP protobuf
 decoder, an Arrow table from a decode worker process (only with a DuckDB store), or the
@@ -92,30 +90,6 @@ class OverloadedError(RuntimeError):
             f"retry after {retry_after_s} s"
         )
         self.retry_after_s = retry_after_s
-
-
-_DECODERS = {
-    "otlp-proto": (("spanscope.ingest.otlp_columns",), "decode_otlp_columns"),
-    "otlp-json": (("spanscope.ingest.otlp_json", "spanscope.ingest.otlp"), "decode_otlp_json"),
-    "zipkin-json": (("spanscope.ingest.zipkin",), "decode_zipkin_json"),
-    "otlp-logs-proto": (("spanscope.ingest.otlp_logs",), "decode_otlp_logs_protobuf"),
-    "otlp-logs-json": (("spanscope.ingest.otlp_logs",), "decode_otlp_logs_json"),
-    "otlp-metrics-proto": (("spanscope.ingest.otlp_metrics",), "decode_otlp_metrics_protobuf"),
-    "otlp-metrics-json": (("spanscope.ingest.otlp_metrics",), "decode_otlp_metrics_json"),
-}
-"""The decoder for each WAL format tag: (modules that may define it, function name)."""
-
-
-def load_decoder(fmt: str) -> Decoder:
-    """Import the decoder for a format tag (late, so each receiver only needs its own)."""
-    modules, name = _DECODERS[fmt]
-    for module in modules:
-        try:
-            decoder: Decoder = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            continue
-        return decoder
-    raise ImportError(f"no decoder {name} for WAL format {fmt!r} in {', '.join(modules)}")
 
 
 @dataclass(slots=True)

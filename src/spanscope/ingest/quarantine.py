@@ -40,7 +40,8 @@ import orjson
 
 from spanscope.api.serialize import spans_to_otlp
 from spanscope.columnar import SpanColumns
-from spanscope.model import SignalBatch, Span
+from spanscope.model.signals import SignalBatch
+from spanscope.model.spans import Span
 from spanscope.store.duckdb_schema import SpanTable, table_to_spans
 
 QUARANTINE_DIR = "quarantine"

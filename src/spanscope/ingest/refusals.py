@@ -5,16 +5,22 @@ status the OpenTelemetry exporters retry on, a ``Retry-After`` / ``google.rpc.Re
 hint, and a sentence saying what happened. :func:`refusal` is the one mapping both
 receivers use:
 
-================================  ====  ==================  ===========  ===============
+================================  ====  ==================  ===========  ===================
 exception                         HTTP  gRPC                retry after  meaning
-================================  ====  ==================  ===========  ===============
+================================  ====  ==================  ===========  ===================
 ``OverloadedError``               429   RESOURCE_EXHAUSTED  its own      the store lags
 ``WalClosedError``                503   UNAVAILABLE         1 s          server stopping
 ``WalFullError`` (ENOSPC/EDQUOT)  503   UNAVAILABLE         10 s         disk full
 ``WalWriteError``, other OSError  503   UNAVAILABLE         5 s          disk error
-================================  ====  ==================  ===========  ===============
+``BrokenProcessPool``             503   UNAVAILABLE         5 s          decode workers died
+``TenantError`` with status 503   503   UNAVAILABLE         5 s          tenants stopping
+================================  ====  ==================  ===========  ===================
 
 Nothing from a refused request was stored, so the client's retry is what keeps the spans.
+HTTP sends the hint as ``Retry-After`` and ``rpc_code`` in its ``google.rpc.Status`` body;
+gRPC sends ``grpc_code`` with a ``google.rpc.RetryInfo``. Errors that retrying cannot fix
+(a bad body, a bad tenant id, too many tenants) are not refusals: each receiver answers
+those with its own 4xx / INVALID_ARGUMENT.
 
 :class:`RefusalLog` says in the server log how many requests and spans the write-ahead log
 refused, and why, at most once per ``interval_s`` while it lasts and once when writes
@@ -31,11 +37,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from spanscope.ingest.wal import WalClosedError, WalFullError, WalWriteError
+from spanscope.tenancy import TenantError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,10 @@ DISK_FULL_RETRY_S = 10
 """A full disk needs someone (retention, an operator) to free space: back off longer."""
 DISK_ERROR_RETRY_S = 5
 STOPPING_RETRY_S = 1
+WORKERS_GONE_RETRY_S = 5
+"""The server restarts its decode workers only when it restarts: a retry may find the
+successor process."""
+TENANTS_STOPPING_RETRY_S = 5
 PROBLEM_STALE_S = 30.0
 """A disk error other than "full" stops counting against readiness after this long."""
 MIN_FREE_BYTES = 1024 * 1024
@@ -66,9 +78,16 @@ class Refusal:
     message: str
 
 
+DECODE_WORKERS_GONE = Refusal(
+    503, "UNAVAILABLE", UNAVAILABLE, WORKERS_GONE_RETRY_S, "decode workers are unavailable; retry"
+)
+"""The answer while the decode pool is broken (``BrokenProcessPool``)."""
+
+
 def refusal(exc: BaseException) -> Refusal | None:
-    """The answer for an exception from ``IngestPipeline.accept``; None if it is not a
-    refusal (a bug: let it propagate)."""
+    """The answer for an exception from ``IngestPipeline.accept``, the decode pool or the
+    tenant registry; None if it is not a refusal (a bug, or a client error the receiver
+    answers itself)."""
     from spanscope.ingest.pipeline import OverloadedError  # pipeline imports this module
 
     if isinstance(exc, OverloadedError):
@@ -83,6 +102,10 @@ def refusal(exc: BaseException) -> Refusal | None:
             f"nothing from this request was stored; retry after {retry} s"
         )
         return Refusal(503, "UNAVAILABLE", UNAVAILABLE, retry, message)
+    if isinstance(exc, BrokenExecutor):  # a decode worker process died
+        return DECODE_WORKERS_GONE
+    if isinstance(exc, TenantError) and exc.status == 503:
+        return Refusal(503, "UNAVAILABLE", UNAVAILABLE, TENANTS_STOPPING_RETRY_S, exc.message)
     if isinstance(exc, OSError):
         message = (
             f"could not make the request durable ({exc}); nothing from this request was "

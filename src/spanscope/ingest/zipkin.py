@@ -58,7 +58,10 @@ from typing import Any
 
 import orjson
 
-from spanscope.ingest.attributes import (
+from spanscope.ingest.limits import DEFAULT_LIMITS, Limits
+from spanscope.ingest.redact_requests import redact_zipkin_json
+from spanscope.ingest.results import DecodeError, DecodeResult
+from spanscope.ingest.span_checks import (
     INT64_MAX,
     ZERO_SPAN_ID,
     cap_count,
@@ -69,9 +72,7 @@ from spanscope.ingest.attributes import (
     new_span,
     saturate_count,
 )
-from spanscope.ingest.limits import DEFAULT_LIMITS, DecodeError, DecodeResult, Limits
-from spanscope.ingest.redact_requests import redact_zipkin_json
-from spanscope.model import UNKNOWN_SERVICE, Attributes, Event, Span, SpanKind, StatusCode
+from spanscope.model.spans import UNKNOWN_SERVICE, Attributes, Event, Span, SpanKind, StatusCode
 
 __all__ = ["decode_zipkin_json", "shared_server_span_id"]
 

@@ -1,5 +1,6 @@
-"""One parser for every duration and point in time the query API, the CLI and the sampling
-config accept, linear in the text and bounded in length and range.
+"""One parser for every point in time the query API and the CLI accept, linear in the text and
+bounded in length and range; durations are :mod:`spanscope.units`' (re-exported here for
+the API modules that read both).
 
 ::
 
@@ -12,9 +13,9 @@ config accept, linear in the text and bounded in length and range.
     >>> parse_integer("1764061200000", MS, "milliseconds")   # Jaeger's endTs
     1764061200000000000
 
-A duration is Go's syntax: numbers with units (``ns us µs ms s m h d``), one after the
-other, no sign. A point in time is RFC 3339 or a unix timestamp whose unit is told by its
-size (seconds, ms, µs or ns). Every value is unix nanoseconds or nanoseconds, an int64:
+A duration is Go's syntax (:func:`spanscope.units.parse_duration`). A point in time is
+RFC 3339 or a unix timestamp whose unit is told by its size (seconds, ms, µs or ns).
+Every value is unix nanoseconds or nanoseconds, an int64:
 
 - at most :data:`MAX_CHARS` (64) characters: a longer value is refused before it is read,
   so a 40,000-character ``lookback`` costs nothing (issue 10: it used to cost 36 s of a
@@ -31,71 +32,23 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-MAX_CHARS = 64
-"""Longest duration, time or number text accepted (``2026-11-25T09:00:00.123456789+01:00``
-is 35)."""
-MAX_NS = 2**63 - 1
-"""The largest duration or unix time, in ns: what the store's BIGINT columns hold."""
+from spanscope.units import (
+    DURATION_HINT,
+    MAX_CHARS,
+    MAX_NS,
+    MS,
+    NS,
+    UNITS,
+    US,
+    S,
+    parse_duration,
+    shown,
+    shown_int,
+)
+from spanscope.units import check_length as _check_length
 
-NS, US, MS, S = 1, 1_000, 1_000_000, 1_000_000_000
-UNITS = {"ns": NS, "us": US, "µs": US, "ms": MS, "s": S, "m": 60 * S, "h": 3600 * S, "d": 86400 * S}
-_TWO_CHAR_UNITS = ("ns", "us", "µs", "ms")
-_DIGITS = frozenset("0123456789")  # not str.isdigit(): that takes "²" and "٣" too
-DURATION_HINT = "expected a number with a unit, e.g. 250ms, 1.5s, 1m30s (units: ns us ms s m h d)"
-
-
-def shown(text: str, keep: int = 40) -> str:
-    """``text`` quoted for an error message, cut to ``keep`` characters when longer."""
-    if len(text) <= keep:
-        return repr(text)
-    return f"{text[:keep]!r}... ({len(text)} characters)"
-
-
-def shown_int(n: int) -> str:
-    """An integer for an error message: whole up to 40 digits (str() of a 5,000-digit int
-    would itself raise)."""
-    return str(n) if -(10**40) < n < 10**40 else f"{'-' if n < 0 else ''}<a number over 40 digits>"
-
-
-def _check_length(text: str, what: str) -> None:
-    if len(text) > MAX_CHARS:
-        raise ValueError(f"{what} {shown(text)}: longer than {MAX_CHARS} characters")
-
-
-def _digits_end(t: str, i: int) -> int:
-    while i < len(t) and t[i] in _DIGITS:
-        i += 1
-    return i
-
-
-def parse_duration(text: str) -> int:
-    """Go-style duration -> nanoseconds: "250ms", "1.5s", "1m30s", "2h" (one pass)."""
-    _check_length(text, "duration")
-    t = text.strip()
-    if not t:
-        raise ValueError(f"duration {shown(text)}: {DURATION_HINT}")
-    total, i = 0, 0
-    while i < len(t):
-        j = _digits_end(t, i)
-        whole = t[i:j]
-        fraction = ""
-        if j < len(t) and t[j] == ".":
-            k = _digits_end(t, j + 1)
-            fraction, j = t[j + 1 : k], k
-        unit = t[j : j + 2] if t[j : j + 2] in _TWO_CHAR_UNITS else t[j : j + 1]
-        if not (whole or fraction) or unit not in UNITS:
-            raise ValueError(f"duration {shown(text)}: {DURATION_HINT}")
-        scale = UNITS[unit]
-        total += int(whole or 0) * scale
-        if fraction:  # exact: 1.5h is 5,400,000,000,000 ns, rounded half up below 1 ns
-            denominator = 10 ** len(fraction)
-            total += (2 * int(fraction) * scale + denominator) // (2 * denominator)
-        if total > MAX_NS:
-            raise ValueError(
-                f"duration {shown(text)}: more than {MAX_NS} ns (~292 years, the int64 range)"
-            )
-        i = j + len(unit)
-    return total
+__all__ = ["DURATION_HINT", "MAX_CHARS", "MAX_NS", "MS", "NS", "S", "UNITS", "US",
+           "parse_duration", "parse_integer", "parse_time", "shown", "shown_int"]  # fmt: skip
 
 
 _UNIX = re.compile(r"\d+(\.\d+)?", re.ASCII)
@@ -107,7 +60,7 @@ def parse_time(text: str) -> int:
 
     Accepts RFC 3339 ("2026-11-25T09:00:00Z", with or without fraction/offset) or a unix
     timestamp whose unit is told by its size: seconds, milliseconds, microseconds or
-    nanoseconds (as Jaeger's µs and Tempo's seconds both arrive here).
+    nanoseconds (Jaeger's API sends µs; ``date +%s`` in a shell gives seconds).
     """
     _check_length(text, "time")
     t = text.strip()

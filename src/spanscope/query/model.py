@@ -1,5 +1,5 @@
-"""One typed query model. The native API, the Jaeger- and Tempo-compatible APIs and the
-CLI all parse their parameters into a :class:`SearchQuery`; each store compiles it.
+"""One typed query model. The native API, the Jaeger-compatible APIs and the CLI all
+parse their parameters into a :class:`SearchQuery`; each store compiles it.
 
 Search semantics (Jaeger's): a trace matches when ONE of its spans matches every given
 filter together — service, operation, attribute conditions, span duration range and
@@ -37,6 +37,11 @@ __all__ = ["parse_duration", "parse_time"]  # re-exported: one parser, query/dur
 OPERATORS = ("!=", ">=", "<=", "=", ">", "<")
 Op = Literal["=", "!=", ">", ">=", "<", "<="]
 Scalar = str | int | float | bool
+TraceStatus = Literal["error", "ok", "unset"]
+"""A search's status filter: spans whose status is ERROR, OK or UNSET."""
+TraceOrder = Literal["newest", "slowest"]
+"""Search results by the trace's start, newest first, or by its duration, slowest first."""
+LogOrder = Literal["newest", "oldest"]
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 1000
@@ -86,9 +91,9 @@ class SearchQuery:
     conditions: list[Condition] = field(default_factory=list)
     min_duration_ns: int | None = None
     max_duration_ns: int | None = None
-    status: Literal["error", "ok", "unset"] | None = None
+    status: TraceStatus | None = None
     limit: int = DEFAULT_LIMIT
-    order: Literal["newest", "slowest"] = "newest"
+    order: TraceOrder = "newest"
 
     def __post_init__(self) -> None:
         if self.end_ns < self.start_ns:
@@ -198,7 +203,7 @@ class LogQuery:
     trace_id: bytes | None = None
     span_id: bytes | None = None
     limit: int = 100
-    order: Literal["newest", "oldest"] = "newest"
+    order: LogOrder = "newest"
 
     def __post_init__(self) -> None:
         if self.end_ns < self.start_ns:

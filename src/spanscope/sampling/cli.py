@@ -24,11 +24,11 @@ from typing import Any
 
 import typer
 
-from spanscope.config import DEFAULT_URL
+from spanscope.cli.options import JSON_OPTION, URL_OPTION, HelpCommand, HelpGroup
 
-sampling_app = typer.Typer(help="Head-sampling rules served to SDKs (docs/sampling.md).")
-URL_OPTION = typer.Option(DEFAULT_URL, "--url", envvar="SPANSCOPE_URL", help="Query API URL.")
-JSON_OPTION = typer.Option(False, "--json", help="Print the API's JSON answer, nothing else.")
+sampling_app = typer.Typer(
+    cls=HelpGroup, help="Head-sampling rules served to SDKs (docs/sampling.md)."
+)
 
 
 def parse_rule(text: str) -> dict[str, Any]:
@@ -61,8 +61,8 @@ def parse_rule(text: str) -> dict[str, Any]:
 def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
     import httpx
 
-    from spanscope.cli import ca_file, tenant_headers, token
-    from spanscope.cli_client import auth_headers, error_text
+    from spanscope.cli.client import auth_headers, error_text
+    from spanscope.cli.options import ca_file, tenant_headers, token
     from spanscope.tls import TlsConfigError, client_verify
 
     try:
@@ -87,7 +87,7 @@ def _call(url: str, method: str, path: str, **kwargs: Any) -> Any:
     return response.json()
 
 
-@sampling_app.command("set")
+@sampling_app.command("set", cls=HelpCommand)
 def set_rules(
     service: str = typer.Argument(..., help="Service name, or '*' for every other service."),
     default_rate: float | None = typer.Option(None, "--default-rate", help="e.g. 0.05."),
@@ -111,7 +111,7 @@ def set_rules(
     _print_rules({service: payload}, as_json)
 
 
-@sampling_app.command("list")
+@sampling_app.command("list", cls=HelpCommand)
 def list_rules(url: str = URL_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Every service's head-sampling rules."""
     payload = _call(url, "GET", "/api/v1/sampling/rules")
@@ -123,7 +123,7 @@ def list_rules(url: str = URL_OPTION, as_json: bool = JSON_OPTION) -> None:
     _print_rules(payload["services"], False)
 
 
-@sampling_app.command("delete")
+@sampling_app.command("delete", cls=HelpCommand)
 def delete_rules(service: str, url: str = URL_OPTION) -> None:
     """Remove a service's own rules (it falls back to '*')."""
     _call(url, "DELETE", "/api/v1/sampling/rules", params={"service": service})
@@ -160,4 +160,4 @@ def retention(
 
 def register(app: typer.Typer) -> None:
     app.add_typer(sampling_app, name="sampling")
-    app.command("retention")(retention)
+    app.command("retention", cls=HelpCommand)(retention)

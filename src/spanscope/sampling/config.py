@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from spanscope.ingest.redaction import DEFAULT_RULES, RedactionRule, parse_redaction
-from spanscope.query.durations import UNITS, parse_duration
+from spanscope.units import UNITS, parse_duration
 
 _SPACE_BEFORE_UNIT = re.compile(r"(\d)\s+(?=[a-zµ])")
 

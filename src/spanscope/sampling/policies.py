@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spanscope.sampling.config import Condition, PolicyConfig
+from spanscope.sampling.threshold import adjusted_count, rate_to_threshold
 
-MAX_THRESHOLD = 1 << 56
 _MASK64 = (1 << 64) - 1
 _MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing: spreads any trace id over 64 bits
 
@@ -43,10 +43,6 @@ def randomness(trace_key: int) -> int:
     """56 random-looking bits from a trace key, independent of the low 56 bits of the trace
     id that head sampling (OTEP 235) already used — so tail weights multiply head weights."""
     return ((trace_key * _MIX) & _MASK64) >> 8
-
-
-def threshold(rate: float) -> int:
-    return round((1.0 - rate) * MAX_THRESHOLD)
 
 
 def _glob_regex(pattern: str) -> str:
@@ -186,8 +182,8 @@ class Policies:
                 scaled = PolicyConfig(sub.name, sub.condition, sub.rate, total * share / 100)
                 self._add(compiler, scaled, f"{name}/{sub.name}")
             return
-        th = threshold(config.rate)
-        weight = MAX_THRESHOLD / (MAX_THRESHOLD - th) if th < MAX_THRESHOLD else 0.0
+        th = rate_to_threshold(config.rate)
+        weight = adjusted_count(th)
         self.policies.append(
             Policy(
                 name=name,

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spanscope.model import Attributes
+from spanscope.model.spans import Attributes
 from spanscope.sampling.config import TailSamplingConfig
 from spanscope.sampling.policies import _MIX, Policies, Policy, randomness
 from spanscope.store.duckdb_schema import SpanTable

@@ -34,7 +34,8 @@ set to a number (the default rate) or the path of a rules file (TOML or JSON)::
 is ``>= th``. Two samplers with the same rate therefore make the same decision for the same
 trace, and a lower rate keeps a subset of what a higher rate keeps. A kept root records
 ``ot=th:<hex>`` in its tracestate, so the backend knows each span's adjusted count
-(``2**56 / (2**56 - th)``, e.g. 20 for 5 %).
+(``2**56 / (2**56 - th)``, e.g. 20 for 5 %). The arithmetic of thresholds lives in
+:mod:`spanscope.sampling.threshold`.
 """
 
 from __future__ import annotations
@@ -54,38 +55,16 @@ from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-MAX_THRESHOLD = 1 << 56  # th == 2**56 means "never": no randomness value reaches it
-RANDOMNESS_MASK = MAX_THRESHOLD - 1
+from spanscope.sampling.threshold import (
+    MAX_THRESHOLD,
+    RANDOMNESS_MASK,
+    encode_threshold,
+    rate_to_threshold,
+)
 
 # Span attributes a route rule looks at, in order: the templated route when the
 # instrumentation knows it at start, else the raw path (without the query string).
 ROUTE_ATTRIBUTES = ("http.route", "url.path", "http.target")
-
-
-def rate_to_threshold(rate: float) -> int:
-    """Sampling probability -> OTEP 235 rejection threshold in [0, 2**56]."""
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"sampling rate {rate!r}: must be in [0.0, 1.0] (e.g. 0.05 for 5 %)")
-    return round((1.0 - rate) * MAX_THRESHOLD)
-
-
-def encode_threshold(th: int) -> str:
-    """Threshold -> the ``th`` value: 14 hex digits with trailing zeros dropped (``0`` = all)."""
-    if th == 0:
-        return "0"
-    return f"{th:014x}".rstrip("0")
-
-
-def decode_threshold(text: str) -> int:
-    """The ``th`` value -> threshold; raises ValueError on anything but 1-14 hex digits."""
-    if not 1 <= len(text) <= 14 or not all(c in "0123456789abcdef" for c in text):
-        raise ValueError(f"tracestate ot th:{text!r}: expected 1-14 lowercase hex digits")
-    return int(text.ljust(14, "0"), 16)
-
-
-def adjusted_count(th: int) -> float:
-    """How many spans one kept span stands for at threshold ``th``."""
-    return MAX_THRESHOLD / (MAX_THRESHOLD - th)
 
 
 def parse_ot(value: str | None) -> dict[str, str]:

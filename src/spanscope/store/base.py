@@ -26,22 +26,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from spanscope.model import (
+from spanscope.model.aggregates import (
     AttributeCount,
-    DependencyEdge,
     DependencyStats,
     LatencyBucket,
-    LogRecord,
-    MetricPoint,
-    Operation,
     OperationStat,
     RedPoint,
-    SignalBatch,
-    Span,
-    SpanKind,
-    Trace,
-    TraceSummary,
 )
+from spanscope.model.signals import LogRecord, MetricPoint, SignalBatch
+from spanscope.model.spans import Span, SpanKind, Trace
+from spanscope.model.summaries import DependencyEdge, Operation, TraceSummary
 from spanscope.query.model import LogQuery, SearchQuery
 
 

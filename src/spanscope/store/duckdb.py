@@ -55,24 +55,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from spanscope.columnar import SpanColumns
-from spanscope.model import (
+from spanscope.model.aggregates import (
     AttributeCount,
-    Attributes,
-    DependencyEdge,
     DependencyStats,
     LatencyBucket,
-    LogRecord,
-    MetricPoint,
-    Operation,
     OperationStat,
     RedPoint,
-    ServiceCount,
-    SignalBatch,
-    Span,
-    SpanKind,
-    Trace,
-    TraceSummary,
 )
+from spanscope.model.signals import LogRecord, MetricPoint, SignalBatch
+from spanscope.model.spans import Attributes, Span, SpanKind, Trace
+from spanscope.model.summaries import DependencyEdge, Operation, ServiceCount, TraceSummary
 from spanscope.query.model import LogQuery, SearchQuery
 from spanscope.store import deadline, duckdb_analysis, duckdb_sampling, duckdb_signals
 from spanscope.store.base import StoreRefusedError, StoreUnavailableError

@@ -28,14 +28,14 @@ from typing import Any
 import duckdb
 
 from spanscope.analysis.red import TH_PATTERN
-from spanscope.model import (
+from spanscope.model.aggregates import (
     AttributeCount,
     DependencyStats,
     LatencyBucket,
     OperationStat,
     RedPoint,
-    SpanKind,
 )
+from spanscope.model.spans import SpanKind
 
 Cursor = duckdb.DuckDBPyConnection
 _TWO_56 = float(1 << 56)

@@ -1,4 +1,4 @@
-"""The DuckDB store's tables, and how a :class:`~spanscope.model.Span` becomes a row and back.
+"""The DuckDB store's tables, and how a :class:`~spanscope.model.spans.Span` becomes a row and back.
 
 One row per span in ``spans``, with the hot fields as flat columns so DuckDB compresses
 them column by column, and attributes split by OTLP type into four typed maps so that
@@ -37,7 +37,7 @@ import orjson
 import pyarrow as pa
 
 from spanscope.columnar import SpanColumns
-from spanscope.model import Attributes, AttrValue, Event, Link, Span, SpanKind, StatusCode
+from spanscope.model.spans import Attributes, AttrValue, Event, Link, Span, SpanKind, StatusCode
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -390,59 +390,6 @@ def columns_table(cols: SpanColumns) -> SpanTable:
     )
     operations = set(zip(cols.service, cols.name, cols.kind, strict=True))
     return SpanTable(table, resources, operations)
-
-
-# The SELECT list that reads a span row back, in the order row_to_span expects.
-READ_COLUMNS = SPAN_COLUMNS
-
-
-def row_to_span(row: tuple[Any, ...], resource: Attributes) -> Span:
-    (
-        trace_id, span_id, parent, start_ns, duration_ns, service, name, kind, status_code,
-        status_message, _resource_id, scope_name, scope_version, trace_state, flags,
-        dropped_attrs, dropped_events, dropped_links, a_str, a_int, a_dbl, a_bool, a_other,
-        events, links, warnings,
-    ) = row  # fmt: skip
-    return Span(
-        trace_id=trace_id.to_bytes(16, "big"),
-        span_id=span_id.to_bytes(8, "big"),
-        name=name,
-        start_ns=start_ns,
-        end_ns=start_ns + duration_ns,
-        service=service,
-        parent_span_id=None if parent is None else parent.to_bytes(8, "big"),
-        kind=SpanKind(kind),
-        status_code=StatusCode(status_code),
-        status_message=status_message,
-        attributes=decode_attrs(a_str, a_int, a_dbl, a_bool, a_other),
-        resource=dict(resource),
-        scope_name=scope_name,
-        scope_version=scope_version,
-        trace_state=trace_state,
-        flags=flags,
-        events=[
-            Event(time_ns=t, name=n, attributes=untag_attrs(a), dropped_attributes_count=d)
-            for t, n, a, d in orjson.loads(events)
-        ]
-        if events
-        else [],
-        links=[
-            Link(
-                trace_id=bytes.fromhex(t),
-                span_id=bytes.fromhex(sp),
-                trace_state=ts,
-                attributes=untag_attrs(a),
-                dropped_attributes_count=d,
-            )
-            for t, sp, ts, a, d in orjson.loads(links)
-        ]
-        if links
-        else [],
-        dropped_attributes_count=dropped_attrs,
-        dropped_events_count=dropped_events,
-        dropped_links_count=dropped_links,
-        warnings=orjson.loads(warnings) if warnings else [],
-    )
 
 
 # --- reading a whole trace back in bulk ----------------------------------------------------

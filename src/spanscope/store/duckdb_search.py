@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from spanscope.model import StatusCode
+from spanscope.model.spans import StatusCode
 from spanscope.query.model import Condition, SearchQuery
 
 _STATUS = {"error": StatusCode.ERROR, "ok": StatusCode.OK, "unset": StatusCode.UNSET}

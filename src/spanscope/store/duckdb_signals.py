@@ -31,7 +31,8 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from spanscope.model import Attributes, Exemplar, LogRecord, MetricPoint, SignalBatch
+from spanscope.model.signals import Exemplar, LogRecord, MetricPoint, SignalBatch
+from spanscope.model.spans import Attributes
 from spanscope.query.model import LogQuery
 from spanscope.store.duckdb_schema import tag_attrs, tag_value, untag_attrs, untag_value
 
@@ -350,11 +351,3 @@ def metric_names(cur: duckdb.DuckDBPyConnection, service: str | None = None) -> 
             "SELECT DISTINCT name FROM metric_points WHERE service = ? ORDER BY name", [service]
         ).fetchall()
     return [r[0] for r in rows]
-
-
-def signal_counts(cur: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """(log records, metric points) stored."""
-    row = cur.execute(
-        "SELECT (SELECT count(*) FROM logs), (SELECT count(*) FROM metric_points)"
-    ).fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, 0)

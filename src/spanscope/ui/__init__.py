@@ -18,7 +18,11 @@ Routes (all ``GET``, all answering the shell):
 - ``/trace/{trace_id}`` — waterfall, span detail, tabs;
 - ``/compare?...`` — two traces side by side, or a slow group against a baseline;
 - ``/map`` — the service dependency graph;
-- ``/services/{service}`` — RED charts and a latency histogram with exemplars.
+- ``/services`` — every service with RED sparklines;
+- ``/services/{service}`` — RED charts and a latency histogram with exemplars;
+- ``/logs`` — log search, each record linking to its span;
+- ``/quality`` — trace quality per service (Jaeger's quality checks);
+- ``/open`` — a trace from a Jaeger or OTLP JSON file, shown and not stored.
 
 Assets are served under ``/ui/``; nothing here shadows ``/api/...``, ``/healthz`` or
 ``/openapi.json``. ``/docs`` is Swagger UI from the package's own copy in
@@ -37,7 +41,18 @@ from starlette.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).parent / "static"
 ASSET_PREFIX = "/ui"
-SHELL_ROUTES = ("/", "/search", "/trace/{trace_id}", "/compare", "/map", "/services/{service}")
+SHELL_ROUTES = (
+    "/",
+    "/search",
+    "/trace/{trace_id}",
+    "/compare",
+    "/map",
+    "/services",
+    "/services/{service}",
+    "/logs",
+    "/quality",
+    "/open",
+)
 
 # The shell never changes per route: the app reads location.pathname itself. It is sent
 # with no-cache so a deploy's new assets are picked up; the assets carry a version query.
@@ -58,6 +73,10 @@ _SHELL = """<!doctype html>
     <a href="/search" data-nav="search">Search</a>
     <a href="/compare" data-nav="compare">Compare</a>
     <a href="/map" data-nav="map">Service map</a>
+    <a href="/services" data-nav="services">Services</a>
+    <a href="/logs" data-nav="logs">Logs</a>
+    <a href="/quality" data-nav="quality">Quality</a>
+    <a href="/open" data-nav="open">Open file</a>
   </nav>
   <form class="jump" id="jump" role="search">
     <input id="jump-id" name="trace_id" placeholder="Trace id" aria-label="Jump to trace id"

@@ -18,14 +18,22 @@ export class ApiError extends Error {
 /** GET a JSON document; params is a URLSearchParams or a plain object (arrays repeat). */
 export async function getJSON(path, params) {
   const query = toQuery(params);
-  const url = query ? `${path}?${query}` : path;
-  let response = await send(url);
+  return request(query ? `${path}?${query}` : path);
+}
+
+/** POST a body (text) and read the JSON answer, with the same errors as getJSON. */
+export async function postJSON(path, body) {
+  return request(path, { method: "POST", body, headers: { "Content-Type": "application/json" } });
+}
+
+async function request(url, init) {
+  let response = await send(url, init);
   // Refused for the token: ask for one (again, if the one sent was not accepted) and repeat.
   while (response.status === 401 || (response.status === 403 && currentToken())) {
     const reason = await refusal(response);
     if (response.status === 403 && !/needs scope/.test(reason)) break; // not about the token
     await askForToken(reason);
-    response = await send(url);
+    response = await send(url, init);
   }
   let body = null;
   try {
@@ -35,19 +43,20 @@ export async function getJSON(path, params) {
     throw new ApiError(response.status, `the server answered ${url} with something that is not JSON`, url);
   }
   if (!response.ok) {
-    const err = body && body.error;
-    const message = (err && err.message) || `${response.status} ${response.statusText}`;
+    // Native answers say {"error": {"message"}}; Jaeger's (/api/...) {"errors": [{"msg"}]}.
+    const err = (body && body.error) || (body && body.errors && body.errors[0]) || {};
+    const message = err.message || err.msg || `${response.status} ${response.statusText}`;
     throw new ApiError(response.status, message, url);
   }
   return body;
 }
 
-async function send(url) {
-  const headers = { Accept: "application/json" };
+async function send(url, init = {}) {
+  const headers = { Accept: "application/json", ...(init.headers || {}) };
   const token = currentToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   try {
-    return await fetch(url, { headers });
+    return await fetch(url, { ...init, headers });
   } catch (e) {
     throw new ApiError(0, `cannot reach the server (${e.message}); is spanscope serve running?`, url);
   }
@@ -84,6 +93,11 @@ export const api = {
   search: (params) => getJSON("/api/v1/traces", params),
   trace: (traceId) => getJSON(`/api/v1/traces/${enc(traceId)}`),
   dependencies: (params) => getJSON("/api/v1/dependencies", params),
+  // OTLP JSON -> Jaeger's model, nothing stored (docs/jaeger.md): how an OTLP file is opened.
+  transform: (otlpText) => postJSON("/api/transform", otlpText),
+  // Jaeger's trace-quality report, per service (docs/jaeger.md, "Trace quality").
+  quality: (params) => getJSON("/api/quality-metrics", params),
+  logs: (params) => getJSON("/api/v1/logs", params),
 };
 
 /** The JSON twin of a search page: the same query against the API. */

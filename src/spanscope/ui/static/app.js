@@ -6,7 +6,11 @@
 //   /trace/{trace_id}?span=&tab=&find=&from=&to=            one trace (trace.js)
 //   /compare?a=&b=   /compare?service=&operation=&...       compare (compare.js)
 //   /map?lookback=                                          service map (map.js)
+//   /services?lookback=&span_kind=                          every service, RED sparklines (services.js)
 //   /services/{service}?lookback=&step=                     service overview (service.js)
+//   /logs?service=&severity=&q=&trace_id=                   log search (logsearch.js)
+//   /quality?service=&hours=                                trace quality (quality.js)
+//   /open                                                   a trace from a file, not stored (open.js)
 
 import { clear, errorBox } from "./dom.js";
 import { navigate, onNavigate, setQuery } from "./nav.js";
@@ -18,10 +22,13 @@ const ROUTES = [
   [/^\/trace\/([^/]+)$/, "trace", () => import("./trace.js")],
   [/^\/compare$/, "compare", () => import("./compare.js")],
   [/^\/map$/, "map", () => import("./map.js")],
+  [/^\/services$/, "services", () => import("./services.js")],
   [/^\/services\/([^/]+)$/, "services", () => import("./service.js")],
+  [/^\/logs$/, "logs", () => import("./logsearch.js")],
+  [/^\/quality$/, "quality", () => import("./quality.js")],
+  [/^\/open$/, "open", () => import("./open.js")],
 ];
 
-let current = null; // the mounted view's cleanup function, if any
 let renderSeq = 0;
 
 async function render() {
@@ -29,8 +36,6 @@ async function render() {
   const main = document.getElementById("view");
   const path = location.pathname;
   const route = ROUTES.find(([re]) => re.test(path));
-  if (typeof current === "function") current();
-  current = null;
   for (const a of document.querySelectorAll("[data-nav]")) {
     a.classList.toggle("active", route && a.dataset.nav === route[1]);
   }
@@ -44,7 +49,7 @@ async function render() {
     const view = await load();
     if (seq !== renderSeq) return;
     clear(main);
-    current = await view.render(main, new URLSearchParams(location.search), ...args);
+    await view.render(main, new URLSearchParams(location.search), ...args);
   } catch (e) {
     if (seq !== renderSeq) return;
     console.warn("view failed", e);

@@ -68,3 +68,18 @@ export function histogram(buckets, width = 940, height = 190) {
   });
   return h("figure", { class: "chart-box wide" }, h("figcaption", {}, "Latency histogram · dots are exemplar traces"), svg);
 }
+
+/** A small line without axes (the services index): points [[t, v], ...]; title says the range. */
+export function sparkline(points, { cls = "", label = "", width = 140, height = 28, t0, t1 } = {}) {
+  const svg = s("svg", { class: `sparkline ${cls}`, width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
+  if (!points.length) return svg;
+  const a = t0 ?? Math.min(...points.map((p) => p[0]));
+  const b = t1 ?? Math.max(...points.map((p) => p[0]));
+  const top = Math.max(...points.map((p) => p[1]), 0) || 1;
+  const x = (t) => 1 + ((t - a) / Math.max(b - a, 1)) * (width - 2);
+  const y = (v) => height - 2 - (v / top) * (height - 4);
+  svg.append(s("polyline", { class: "spark-line", points: points.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(" ") }),
+    s("title", {}, label));
+  if (points.length === 1) svg.append(s("circle", { class: "spark-line", cx: x(points[0][0]), cy: y(points[0][1]), r: 2 }));
+  return svg;
+}

@@ -75,12 +75,12 @@ async function showDiff(out, a, b) {
       " — B ", h("a", { href: `/trace/${d.b.trace_id}` }, d.b.trace_id), ` · ${fmtDuration(d.b.duration_ns)}`,
       " ", h("a", { class: "json-twin", href: `/api/v1/diff?${toQuery({ a, b })}` }, "JSON")),
     h("table", { class: "diff-table" },
-      h("thead", {}, h("tr", {}, ["path", "A spans", "B spans", "A time", "B time", "Δ", ""].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ["path", "A spans", "B spans", "A time", "B time", "Δ own work", ""].map((c) => h("th", {}, c)))),
       h("tbody", {}, (d.paths || []).map((p) => h("tr", { class: `diff-${p.status}` },
         h("td", { class: "path" }, p.path.join(" › ")),
         h("td", { class: "num" }, String(p.a_count)), h("td", { class: "num" }, String(p.b_count)),
         h("td", { class: "num" }, fmtDuration(p.a_total_ns)), h("td", { class: "num" }, fmtDuration(p.b_total_ns)),
-        h("td", { class: "num delta" }, `${p.delta_ns > 0 ? "+" : ""}${fmtDuration(p.delta_ns)}`),
+        h("td", { class: "num delta" }, `${(p.own_delta_ns ?? p.delta_ns) > 0 ? "+" : ""}${fmtDuration(p.own_delta_ns ?? p.delta_ns)}`),
         h("td", {}, p.status.replace("_", " ")))))));
 }
 

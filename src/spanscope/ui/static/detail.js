@@ -5,10 +5,13 @@
 
 import { fmtDuration, fmtTime, h, serviceColor } from "./dom.js";
 import { spanLogs } from "./logs.js";
-import { attrText } from "./tracemodel.js";
+import { attrText, flagsText } from "./tracemodel.js";
 
-/** The detail panel for span index i of `tree`; onSpan(index) selects another span. */
-export function spanDetail(tree, i, onSpan) {
+/**
+ * The detail panel for span index i of `tree`; onSpan(index) selects another span. stored:
+ * false for a trace read from a file (open.js): the server has no logs to ask for.
+ */
+export function spanDetail(tree, i, onSpan, { stored = true } = {}) {
   const sp = tree.spans[i];
   const offset = sp.start_time_unix_nano - tree.t0;
   const parentIndex = tree.parent[i];
@@ -33,14 +36,15 @@ export function spanDetail(tree, i, onSpan) {
       ["status", sp.status.message ? `${sp.status.code}: ${sp.status.message}` : sp.status.code],
       sp.scope && sp.scope.name ? ["scope", `${sp.scope.name} ${sp.scope.version || ""}`.trim()] : null,
       sp.trace_state ? ["trace state", sp.trace_state] : null,
-      ["flags", String(sp.flags)],
+      ["flags", h("span", { class: "flags", title: `raw value ${sp.flags} (OTLP span flags)` },
+        flagsText(sp.flags), h("span", { class: "muted" }, ` (${sp.flags})`))],
       dropped(sp) ? ["dropped", dropped(sp)] : null,
     ]),
     attrTable("Attributes", sp.attributes, "attributes"),
     attrTable("Resource", sp.resource, "resource"),
     events(sp, tree),
     links(sp, tree, onSpan),
-    spanLogs(tree, i));
+    stored ? spanLogs(tree, i) : null);
 }
 
 function dropped(sp) {

@@ -60,27 +60,8 @@ export function clear(el) {
 
 // ---- formatting ----
 
-const UNITS = [
-  [3_600_000_000_000, "h"],
-  [60_000_000_000, "m"],
-  [1_000_000_000, "s"],
-  [1_000_000, "ms"],
-  [1_000, "µs"],
-];
-
-/** 1250000000 -> "1.25s"; 1500 -> "1.5µs"; 0 -> "0ms". */
-export function fmtDuration(ns) {
-  if (!Number.isFinite(ns)) return "–";
-  const abs = Math.abs(ns);
-  if (abs === 0) return "0ms";
-  for (const [size, unit] of UNITS) {
-    if (abs >= size) {
-      const v = ns / size;
-      return `${v >= 100 ? Math.round(v) : +v.toPrecision(3)}${unit}`;
-    }
-  }
-  return `${Math.round(ns)}ns`;
-}
+// Durations: the one format (units.js), under the name the views already import.
+export { formatDuration as fmtDuration } from "./units.js";
 
 const pad = (n, w = 2) => String(n).padStart(w, "0");
 
@@ -93,13 +74,8 @@ export function fmtTime(ns, withDate = true) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}.${ms}`;
 }
 
-/** A stable colour per service name, so a service looks the same in every view. */
-export function serviceColor(name) {
-  let hash = 2166136261;
-  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 16777619);
-  const hue = (hash >>> 0) % 360;
-  return `hsl(${hue} 55% 52%)`;
-}
+// A stable colour per service name, from a palette without the error red (palette.js).
+export { serviceColor } from "./palette.js";
 
 /** Nice tick values covering [0, span] with about `count` ticks. */
 export function ticks(span, count = 6) {

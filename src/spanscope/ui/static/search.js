@@ -1,12 +1,16 @@
 // Search: the form, a scatter plot of trace duration against start time, and the result
-// list. The page's query string IS the API query (/api/v1/traces takes the same names), so
+// list. The scatter covers the whole chosen time range: it asks for up to SCATTER_LIMIT
+// traces of the same query (not only the `limit` listed), on an axis from the window's
+// start to its end. The page's query string IS the API query (/api/v1/traces takes the same names), so
 // the "JSON" link beside the results is this page's twin and a shared URL re-runs the search.
 
 import { api, searchApiUrl } from "./api.js";
 import { navigate } from "./nav.js";
 import { clear, errorBox, fmtDuration, fmtTime, h, s, samplingBadge, serviceColor, ticks } from "./dom.js";
+import { parseDuration } from "./units.js";
 
 const LOOKBACKS = ["15m", "1h", "6h", "1d", "2d", "7d"];
+const SCATTER_LIMIT = 1000; // the API's most per request
 const FIELDS = ["service", "operation", "min_duration", "max_duration", "status", "lookback",
   "start", "end", "limit", "order"];
 
@@ -149,7 +153,9 @@ async function runSearch(results, params) {
       "No traces match. Widen the time range, or drop a filter."));
     return;
   }
-  results.append(scatterPlot(traces, results.clientWidth || 900));
+  const figure = h("figure", { class: "scatter-wrap" });
+  results.append(figure);
+  drawScatter(figure, query, traces, results.clientWidth || 900);
   const maxDuration = Math.max(...traces.map((t) => t.duration_ns), 1);
   const onSelect = (id, on) => {
     if (on) selected.add(id);
@@ -161,12 +167,16 @@ async function runSearch(results, params) {
 }
 
 function resultItem(t, maxDuration, onSelect) {
-  const title = t.root_service ? `${t.root_service}: ${t.root_operation}` : "(root span missing)";
+  // No root yet: the trace is still arriving (or lost its root). Named by its first service.
+  const first = t.services && t.services[0] ? t.services[0].name : "";
+  const title = t.root_service ? `${t.root_service}: ${t.root_operation}` : `${first ? `${first} · ` : ""}root span not received yet`;
   const pct = Math.max(0.5, (100 * t.duration_ns) / maxDuration);
   return h("li", { class: `result${t.error_count ? " has-error" : ""}`, dataset: { traceId: t.trace_id } },
     h("div", { class: "result-top" },
       h("input", { type: "checkbox", title: "select to compare", "aria-label": "select to compare",
         on: { change: (e) => onSelect(t.trace_id, e.target.checked) } }),
+      t.root_service ? null : h("span", { class: "badge incomplete", title: "the root span has not arrived: "
+        + "the trace may still be in flight, or its root was lost" }, "incomplete"),
       h("a", { class: "result-title", href: `/trace/${t.trace_id}` }, title),
       h("span", { class: "result-duration" }, fmtDuration(t.duration_ns))),
     h("div", { class: "duration-bar" }, h("span", { style: { width: `${pct}%` } })),
@@ -186,11 +196,54 @@ function servicePill(svc) {
   svc.error_count ? h("b", { class: "pill-errors", title: "error spans" }, `!${svc.error_count}`) : null);
 }
 
-function scatterPlot(traces, width) {
+/** The search's window in unix ns, as the API reads start/end/lookback (default: last hour). */
+export function searchWindow(params, now = Date.now()) {
+  const time = (v) => {
+    if (!v) return null;
+    if (/^\d+$/.test(v)) { // unix time; its size tells the unit, as the API reads it
+      const n = Number(v);
+      return n < 1e11 ? n * 1e9 : n < 1e14 ? n * 1e6 : n < 1e17 ? n * 1e3 : n;
+    }
+    const ms = Date.parse(v);
+    return Number.isNaN(ms) ? null : ms * 1e6;
+  };
+  const end = time(params.get("end")) ?? now * 1e6;
+  let start = time(params.get("start"));
+  if (start === null) {
+    try {
+      start = end - parseDuration(params.get("lookback") || "1h");
+    } catch {
+      start = end - 3600e9;
+    }
+  }
+  return [start, end];
+}
+
+async function drawScatter(figure, query, listed, width) {
+  const wide = new URLSearchParams(query);
+  wide.set("limit", String(SCATTER_LIMIT));
+  wide.delete("order"); // the newest SCATTER_LIMIT of the window, whatever the list's order
+  let traces = listed;
+  try {
+    if (listed.length >= Number(query.get("limit") || 20)) ({ traces } = await api.search(wide));
+  } catch (e) {
+    console.warn("scatter", e);
+  }
+  const ids = new Set(traces.map((t) => t.trace_id));
+  traces = traces.concat(listed.filter((t) => !ids.has(t.trace_id)));
+  const [t0, t1] = searchWindow(query);
+  figure.replaceChildren(scatterPlot(traces, width, t0, t1));
+  figure.dataset.count = String(traces.length);
+  figure.append(h("figcaption", { class: "muted scatter-caption" }, `${traces.length} trace${traces.length === 1 ? "" : "s"} in the window`
+    + (traces.length >= SCATTER_LIMIT ? ` (the newest ${SCATTER_LIMIT})` : "") + `; the list shows ${listed.length}.`));
+}
+
+function scatterPlot(traces, width, from, to) {
   const height = 180;
   const pad = { l: 56, r: 12, t: 10, b: 24 };
-  const t0 = Math.min(...traces.map((t) => t.start_time_unix_nano));
-  const t1 = Math.max(...traces.map((t) => t.start_time_unix_nano));
+  const starts = traces.map((t) => t.start_time_unix_nano);
+  const t0 = Math.min(from ?? Infinity, ...starts);
+  const t1 = Math.max(to ?? -Infinity, ...starts);
   const maxD = Math.max(...traces.map((t) => t.duration_ns), 1);
   const spanT = Math.max(t1 - t0, 1e9);
   const x = (ns) => pad.l + ((ns - t0) / spanT) * (width - pad.l - pad.r);
@@ -201,9 +254,9 @@ function scatterPlot(traces, width) {
     svg.append(s("line", { x1: pad.l, x2: width - pad.r, y1: y(v), y2: y(v), class: "grid" }),
       s("text", { x: pad.l - 6, y: y(v) + 4, class: "axis-label", "text-anchor": "end" }, fmtDuration(v)));
   }
-  svg.append(s("text", { x: pad.l, y: height - 6, class: "axis-label" }, fmtTime(t0, false)),
+  svg.append(s("text", { x: pad.l, y: height - 6, class: "axis-label" }, fmtTime(t0, spanT > 20 * 3600e9)),
     s("text", { x: width - pad.r, y: height - 6, class: "axis-label", "text-anchor": "end" },
-      fmtTime(t0 + spanT, false)));
+      fmtTime(t0 + spanT, spanT > 20 * 3600e9)));
   for (const t of traces) {
     const r = 3 + Math.min(6, Math.sqrt(t.span_count) / 2);
     svg.append(s("circle", {
@@ -213,5 +266,5 @@ function scatterPlot(traces, width) {
         keydown: (e) => e.key === "Enter" && navigate(`/trace/${t.trace_id}`) },
     }, s("title", {}, `${t.root_service || "?"}: ${t.root_operation || "?"} — ${fmtDuration(t.duration_ns)}`)));
   }
-  return h("figure", { class: "scatter-wrap" }, svg);
+  return svg;
 }

@@ -16,7 +16,7 @@ export function breakdownTab(traceId) {
       const br = b.value;
       parts.push(h("p", { class: "headline" }, br.headline || ""),
         shareTable("By service", br.services, (r) => [swatched(r.service)]),
-        shareTable("By operation", br.operations, (r) => [swatched(r.service), r.name]));
+        shareTable("By operation", br.operations, (r) => [swatched(r.service), r.display_name || r.name]));
     } else {
       parts.push(h("p", { class: "unavailable" }, missingText(b.reason, "Where the time went")));
     }
@@ -36,12 +36,15 @@ function shareTable(title, rows, label) {
   return h("div", { class: "detail-block" }, h("h3", {}, title),
     h("table", { class: "share-table" },
       h("thead", {}, h("tr", {}, h("th", {}, "service"), named ? h("th", {}, "operation") : null,
-        h("th", {}, "spans"), h("th", {}, "on critical path"), h("th", {}, "self time"))),
+        h("th", {}, "spans"), h("th", {}, "on critical path"), h("th", {}, "self time"),
+        // own work / waiting on children / gap (a call's time outside its server): docs/analysis.md
+        h("th", {}, "own work"), h("th", {}, "waiting"), h("th", {}, "gap"))),
       h("tbody", {}, (rows || []).map((r) => h("tr", {},
         label(r).map((c) => h("td", {}, c)),
         h("td", { class: "num" }, String(r.span_count)),
         h("td", { class: "num" }, shareBar(r.critical_share), ` ${pct(r.critical_share)} · ${fmtDuration(r.critical_ns)}`),
-        h("td", { class: "num" }, `${pct(r.self_share)} · ${fmtDuration(r.self_ns)}`))))));
+        h("td", { class: "num" }, `${pct(r.self_share)} · ${fmtDuration(r.self_ns)}`),
+        ["own_ns", "waiting_ns", "gap_ns"].map((k) => h("td", { class: "num" }, fmtDuration(r[k] || 0))))))));
 }
 
 function shareBar(share) {
@@ -97,10 +100,11 @@ export function spanTableTab(tree, onOpen) {
   return host;
 }
 
-export function jsonTab(trace) {
+export function jsonTab(trace, stored = true) {
   const text = JSON.stringify(trace, null, 2);
+  const size = ` (${(text.length / 1024).toFixed(0)} KiB).`;
   return h("div", { class: "json-tab" },
-    h("p", {}, "As answered by ", h("a", { href: `/api/v1/traces/${trace.trace_id}` }, `/api/v1/traces/${trace.trace_id}`),
-      ` (${(text.length / 1024).toFixed(0)} KiB).`),
+    stored ? h("p", {}, "As answered by ", h("a", { href: `/api/v1/traces/${trace.trace_id}` }, `/api/v1/traces/${trace.trace_id}`), size)
+      : h("p", {}, "The file's trace in the native model of /api/v1/traces/{id}", size),
     h("pre", { class: "raw-json" }, text));
 }

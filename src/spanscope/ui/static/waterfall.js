@@ -4,12 +4,13 @@
 // canvas; dragging across it zooms the axis to that time range, double-click resets.
 
 import { fmtDuration, h, serviceColor, ticks } from "./dom.js";
-import { ancestors, searchText, visibleRows } from "./tracemodel.js";
+import { ancestors, filteredRows, searchText, visibleRows } from "./tracemodel.js";
 import { virtualList } from "./virtual.js";
 
 const ROW_H = 24;
 const INDENT = 14;
 const MAX_INDENT_DEPTH = 30; // deeper rows write their depth instead of indenting further
+const MINIMAP_ROW_MAX = 6; // px: a 2-span trace draws two thin bars, not two half-height bands
 
 /**
  * createWaterfall(tree, {onSelect, onWindow, onFind}) -> controller with .element and
@@ -18,7 +19,7 @@ const MAX_INDENT_DEPTH = 30; // deeper rows write their depth instead of indenti
 export function createWaterfall(tree, { onSelect, onWindow, onFind }) {
   const collapsed = new Set();
   const state = { from: 0, to: 1, selected: -1, matches: new Set(), matchList: [], cursor: -1,
-    critical: null, rows: [] };
+    critical: null, rows: [], filter: null };
   let texts = null; // lazily built search text per span
 
   const findInput = h("input", { type: "search", class: "find-input", placeholder: "Find in trace",
@@ -90,8 +91,13 @@ export function createWaterfall(tree, { onSelect, onWindow, onFind }) {
       background: serviceColor(sp.service) } }, inner), label];
   }
 
+  function rowsNow() {
+    // A span filter shows the matching spans with their ancestors, whatever is collapsed.
+    return state.filter ? filteredRows(tree, state.filter) : visibleRows(tree, collapsed);
+  }
+
   function relayout(keepIndex) {
-    state.rows = visibleRows(tree, collapsed);
+    state.rows = rowsNow();
     list.setCount(state.rows.length);
     if (keepIndex !== undefined) {
       const r = state.rows.indexOf(keepIndex);
@@ -123,15 +129,19 @@ export function createWaterfall(tree, { onSelect, onWindow, onFind }) {
     canvas.width = width;
     const ctx = canvas.getContext("2d");
     const n = tree.order.length;
-    const rowH = canvas.height / Math.max(n, 1);
+    const rowH = Math.min(canvas.height / Math.max(n, 1), MINIMAP_ROW_MAX);
+    canvas.dataset.rowHeight = rowH.toFixed(2);
     ctx.clearRect(0, 0, width, canvas.height);
+    const css = getComputedStyle(element); // the theme's colours: dark mode has a light "critical"
+    const colours = { error: css.getPropertyValue("--error").trim() || "#d33",
+      critical: css.getPropertyValue("--critical").trim() || "#222" };
     for (let k = 0; k < n; k++) {
       const i = tree.order[k];
       const sp = tree.spans[i];
       const x = ((sp.start_time_unix_nano - tree.t0) / tree.duration) * width;
       const w = Math.max((sp.duration_ns / tree.duration) * width, 1);
-      ctx.fillStyle = sp.status.code === "error" ? "#d33" : state.critical && state.critical.has(i) ? "#222" : serviceColor(sp.service);
-      ctx.fillRect(x, k * rowH, w, Math.max(rowH, 1));
+      ctx.fillStyle = sp.status.code === "error" ? colours.error : state.critical && state.critical.has(i) ? colours.critical : serviceColor(sp.service);
+      ctx.fillRect(x, k * rowH, w, Math.max(rowH > 2 ? rowH - 1 : rowH, 1));
     }
     drawBrush();
   }
@@ -214,7 +224,7 @@ export function createWaterfall(tree, { onSelect, onWindow, onFind }) {
     if (i < 0) return list.refresh();
     let opened = false;
     for (const a of ancestors(tree, i)) if (collapsed.delete(a)) opened = true;
-    if (opened) state.rows = visibleRows(tree, collapsed);
+    if (opened) state.rows = rowsNow();
     list.setCount(state.rows.length);
     const r = state.rows.indexOf(i);
     if (r >= 0) list.scrollToIndex(r);
@@ -231,6 +241,24 @@ export function createWaterfall(tree, { onSelect, onWindow, onFind }) {
     select,
     setWindow,
     setFind,
+    /** Show only spans passing predicate(i) (and their ancestors); null shows all again. */
+    setFilter(predicate) {
+      state.filter = predicate;
+      relayout(state.selected >= 0 ? state.selected : undefined);
+      return predicate ? state.rows.filter((i) => predicate(i)).length : tree.spans.length;
+    },
+    /** j/k: the span dir rows below (above) the selected one, in the rows shown now. */
+    nextRow(dir) {
+      const rows = state.rows.length ? state.rows : rowsNow(); // not drawn yet (the flame tab)
+      if (!rows.length) return -1;
+      const r = rows.indexOf(state.selected);
+      const next = r < 0 ? (dir > 0 ? 0 : rows.length - 1) : Math.max(0, Math.min(r + dir, rows.length - 1));
+      return rows[next];
+    },
+    focusFind() {
+      findInput.focus();
+      findInput.select();
+    },
     setCritical(map) {
       state.critical = map;
       drawMinimap();

@@ -1,4 +1,4 @@
-"""Limits and checks every decoder applies the same way, whatever the wire format.
+"""Span checks and caps every decoder applies the same way, whatever the wire format.
 
 The OTLP protobuf, OTLP JSON and Zipkin decoders each walk their own shapes, but they
 must agree on what a valid span is and on what happens to an oversized one:
@@ -31,8 +31,8 @@ from typing import Any
 
 import orjson
 
-from spanscope.ingest.limits import DecodeError
-from spanscope.model import SPAN_ID_LEN, TRACE_ID_LEN, Span
+from spanscope.ingest.results import DecodeError
+from spanscope.model.spans import SPAN_ID_LEN, TRACE_ID_LEN, Span
 
 ZERO_TRACE_ID = bytes(TRACE_ID_LEN)
 ZERO_SPAN_ID = bytes(SPAN_ID_LEN)

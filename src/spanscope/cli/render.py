@@ -2,7 +2,8 @@
 results, and the trace waterfall.
 
 Everything here works on the native API's JSON (docs/api.md), so the CLI shows exactly what
-the API answered. The pure functions are the testable core::
+the API answered. The pure functions are the testable core (durations print as
+:func:`spanscope.units.format_duration` prints them, as in the headlines and the UI)::
 
     >>> format_duration(1_250_000_000), format_duration(250_000_000), format_duration(42_000)
     ('1.25s', '250ms', '42µs')
@@ -29,43 +30,15 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from spanscope.units import format_duration
+
 JsonSpan = Mapping[str, Any]
 
-_UNITS = (("ns", 1), ("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000))
 _PALETTE = ("cyan", "green", "yellow", "blue", "magenta", "bright_cyan", "bright_green")
 _ERROR_STYLE = "bold red"
 _DURATION_WIDTH = 8
 _MIN_BAR_WIDTH = 10
 NARROW_WIDTH = 120
-
-
-def format_duration(ns: int) -> str:
-    """Nanoseconds as a person reads them: 42µs, 250ms, 1.25s, 1m30s, 2h5m.
-
-    Three significant digits below a minute; a value that rounds up to 1000 of a unit is
-    shown in the next unit ("1s", not "1000ms").
-    """
-    if ns < 0:
-        return "-" + format_duration(-ns)
-    if ns < 1_000:
-        return f"{ns}ns"
-    if ns < 60 * 1_000_000_000:
-        for (unit, size), (next_unit, _) in zip(_UNITS[1:], [*_UNITS[2:], ("", 0)], strict=True):
-            text = _three_digits(ns / size)
-            if float(text) < 1000 or not next_unit:
-                return f"{text}{unit}"
-    seconds = ns / 1_000_000_000
-    minutes, secs = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-
-
-def _three_digits(value: float) -> str:
-    decimals = 0 if value >= 100 else 1 if value >= 10 else 2
-    text = f"{value:.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def format_local_time(unix_ns: int, today: date | None = None) -> str:

@@ -7,6 +7,7 @@ Each method makes one request and returns the API's JSON exactly as received, so
         api.services()                       # {"services": ["checkout", "orders"]}
         api.search(SearchParams(service="checkout", min_duration="1s", order="slowest"))
         api.trace("4bf92f3577b34da6a3ce929d0e0e4736")
+        api.get("/api/v1/diff", {"a": "0af7...", "b": "4bf9..."})   # any other endpoint
 
 Every failure becomes one :class:`ApiError` whose message a person can act on: a server
 that is not running names the URL and suggests ``spanscope serve``; a 4xx carries the
@@ -119,19 +120,21 @@ class ApiClient:
         self._http.close()
 
     def services(self) -> Any:
-        return self._get("/api/v1/services")
+        return self.get("/api/v1/services")
 
     def operations(self, service: str, span_kind: str | None = None) -> Any:
         params = {"span_kind": span_kind} if span_kind else {}
-        return self._get(f"/api/v1/services/{quote(service, safe='')}/operations", params)
+        return self.get(f"/api/v1/services/{quote(service, safe='')}/operations", params)
 
     def search(self, params: SearchParams) -> Any:
-        return self._get("/api/v1/traces", params.query())
+        return self.get("/api/v1/traces", params.query())
 
     def trace(self, trace_id: str) -> Any:
-        return self._get(f"/api/v1/traces/{quote(trace_id.strip(), safe='')}")
+        return self.get(f"/api/v1/traces/{quote(trace_id.strip(), safe='')}")
 
-    def _get(self, path: str, params: Any = None) -> Any:
+    def get(self, path: str, params: Any = None) -> Any:
+        """GET ``path`` (``/api/v1/...``) with ``params``; the answer's JSON, or an
+        :class:`ApiError` whose message says what to do."""
         try:
             response = self._http.get(path, params=params)
         except httpx.ConnectError as exc:

@@ -4,7 +4,7 @@
 
     spanscope logs --trace 4bf92f3577b34da6a3ce929d0e0e4736          # what a request logged
     spanscope logs --trace 4bf9... --span 00f067aa0ba902b7             # ... inside one span
-    spanscope logs --service orders --severity warn --grep "slow" --since 15m
+    spanscope logs --service orders --severity warn --grep "slow" --since 15m  # + trace ids
     spanscope logs import app.jsonl                                     # JSON log file -> server
     spanscope metrics http.server.duration --service orders --since 1h --step 5m
 
@@ -38,8 +38,19 @@ import orjson
 import typer
 from rich.table import Table
 
-from spanscope.cli_client import auth_headers, error_text
+from spanscope.cli.client import auth_headers, error_text
+from spanscope.cli.options import (
+    JSON_OPTION,
+    URL_OPTION,
+    HelpCommand,
+    HelpGroup,
+    fetch,
+    tenant_headers,
+    token,
+)
+from spanscope.cli.options import console as make_console
 from spanscope.query.model import parse_time
+from spanscope.severity import level_severity
 
 TIME_KEYS = ("timestamp", "time", "ts", "@timestamp")
 LEVEL_KEYS = ("level", "severity", "levelname", "severity_text")
@@ -47,8 +58,6 @@ BODY_KEYS = ("message", "msg", "body")
 TRACE_KEYS = ("trace_id", "traceId", "otelTraceID", "trace.id")
 SPAN_KEYS = ("span_id", "spanId", "otelSpanID", "span.id")
 SERVICE_KEYS = ("service.name", "service", "service_name")
-LEVELS = {"trace": 1, "debug": 5, "info": 9, "notice": 10, "warn": 13, "warning": 13}
-LEVELS |= {"error": 17, "err": 17, "critical": 21, "fatal": 21, "panic": 21}
 BATCH_LINES = 1000
 
 
@@ -90,7 +99,7 @@ def line_to_record(line: str, default_service: str) -> tuple[str, dict[str, Any]
     level = _first(obj, LEVEL_KEYS)
     if level is not None:
         record["severityText"] = str(level).upper()
-        number = LEVELS.get(str(level).lower())
+        number = level_severity(str(level))
         if number:
             record["severityNumber"] = number
     body = _first(obj, BODY_KEYS)
@@ -188,18 +197,34 @@ def _clock(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def render_logs(payload: dict[str, Any]) -> Table:
+NARROW_LOGS = 130
+"""Below this many columns the span id goes under the trace id, leaving room for text."""
+
+
+def render_logs(payload: dict[str, Any], trace_column: bool = True, width: int = 160) -> Table:
+    """One row per record, with its trace id (what ``spanscope trace`` takes) unless
+    ``trace_column`` is off (the logs of one trace: the same id on every line); under
+    :data:`NARROW_LOGS` columns the span id is on the line below the trace id."""
+    stacked = trace_column and width < NARROW_LOGS
     t = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for c in ("time (UTC)", "service", "level", "span", "message"):
-        t.add_column(c, overflow="fold")
+    t.add_column("time (UTC)", no_wrap=True)
+    t.add_column("service", overflow="fold")
+    t.add_column("level", no_wrap=True)
+    ids = ["trace\nspan"] if stacked else ["trace", "span"] if trace_column else ["span"]
+    for c in ids:
+        t.add_column(c, no_wrap=True)
+    t.add_column("message", overflow="fold", min_width=20)
     for log in payload.get("logs", []):
         body = log["body"]
         text = body if isinstance(body, str) else orjson.dumps(body).decode()
+        trace_id, span_id = log.get("trace_id") or "", (log.get("span_id") or "")[:16]
+        cells = [f"{trace_id}\n{span_id}"] if stacked else [trace_id, span_id] if trace_column \
+            else [span_id]  # fmt: skip
         t.add_row(
             _clock(log["time_unix_nano"]),
             log["service"],
             log["severity_text"] or str(log["severity_number"]),
-            (log.get("span_id") or "")[:16],
+            *cells,
             text,
         )
     return t
@@ -240,15 +265,16 @@ def _num(v: Any) -> str:
     return str(v)
 
 
-# --- commands (registered on the main app by cli.py) -------------------------------------
+# --- commands (registered on the main app by main.py) ------------------------------------
 
 
 def register(app: typer.Typer) -> None:
     """Add ``logs`` (with ``logs import``) and ``metrics`` to the ``spanscope`` command."""
-    from spanscope.cli import JSON_OPTION, URL_OPTION, _console, _fetch, tenant_headers, token
-    from spanscope.cli_render import print_json
+    from spanscope.cli.render import print_json
 
-    logs_app = typer.Typer(help="Log records: of a trace, a span, or a search; import files.")
+    logs_app = typer.Typer(
+        cls=HelpGroup, help="Log records: of a trace, a span, or a search; import files."
+    )
 
     @logs_app.callback(invoke_without_command=True)
     def logs(
@@ -277,16 +303,16 @@ def register(app: typer.Typer) -> None:
             params = {"lookback": since, "limit": limit, "attr": attr}
             extra = {"service": service, "severity": severity, "q": grep, "span_id": span}
             params |= {k: v for k, v in extra.items() if v}
-        payload = _fetch(url, lambda api: api._get(path, params))
-        console = _console()
+        payload = fetch(url, lambda api: api.get(path, params))
+        console = make_console()
         if as_json:
             print_json(console, payload)
         elif not payload["logs"]:
             console.print("no log records found")
         else:
-            console.print(render_logs(payload), crop=False)
+            console.print(render_logs(payload, not trace, console.width), crop=False)
 
-    @logs_app.command("import")
+    @logs_app.command("import", cls=HelpCommand)
     def import_(
         path: Path = typer.Argument(..., exists=True, dir_okay=False, help="JSON lines file."),
         service: str = typer.Option("unknown_service", "--service", help="When a line has none."),
@@ -312,7 +338,7 @@ def register(app: typer.Typer) -> None:
 
     app.add_typer(logs_app, name="logs")
 
-    @app.command()
+    @app.command(cls=HelpCommand)
     def metrics(
         name: str = typer.Argument(..., help="Metric name, e.g. http.server.duration."),
         service: str | None = typer.Option(None, "--service"),
@@ -330,8 +356,8 @@ def register(app: typer.Typer) -> None:
         if step:
             params["step"] = step
         path = f"/api/v1/metrics/{name}/series"
-        payload = _fetch(url, lambda api: api._get(path, params))
-        console = _console()
+        payload = fetch(url, lambda api: api.get(path, params))
+        console = make_console()
         if as_json:
             print_json(console, payload)
             return
