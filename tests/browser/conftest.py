@@ -1,5 +1,5 @@
 """The web UI in a real browser: Debian's Chromium driven by Playwright, against the real
-``spanscope serve`` (tests/integration/conftest.py's fixtures) seeded over OTLP/HTTP.
+``spanscope serve`` (tests/support/server.py's fixtures) seeded over OTLP/HTTP.
 
 Fixtures:
 
@@ -17,33 +17,14 @@ about them, so the UI and its JSON twin must agree.
 
 from __future__ import annotations
 
-import importlib.util
-import re
 import shutil
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
-# The integration fixtures, re-exported so pytest finds them here too.
-_spec = importlib.util.spec_from_file_location(
-    "spanscope_integration_conftest", Path(__file__).parents[1] / "integration" / "conftest.py"
-)
-assert _spec and _spec.loader
-_integration = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = _integration  # dataclasses look their module up there
-_spec.loader.exec_module(_integration)
-spanscope_server = _integration.spanscope_server
-start_spanscope = _integration.start_spanscope
-spanscope_launcher = _integration.spanscope_launcher
-RunningServer = _integration.RunningServer
-
-sys.path.insert(0, str(Path(__file__).parent))
-from seed import CHECKOUT, HUGE, HUGE_SPANS, MS, WIDE, WIDE_SPANS, TraceBuilder, dataset  # noqa: E402
+from seed import CHECKOUT, HUGE, HUGE_SPANS, MS, WIDE, WIDE_SPANS, TraceBuilder, dataset
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -100,13 +81,6 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-# A missing analysis endpoint answers 404, which Chromium logs as a failed resource; the
-# UI handles it (it says the feature is unavailable), so it is not a console error here.
-_EXPECTED_404 = re.compile(
-    r"/api/v1/(traces/[0-9a-f]+/(critical-path|breakdown|smells)|diff|compare|service-map|red)"
-)
-
-
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -118,9 +92,8 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     def on_console(msg: Any) -> None:
         if msg.type != "error":
             return
+        # Every analysis endpoint exists now: a 404 from one is a failure, not "unavailable".
         where = (msg.location or {}).get("url", "")
-        if msg.text.startswith("Failed to load resource") and _EXPECTED_404.search(where):
-            return
         errors.append(f"console: {msg.text} ({where})")
 
     def on_dialog(dialog: Any) -> None:

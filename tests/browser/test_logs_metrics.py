@@ -13,7 +13,6 @@ results say which policy kept a trace. conftest's ``page`` fails a test on conso
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,20 +37,10 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from seed import CHECKOUT, HOME, MS, XSS, TraceBuilder, api, dataset
 
+from tests.support.sampling import keep_errors_and_sample, write_config
+
 pytestmark = pytest.mark.timeout(180)
 ARTIFACTS = Path(__file__).parents[1] / "artifacts"
-CONFIG = """
-[tail_sampling]
-decision_wait = "200ms"
-[[tail_sampling.policies]]
-name = "errors"
-type = "status_code"
-status_codes = ["ERROR"]
-[[tail_sampling.policies]]
-name = "rest"
-type = "probabilistic"
-rate = 1.0
-"""
 
 # (offset ms from t0, span id or None, service, severity number, text, body, attributes);
 # listed out of time order on purpose: the UI must show them oldest first.
@@ -160,13 +149,11 @@ def _until(check: Any, what: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def ui(spanscope_launcher: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A tail-sampling server holding CHECKOUT, HOME, their logs and frontend's metrics."""
-    launch = sys.modules["spanscope_integration_conftest"].launch  # loaded by conftest.py
     tmp = tmp_path_factory.mktemp("signals-ui")
-    config = tmp / "spanscope.toml"
-    config.write_text(CONFIG)
-    server = launch(tmp / "data", {"SPANSCOPE_CONFIG": str(config)})
+    config = write_config(tmp, keep_errors_and_sample(1.0))
+    server = spanscope_launcher(tmp / "data", {"SPANSCOPE_CONFIG": str(config)})
     try:
         t0 = (time.time_ns() - 10 * 60 * 1_000_000_000) // MS * MS
         everything = dataset(t0)

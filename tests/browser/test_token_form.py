@@ -12,33 +12,23 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.auth import Token, bearer, write_auth_file
+
 INGEST = "ingest-1b2c3d4e5f60718293a4"
 QUERY = "query-9a8b7c6d5e4f30211203"
-AUTH_FILE = f"""
-[[tokens]]
-name = "apps"
-token = "{INGEST}"
-scopes = ["ingest"]
-
-[[tokens]]
-name = "reader"
-token = "{QUERY}"
-scopes = ["query"]
-"""
+TOKENS = (Token("apps", INGEST, ("ingest",)), Token("reader", QUERY, ("query",)))
 SERVICE = "token-form-checkout"
 
 
 @pytest.fixture
 def ui_with_tokens(tmp_path: Path, start_spanscope: Any) -> str:
-    auth = tmp_path / "auth.toml"
-    auth.write_text(AUTH_FILE)
-    auth.chmod(0o600)
+    auth = write_auth_file(tmp_path, *TOKENS)
     server = start_spanscope(tmp_path / "data", {"SPANSCOPE_AUTH_FILE": str(auth)})
     span = [{"traceId": "7af7183fb1d4cf5f5af7183fb1d4cf5f", "id": "7b221d5bc9e6496c",
              "name": "get /cart", "timestamp": 1_700_000_000_000_000, "duration": 1000,
              "localEndpoint": {"serviceName": SERVICE}}]  # fmt: skip
     sent = httpx.post(server.zipkin_url + "/api/v2/spans", json=span,
-                      headers={"Authorization": f"Bearer {INGEST}"})  # fmt: skip
+                      headers=bearer(INGEST))  # fmt: skip
     assert sent.status_code == 202, sent.text
     return str(server.api_url)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import socket
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+
+from tests.support.waiting import wait_until
 
 
 def free_port() -> int:
@@ -18,13 +19,7 @@ def free_port() -> int:
 
 
 def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s")
+    return wait_until(check, what, timeout, interval_s=0.1)
 
 
 def answers(url: str) -> bool:

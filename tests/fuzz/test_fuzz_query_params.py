@@ -14,13 +14,8 @@ Run: ``pytest tests/fuzz/test_fuzz_query_params.py``.
 
 from __future__ import annotations
 
-import json
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -35,6 +30,8 @@ from spanscope.api.app import create_app
 from spanscope.model.signals import LogRecord, MetricPoint, SignalBatch
 from spanscope.model.spans import Span, SpanKind, StatusCode
 from spanscope.store.duckdb import DuckDBStore
+from tests.support.server import RunningServer
+from tests.support.waiting import wait_until
 
 MS = 1_000_000
 NOW = time.time_ns()
@@ -336,70 +333,30 @@ def otlp_json(spans: list[Span]) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def real_server(
+    spanscope_launcher: Callable[..., RunningServer], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """``spanscope serve`` on free ports with the seeded traces stored; its API URL."""
     data_dir = tmp_path_factory.mktemp("fuzz-serve") / "data"
-    data_dir.mkdir()
-    log_path = data_dir.parent / "serve.log"
-    command = [
-        sys.executable, "-m", "spanscope", "serve", "--data-dir", str(data_dir),
-        "--port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0", "--zipkin-port", "0",
-        "--query-timeout", "10",
-    ]  # fmt: skip
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+    server = spanscope_launcher(data_dir, {"SPANSCOPE_QUERY_TIMEOUT_S": "10"})
     try:
-        ports = _wait_ready(process, data_dir / "ports.json", log_path)
-        api = f"http://127.0.0.1:{ports['api']}"
         sent = httpx.post(
-            f"http://127.0.0.1:{ports['otlp_http']}/v1/traces",
+            server.otlp_http_url + "/v1/traces",
             content=otlp_json(seeded_spans()),
             headers={"content-type": "application/json"},
             timeout=10,
         )
         assert sent.status_code == 200, sent.text
-        _wait_until(lambda: _stored(api), "the seeded traces to be queryable")
-        yield api
-        assert process.poll() is None, f"the server died:\n{log_path.read_text()}"
+        wait_until(lambda: _stored(server.api_url), "the seeded traces are queryable")
+        yield server.api_url
+        assert server.process.poll() is None, f"the server died:\n{server.log()}"
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(30)
-
-
-def _wait_ready(process: subprocess.Popen[bytes], ports_file: Path, log: Path) -> Any:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"spanscope serve exited:\n{log.read_text()}")
-        if ports_file.exists():
-            ports = json.loads(ports_file.read_text())
-            try:
-                url = f"http://127.0.0.1:{ports['api']}/healthz"
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return ports
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.05)
-    raise RuntimeError(f"spanscope serve not ready in 60 s:\n{log.read_text()}")
+        server.stop()
 
 
 def _stored(api: str) -> bool:
     found = httpx.get(api + "/api/v1/traces", params={"lookback": "1h"}, timeout=10)
     return {t["trace_id"] for t in found.json().get("traces", [])} >= {TRACE_A, TRACE_B}
-
-
-def _wait_until(condition: Any, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.timeout(300)

@@ -8,24 +8,19 @@ orders -> inventory edge, and serve RED metrics — through the API and the CLI.
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-
-from analysis_traces import MS, build  # noqa: E402
-from conftest import RunningServer  # noqa: E402
-
 from spanscope.api.serialize import traces_to_otlp  # noqa: E402
 from spanscope.cli import app  # noqa: E402
 from spanscope.model.spans import SpanKind, Trace  # noqa: E402
 from spanscope.query.model import now_ns  # noqa: E402
+from tests.support.server import RunningServer
+from tests.support.traces import MS, build
 
 BASE = (now_ns() - 20 * 60 * 1_000_000_000) // MS * MS  # twenty minutes ago
 TIMEOUT_S = 30.0

@@ -38,42 +38,21 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from typer.testing import CliRunner
 
 from spanscope.cli import app
+from tests.support.auth import Token, auth_toml, bearer, write_auth_file
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 INGEST = "ingest-5f0c2a8e9b1d4c7a0e3f"
 QUERY = "query-a7e3c9d1f4b2e6a80c1d"
 ADMIN = "admin-c4d2e8f1a3b5c7d9e0f2"
-AUTH_FILE = f"""
-[[tokens]]
-name = "apps"
-token = "{INGEST}"
-scopes = ["ingest"]
-
-[[tokens]]
-name = "reader"
-token = "{QUERY}"
-scopes = ["query"]
-
-[[tokens]]
-name = "oncall"
-token = "{ADMIN}"
-scopes = ["query", "admin"]
-"""
+AUTH_FILE = auth_toml(
+    Token("apps", INGEST, ("ingest",)),
+    Token("reader", QUERY, ("query",)),
+    Token("oncall", ADMIN, ("query", "admin")),
+)
 CHALLENGE = 'Bearer realm="spanscope"'
 WAIT_S = 20.0
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def write_auth_file(folder: Path, text: str = AUTH_FILE) -> Path:
-    path = folder / "auth.toml"
-    path.write_text(text)
-    path.chmod(0o600)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +61,7 @@ def server(
 ) -> Iterator[RunningServer]:
     folder = tmp_path_factory.mktemp("auth")
     running = spanscope_launcher(
-        folder / "data", {"SPANSCOPE_AUTH_FILE": str(write_auth_file(folder))}
+        folder / "data", {"SPANSCOPE_AUTH_FILE": str(write_auth_file(folder, AUTH_FILE))}
     )
     yield running
     assert running.stop() == 0, running.log()
@@ -321,7 +300,7 @@ def test_cli_sends_token_and_says_what_to_do_without_one(server: RunningServer) 
 def test_sighup_reloads_tokens_and_a_broken_file_keeps_them(
     tmp_path: Path, start_spanscope: Callable[..., RunningServer]
 ) -> None:
-    path = write_auth_file(tmp_path)
+    path = write_auth_file(tmp_path, AUTH_FILE)
     running = start_spanscope(tmp_path / "data", {"SPANSCOPE_AUTH_FILE": str(path)})
     services = running.api_url + "/api/v1/services"
     assert httpx.get(services, headers=bearer(QUERY)).status_code == 200

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from spanscope.cli import app as cli
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 
 def zipkin_body(service: str) -> bytes:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -125,13 +124,8 @@ def dataset() -> list[Span]:
 
 
 def make_store(path: Path) -> Any:
-    try:
-        from spanscope.store.duckdb import DuckDBStore
-    except ImportError:  # the DuckDB backend lands separately; the reference store stands in
-        sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-        from memory_store import MemoryStore
+    from spanscope.store.duckdb import DuckDBStore
 
-        return MemoryStore()
     return DuckDBStore(path)
 
 

@@ -33,7 +33,7 @@ from test_crash import SPANS_PER_REQUEST, export_request, span_count
 from spanscope.ingest.wal import WalFullError, WriteAheadLog
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 HEADER = 17
 

@@ -13,7 +13,6 @@ answer is checked for Jaeger's shape AND for what it must say about crafted trac
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,14 +22,12 @@ import httpx
 import orjson
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-
-from analysis_traces import MS, build, sid  # noqa: E402
-from conftest import RunningServer  # noqa: E402
-
 from spanscope.api.serialize import traces_to_otlp  # noqa: E402
 from spanscope.model.spans import SpanKind, StatusCode, Trace  # noqa: E402
 from spanscope.query.model import now_ns  # noqa: E402
+from tests.support.auth import Token, bearer, write_auth_file
+from tests.support.server import RunningServer
+from tests.support.traces import MS, build, sid
 
 BASE = (now_ns() - 10 * 60 * 1_000_000_000) // MS * MS  # ten minutes ago
 TIMEOUT_S = 30.0
@@ -364,17 +361,14 @@ def test_transform_needs_only_a_query_token(start_spanscope: Any, tmp_path: Path
     # It changes nothing, so a reader may upload a file; a POST that changes state needs
     # admin (spanscope/auth.py).
     reader, ingest = "reader-7d1c0b9e4f2a6c3e8b5d", "ingest-2c8e4a6f0b1d3e5a7c9f"
-    auth = tmp_path / "auth.toml"
-    auth.write_text(
-        f'[[tokens]]\nname = "reader"\ntoken = "{reader}"\nscopes = ["query"]\n\n'
-        f'[[tokens]]\nname = "apps"\ntoken = "{ingest}"\nscopes = ["ingest"]\n'
+    auth = write_auth_file(
+        tmp_path, Token("reader", reader, ("query",)), Token("apps", ingest, ("ingest",))
     )
-    auth.chmod(0o600)
     running = start_spanscope(tmp_path / "data", env={"SPANSCOPE_AUTH_FILE": str(auth)})
     body = orjson.dumps(traces_to_otlp([checkout()]))
     url = running.api_url + "/api/transform"
     assert httpx.post(url, content=body, timeout=10).status_code == 401
-    wrong = httpx.post(url, content=body, headers={"Authorization": f"Bearer {ingest}"})
+    wrong = httpx.post(url, content=body, headers=bearer(ingest))
     assert wrong.status_code == 403 and "query" in wrong.text
-    ok = httpx.post(url, content=body, headers={"Authorization": f"Bearer {reader}"})
+    ok = httpx.post(url, content=body, headers=bearer(reader))
     assert ok.status_code == 200 and ok.json()["data"][0]["traceID"] == CHECKOUT_ID.hex()

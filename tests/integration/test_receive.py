@@ -34,8 +34,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+from tests.support.server import fetch_trace
+from tests.support.waiting import wait_until
+
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 NOW_NS = time.time_ns()
 
@@ -64,27 +67,13 @@ def make_checkout_trace(service: str) -> list[ReadableSpan]:
     return [s for s in memory.get_finished_spans() if s.name != "linked job"]
 
 
-def fetch_trace(server: RunningServer, trace_id: str, spans: int) -> dict[str, Any]:
-    """GET the trace until it has ``spans`` spans (the writer batches for ~0.25 s)."""
-    deadline = time.monotonic() + 20
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        answer = httpx.get(f"{server.api_url}/api/v1/traces/{trace_id}", timeout=10)
-        if answer.status_code == 200:
-            body = answer.json()
-            if len(body["spans"]) >= spans:
-                return body
-        time.sleep(0.1)
-    raise AssertionError(f"trace {trace_id} has {body.get('spans')} after 20 s, want {spans}")
-
-
 def attrs(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {a["key"]: a["value"] for a in items}
 
 
 def check_checkout(server: RunningServer, sent: list[ReadableSpan], service: str) -> None:
     trace_id = f"{sent[0].context.trace_id:032x}"
-    trace = fetch_trace(server, trace_id, 2)
+    trace = fetch_trace(server.api_url, trace_id, 2)
     assert len(trace["spans"]) == 2
     by_name = {s["name"]: s for s in trace["spans"]}
     root, child = by_name["GET /checkout"], by_name["charge card"]
@@ -146,7 +135,7 @@ def test_zipkin_exporter(spanscope_server: RunningServer) -> None:
     sent = make_checkout_trace("checkout-zipkin")
     exporter = ZipkinExporter(endpoint=spanscope_server.zipkin_url + "/api/v2/spans")
     assert exporter.export(sent) == SpanExportResult.SUCCESS
-    trace = fetch_trace(spanscope_server, f"{sent[0].context.trace_id:032x}", 2)
+    trace = fetch_trace(spanscope_server.api_url, f"{sent[0].context.trace_id:032x}", 2)
     by_name = {s["name"]: s for s in trace["spans"]}
     root, child = by_name["GET /checkout"], by_name["charge card"]
     assert child["parent_span_id"] == root["span_id"]
@@ -231,7 +220,7 @@ def test_raw_otlp_http(spanscope_server: RunningServer, encoding: str, gzipped: 
         assert response.partial_success.rejected_spans == 0
     else:
         assert answer.json().get("partialSuccess", {}).get("rejectedSpans", 0) == 0
-    trace = fetch_trace(spanscope_server, trace_id.hex(), 3)
+    trace = fetch_trace(spanscope_server.api_url, trace_id.hex(), 3)
     assert sorted(s["name"] for s in trace["spans"]) == ["step 0", "step 1", "step 2"]
     assert {s["service"] for s in trace["spans"]} == {f"raw-{encoding}"}
     assert sorted(attrs(s["attributes"])["i"] for s in trace["spans"]) == [0, 1, 2]
@@ -252,18 +241,36 @@ def test_partial_success_names_the_rejected_span(spanscope_server: RunningServer
 
 
 def test_duplicate_send_is_stored_once(spanscope_server: RunningServer) -> None:
+    """A request sent again (an SDK retrying after a lost answer) adds no span: neither
+    within one store write (two sends in one flush interval) nor against spans stored
+    by an earlier write. Waits for "everything acknowledged is written" (no pending spans)
+    rather than for a time, so a second copy that is stored late is seen too."""
     trace_id = bytes.fromhex("de" * 16)
     body = raw_request("dup", trace_id).SerializeToString()
-    for _ in range(2):
+    wait_until(lambda: all_stored(spanscope_server), "earlier tests' spans are stored")
+    before = spanscope_server.metric("spanscope_stored_spans_total")
+
+    def send() -> None:
         answer = httpx.post(
             spanscope_server.otlp_http_url + "/v1/traces",
             content=body,
             headers={"Content-Type": "application/x-protobuf"},
         )
         assert answer.status_code == 200
-    time.sleep(1)  # let both batches reach the store
-    trace = fetch_trace(spanscope_server, trace_id.hex(), 3)
-    assert len(trace["spans"]) == 3
+
+    send()
+    send()  # back to back: most likely in the same write as the first copy
+    wait_until(lambda: all_stored(spanscope_server), "both copies are written to the store")
+    assert len(fetch_trace(spanscope_server.api_url, trace_id.hex(), 3)["spans"]) == 3
+    send()  # after the first copies are stored: de-duplicated against the table
+    wait_until(lambda: all_stored(spanscope_server), "the third copy is written to the store")
+    assert len(fetch_trace(spanscope_server.api_url, trace_id.hex(), 3)["spans"]) == 3
+    assert spanscope_server.metric("spanscope_stored_spans_total") - before == 3
+
+
+def all_stored(server: RunningServer) -> bool:
+    """Every span the server acknowledged has been written to the store."""
+    return server.metric("spanscope_pipeline_pending_spans") == 0
 
 
 # -- bad input ------------------------------------------------------------------------
@@ -381,7 +388,7 @@ def test_overload_answers_429_and_resource_exhausted(
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "google.rpc.retryinfo-bin" in dict(error.trailing_metadata())
     # The acknowledged request is stored once the writer catches up.
-    assert len(fetch_trace(server, "aa" * 16, 3)["spans"]) == 3
+    assert len(fetch_trace(server.api_url, "aa" * 16, 3)["spans"]) == 3
     assert server.stop() == 0
 
 

@@ -7,7 +7,6 @@ a clean stop; the API shows the masked and hashed values."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,8 +26,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from tests.support.server import serve_command
+
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 CARD = "4111 1111 1111 1111"
 TOKEN = "Bearer s3cr3t-VALUE"
@@ -163,9 +164,7 @@ def test_a_bad_rule_stops_serve_naming_it(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text('[[redaction]]\nkey = "user.email"\naction = "erase"\n')
     done = subprocess.run(
-        [sys.executable, "-m", "spanscope", "serve", "--data-dir", str(tmp_path / "d"),
-         "--config", str(config), "--port", "0", "--otlp-grpc-port", "0",
-         "--otlp-http-port", "0", "--zipkin-port", "0"],
+        [*serve_command(tmp_path / "d"), "--config", str(config)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode != 0

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -42,9 +41,10 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from spanscope.server import DB_FILE
+from tests.support.server import serve_command
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 SEED = 20261203
 KILLS = 4
@@ -226,13 +226,10 @@ def kill_during_startup(data_dir: Path, after_s: float) -> None:
     """Launch ``spanscope serve`` on ``data_dir`` and SIGKILL it ``after_s`` seconds later,
     ready or not (the fixture's launcher would wait until it is ready)."""
     log_path = data_dir.parent / f"startup-kill-{len(list(data_dir.parent.glob('startup-*')))}.log"
-    command = [
-        sys.executable, "-m", "spanscope", "serve", "--data-dir", str(data_dir),
-        "--host", "127.0.0.1", "--port", "0", "--otlp-grpc-port", "0",
-        "--otlp-http-port", "0", "--zipkin-port", "0",
-    ]  # fmt: skip
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            serve_command(data_dir), stdout=log_file, stderr=subprocess.STDOUT
+        )
     try:
         process.wait(after_s)
     except subprocess.TimeoutExpired:

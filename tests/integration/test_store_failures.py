@@ -33,7 +33,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from spanscope.ingest.wal import WriteAheadLog
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 WAIT_S = 60.0
 """Bound for every condition waited on (never a timing assertion)."""

@@ -46,7 +46,7 @@ from typer.testing import CliRunner
 from spanscope.cli import app
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 WAIT_S = 20.0
 

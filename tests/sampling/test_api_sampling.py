@@ -19,6 +19,9 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
+from tests.support.sampling import decided_and_stored
+from tests.support.waiting import wait_until
+
 CONFIG = """
 [tail_sampling]
 decision_wait = "200ms"
@@ -87,17 +90,16 @@ def _search(server: Any, **params: Any) -> list[dict[str, Any]]:
 
 
 def _settled(server: Any) -> list[dict[str, Any]]:
-    """Search results once every error trace (always kept) is stored and the count holds."""
-    deadline = time.monotonic() + 60
-    last = -1
-    while True:
-        found = _search(server)
-        errors = sum(int(t["trace_id"], 16) in ERRORS for t in found)
-        if errors == len(ERRORS) and len(found) == last:
-            return found
-        assert time.monotonic() < deadline, f"only {errors} error traces stored: {found[:2]}"
-        last = len(found)
-        time.sleep(0.5)
+    """Search results once the tail sampler has received every span sent, decided every
+    trace (none buffered) and the writer has stored every span it kept."""
+    sent = 2 * (len(ERRORS) + len(CHECKOUTS) + len(NORMAL))
+    wait_until(
+        lambda: decided_and_stored(server, sent), "every trace decided, kept ones stored", 60
+    )
+    found = _search(server)
+    errors = sum(int(t["trace_id"], 16) in ERRORS for t in found)
+    assert errors == len(ERRORS), f"only {errors} error traces stored: {found[:2]}"
+    return found
 
 
 def test_search_and_trace_carry_the_policy_and_weight(start_spanscope, tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -135,10 +137,13 @@ def test_search_and_trace_carry_the_policy_and_weight(start_spanscope, tmp_path:
 def test_without_tail_sampling_there_is_no_sampling_field(start_spanscope, tmp_path: Path):  # type: ignore[no-untyped-def]
     server = start_spanscope(tmp_path / "data")
     _send(server)
-    deadline = time.monotonic() + 60
-    while len(found := _search(server)) < len(ERRORS) + len(CHECKOUTS) + len(NORMAL):
-        assert time.monotonic() < deadline, f"{len(found)} traces stored"
-        time.sleep(0.3)
+    everything = len(ERRORS) + len(CHECKOUTS) + len(NORMAL)
+
+    def all_found() -> list[dict[str, Any]] | None:
+        found = _search(server)
+        return found if len(found) >= everything else None
+
+    found = wait_until(all_found, "every trace stored", 60)
     assert all("sampling" not in t for t in found)  # stored without tail sampling: weight 1
     whole = httpx.get(f"{server.api_url}/api/v1/traces/{found[0]['trace_id']}", timeout=30)
     assert whole.status_code == 200 and "sampling" not in whole.json()

@@ -13,18 +13,9 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-CONFIG = """
-[tail_sampling]
-decision_wait = "{wait}"
-[[tail_sampling.policies]]
-name = "errors"
-type = "status_code"
-status_codes = ["ERROR"]
-[[tail_sampling.policies]]
-name = "rest"
-type = "probabilistic"
-rate = 0.0
-"""
+from tests.support.sampling import decided_and_stored, keep_errors_and_sample, write_config
+from tests.support.server import serve_command
+from tests.support.waiting import wait_until
 
 
 def _request(first_trace: int, n_traces: int, error_every: int = 2) -> bytes:
@@ -65,36 +56,23 @@ def _trace(server, t: int) -> dict | None:  # type: ignore[no-untyped-def,type-a
     return r.json() if r.status_code == 200 else None
 
 
-def _wait_for(predicate, timeout_s: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_kill_before_decision_loses_nothing_acknowledged(start_spanscope, tmp_path: Path):  # type: ignore[no-untyped-def]
-    config = tmp_path / "spanscope.toml"
-    config.write_text(CONFIG.format(wait="1h"))  # nothing is decided before the kill
+    # Nothing is decided before the kill.
+    config = write_config(tmp_path, keep_errors_and_sample(0.0, decision_wait="1h"))
     data = tmp_path / "data"
     server = start_spanscope(data, env={"SPANSCOPE_CONFIG": str(config)})
     for k in range(10):
         _post(server, _request(k * 20, 20))  # 200 traces, 100 with an error
-    metrics = httpx.get(server.api_url + "/metrics", timeout=10).text
-    assert "spanscope_tail_sampling_buffered_traces 200" in metrics or _wait_for(
-        lambda: (
-            "spanscope_tail_sampling_buffered_traces 200"
-            in httpx.get(server.api_url + "/metrics", timeout=10).text
-        )
-    )
+    wait_until(lambda: server.metric("spanscope_tail_sampling_buffered_traces") == 200,
+               "all 200 traces buffered")  # fmt: skip
     assert _trace(server, 0) is None  # buffered, not decided: not in the store yet
     server.kill()
 
-    config.write_text(CONFIG.format(wait="200ms"))
+    write_config(tmp_path, keep_errors_and_sample(0.0, decision_wait="200ms"))
     again = start_spanscope(data, env={"SPANSCOPE_CONFIG": str(config)})
     errors = [t for t in range(200) if t % 2 == 0]
-    assert _wait_for(lambda: all(_trace(again, t) for t in errors[-3:]))
+    # Replayed from the WAL into the sampler: 600 spans, all decided once the wait is over.
+    wait_until(lambda: decided_and_stored(again, 600), "the replayed traces decided and stored")
     for t in errors:
         trace = _trace(again, t)
         assert trace is not None and len(trace["spans"]) == 3, t  # whole, none lost
@@ -105,12 +83,9 @@ def test_kill_before_decision_loses_nothing_acknowledged(start_spanscope, tmp_pa
 
 
 def test_bad_config_stops_serve_naming_the_key(tmp_path: Path) -> None:
-    config = tmp_path / "bad.toml"
-    config.write_text(CONFIG.format(wait="5s").replace("rate = 0.0", "rate = 5"))
+    config = write_config(tmp_path, keep_errors_and_sample(5, decision_wait="5s"))
     done = subprocess.run(
-        [sys.executable, "-m", "spanscope", "serve", "--data-dir", str(tmp_path / "d"),
-         "--config", str(config), "--port", "0", "--otlp-grpc-port", "0",
-         "--otlp-http-port", "0", "--zipkin-port", "0"],
+        [*serve_command(tmp_path / "d"), "--config", str(config)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode != 0

@@ -12,20 +12,7 @@ from typing import Any
 import httpx
 
 from spanscope.sdk import PrioritySampler, configure, span, traced
-
-
-def fetch_trace(api_url: str, trace_id: str, spans: int) -> dict[str, Any]:
-    """GET the trace until it has ``spans`` spans (the writer batches for ~0.25 s)."""
-    deadline = time.monotonic() + 20
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        answer = httpx.get(f"{api_url}/api/v1/traces/{trace_id}", timeout=10)
-        if answer.status_code == 200:
-            body = answer.json()
-            if len(body["spans"]) >= spans:
-                return body
-        time.sleep(0.1)
-    raise AssertionError(f"trace {trace_id} has {body.get('spans')} after 20 s, want {spans}")
+from tests.support.server import fetch_trace
 
 
 def attrs(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -27,8 +27,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from tests.support.waiting import wait_until
+
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 WAIT_S = 30.0
 
@@ -36,13 +38,7 @@ WAIT_S = 30.0
 def wait_for(fetch: Callable[[], Any], what: str) -> Any:
     """Poll until ``fetch`` returns something truthy (stored data is queryable after the
     store writer's flush interval); fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        found = fetch()
-        if found:
-            return found
-        time.sleep(0.1)
-    pytest.fail(f"never found: {what}")
+    return wait_until(fetch, what, WAIT_S)
 
 
 def get(server: RunningServer, path: str, **params: Any) -> Any:

@@ -4,7 +4,6 @@ free blocks left by checkpoints of partly filled row groups."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,9 +13,7 @@ from spanscope.batch import SpanTable, columns_table
 from spanscope.ingest.otlp_columns import decode_otlp_columns
 from spanscope.store.duckdb import DuckDBStore
 from spanscope.store.duckdb import store as duckdb_store
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from workload import make_request  # noqa: E402
+from tests.support.workload import make_request
 
 NOW = 1_800_000_000_000_000_000
 

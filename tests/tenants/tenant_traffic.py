@@ -19,7 +19,6 @@ from typing import Any
 import grpc
 import httpx
 import orjson
-import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -32,6 +31,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from tests.support.waiting import wait_until
 
 SHARED = bytes.fromhex("7e7a7e7a000000000000000000c0ffee")
 """The trace id every tenant writes."""
@@ -219,13 +220,7 @@ def api_get(server: Any, path: str, headers: dict[str, str], **params: Any) -> h
 
 
 def wait_for(fetch: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        found = fetch()
-        if found:
-            return found
-        time.sleep(0.1)
-    pytest.fail(f"never found: {what}")
+    return wait_until(fetch, what, WAIT_S)
 
 
 def wait_stored(server: Any, data: TenantData) -> None:

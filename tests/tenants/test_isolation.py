@@ -30,7 +30,7 @@ from tenant_traffic import (
 )
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 NO_DATA = {
     "/healthz",

@@ -29,7 +29,7 @@ from tenant_traffic import (
 )
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 
 def check_apart(server: RunningServer, tenants: list[TenantData]) -> None:

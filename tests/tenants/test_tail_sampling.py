@@ -11,28 +11,16 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from tenant_traffic import PROTOBUF, SHARED, api_get, make, post, trace_request, wait_for
 
-if TYPE_CHECKING:
-    from conftest import RunningServer
+from tests.support.sampling import keep_errors_and_sample, write_config
 
-CONFIG = """
-[tail_sampling]
-decision_wait = "1s"
-[[tail_sampling.policies]]
-name = "errors"
-type = "status_code"
-status_codes = ["ERROR"]
-[[tail_sampling.policies]]
-name = "rest"
-type = "probabilistic"
-rate = 0.0
-"""
+if TYPE_CHECKING:
+    from tests.support.server import RunningServer
 
 
 def test_a_trace_id_in_two_tenants_is_decided_per_tenant(
     start_spanscope: Callable[..., RunningServer], tmp_path: Path
 ) -> None:
-    config = tmp_path / "spanscope.toml"
-    config.write_text(CONFIG)
+    config = write_config(tmp_path, keep_errors_and_sample(0.0, decision_wait="1s"))
     server = start_spanscope(tmp_path / "data", env={"SPANSCOPE_CONFIG": str(config)})
     failing, fine = make("team-a"), make("team-b")
     for data, error in ((failing, True), (fine, False)):

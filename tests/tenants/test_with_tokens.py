@@ -16,44 +16,25 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from tenant_traffic import PROTOBUF, SHARED, api_get, make, post, trace_request, wait_for
 
 from spanscope.auth import AuthFileError, load_auth_file
+from tests.support.auth import Token, bearer, write_auth_file
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from tests.support.server import RunningServer
 
 ACME_APP = "acme-app-5f0c2a8e9b1d4c7a"
 ACME_READER = "acme-reader-a7e3c9d1f4b2"
 OPS = "ops-c4d2e8f1a3b5c7d9e0f2"
-AUTH_FILE = f"""
-[[tokens]]
-name = "acme-app"
-token = "{ACME_APP}"
-scopes = ["ingest"]
-tenant = "acme"
-
-[[tokens]]
-name = "acme-reader"
-token = "{ACME_READER}"
-scopes = ["query"]
-tenant = "acme"
-
-[[tokens]]
-name = "ops"
-token = "{OPS}"
-scopes = ["ingest", "query", "admin"]
-"""
-
-
-def bearer(token: str, tenant: str | None = None) -> dict[str, str]:
-    headers = {"Authorization": f"Bearer {token}"}
-    return headers | ({"X-Scope-OrgID": tenant} if tenant else {})
+TOKENS = (
+    Token("acme-app", ACME_APP, ("ingest",), tenant="acme"),
+    Token("acme-reader", ACME_READER, ("query",), tenant="acme"),
+    Token("ops", OPS, ("ingest", "query", "admin")),
+)
 
 
 @pytest.fixture(scope="module")
 def server(spanscope_launcher: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     folder = tmp_path_factory.mktemp("tokens")
-    auth = folder / "auth.toml"
-    auth.write_text(AUTH_FILE)
-    auth.chmod(0o600)
+    auth = write_auth_file(folder, *TOKENS)
     running = spanscope_launcher(folder / "data", {"SPANSCOPE_AUTH_FILE": str(auth)})
     yield running
     assert running.stop() == 0, running.log()
@@ -117,8 +98,7 @@ def test_a_confined_token_naming_another_tenant_is_refused(server: RunningServer
 
 
 def test_an_auth_file_tenant_follows_the_tenant_id_rules(tmp_path: Path) -> None:
-    path = tmp_path / "auth.toml"
-    path.write_text(f'[[tokens]]\ntoken = "{OPS}"\nscopes = ["query"]\ntenant = "../shop"\n')
+    path = write_auth_file(tmp_path, Token("ops", OPS, ("query",), tenant="../shop"))
     with pytest.raises(AuthFileError) as caught:
         load_auth_file(path)
     assert "key 'tenant'" in str(caught.value) and "'/'" in str(caught.value)

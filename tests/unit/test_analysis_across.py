@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from analysis_traces import MS, T0, build
 from fastapi.testclient import TestClient
-from memory_store import store_factories
 
 from spanscope.analysis import compare as cmp
 from spanscope.api.app import create_app
 from spanscope.model.spans import Link, SpanKind, Trace
 from spanscope.store.base import Store
+from tests.support.memory_store import store_factories
+from tests.support.traces import MS, T0, build
 
 S = SpanKind.SERVER
 C = SpanKind.CLIENT

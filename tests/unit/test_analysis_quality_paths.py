@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from analysis_traces import build, sid
 
 from spanscope.analysis.paths import dependency_paths
 from spanscope.analysis.quality import assess
 from spanscope.model.spans import Link, SpanKind, Trace
+from tests.support.traces import build, sid
 
 S, C, P, K = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER
 

@@ -5,12 +5,12 @@ are known, and on a few seeded synthetic incidents (spanscope.analysis.synthetic
 from __future__ import annotations
 
 import pytest
-from analysis_traces import MS, T0, build, by_name
 
 from spanscope.analysis import rca
 from spanscope.analysis.names import operation_names, templated_path
 from spanscope.analysis.synthetic import make_case
 from spanscope.model.spans import Link, SpanKind, Trace
+from tests.support.traces import MS, T0, build, by_name
 
 S, C, P, K = SpanKind.SERVER, SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from memory_store import store_factories
 
 from spanscope.analysis.synthetic import T0, make_case
 from spanscope.api.app import create_app
 from spanscope.store.base import Store
+from tests.support.memory_store import store_factories
 
 WINDOW = {"start": str(T0 - 10**9), "end": str(T0 + 10**15)}
 ERRORS = make_case("error_burst", "chain", seed=0, traces=60)

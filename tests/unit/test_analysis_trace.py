@@ -4,7 +4,6 @@ smells. Every case's answer is worked out by hand in its comment."""
 from __future__ import annotations
 
 import pytest
-from analysis_traces import MS, build, by_name, seed_checkout, sid
 
 from spanscope.analysis.breakdown import breakdown, self_times
 from spanscope.analysis.critical_path import critical_path
@@ -12,6 +11,7 @@ from spanscope.analysis.diff import diff_traces
 from spanscope.analysis.skew import adjust_clock_skew
 from spanscope.analysis.smells import find_smells
 from spanscope.model.spans import SpanKind, Trace
+from tests.support.traces import MS, build, by_name, seed_checkout, sid
 
 C = SpanKind.CLIENT
 

@@ -16,12 +16,12 @@ from typing import Any
 import duckdb
 import pytest
 from fastapi.testclient import TestClient
-from memory_store import TRACE_ID, checkout_spans, quick_spans
 
 from spanscope.api.app import create_app
 from spanscope.query.model import now_ns
 from spanscope.store.deadline import current as current_deadline
 from spanscope.store.duckdb import DuckDBStore
+from tests.support.memory_store import TRACE_ID, checkout_spans, quick_spans
 
 BASE = now_ns() - 10 * 60 * 1_000_000_000
 HUGE = "9" * 400

@@ -9,7 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from memory_store import (
+
+from spanscope.api.app import create_app
+from spanscope.query.model import now_ns
+from tests.support.memory_store import (
     DB_ID,
     LINKED_TRACE_ID,
     MS,
@@ -21,9 +24,6 @@ from memory_store import (
     quick_spans,
     store_factories,
 )
-
-from spanscope.api.app import create_app
-from spanscope.query.model import now_ns
 
 STORES = store_factories()
 BASE = now_ns() - 10 * 60 * 1_000_000_000

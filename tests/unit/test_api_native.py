@@ -7,7 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from memory_store import (
+
+from spanscope.api.app import create_app
+from spanscope.model.spans import Span
+from spanscope.query.model import now_ns
+from tests.support.memory_store import (
     DB_ID,
     MS,
     ORDERS_ID,
@@ -19,10 +23,6 @@ from memory_store import (
     quick_spans,
     store_factories,
 )
-
-from spanscope.api.app import create_app
-from spanscope.model.spans import Span
-from spanscope.query.model import now_ns
 
 STORES = store_factories()
 BASE = now_ns() - 10 * 60 * 1_000_000_000  # ten minutes ago: inside every default window

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
-from memory_store import MemoryStore
 
 from spanscope.api.app import create_app
 from spanscope.auth import (
@@ -23,6 +22,8 @@ from spanscope.auth import (
     load_auth_file,
 )
 from spanscope.principal import PRINCIPAL_KEY, Principal
+from tests.support.auth import write_auth_file
+from tests.support.memory_store import MemoryStore
 
 INGEST = "ingest-token-0123456789"
 QUERY = "query-token-0123456789ab"
@@ -46,15 +47,8 @@ scopes = ["query", "admin"]
 """
 
 
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "auth.toml"
-    path.write_text(text)
-    path.chmod(0o600)
-    return path
-
-
 def test_a_good_file_gives_one_principal_per_token_and_keeps_no_token(tmp_path: Path) -> None:
-    entries = load_auth_file(write(tmp_path, GOOD))
+    entries = load_auth_file(write_auth_file(tmp_path, GOOD))
     assert [e.principal for e in entries] == [
         Principal("shop-ingest", frozenset({"ingest"}), "shop"),
         Principal(fingerprint(QUERY), frozenset({"query"}), None),  # no name: a fingerprint
@@ -87,7 +81,7 @@ def test_a_good_file_gives_one_principal_per_token_and_keeps_no_token(tmp_path: 
 def test_a_bad_file_names_the_file_the_entry_and_the_key(
     tmp_path: Path, text: str, named: str
 ) -> None:
-    path = write(tmp_path, text)
+    path = write_auth_file(tmp_path, text)
     with pytest.raises(AuthFileError) as caught:
         load_auth_file(path)
     assert str(path) in str(caught.value) and named in str(caught.value)
@@ -100,7 +94,7 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def test_identify_and_authorize(tmp_path: Path) -> None:
-    auth = Authenticator.from_file(write(tmp_path, GOOD))
+    auth = Authenticator.from_file(write_auth_file(tmp_path, GOOD))
     assert auth.identify(ADMIN) == Principal("oncall", frozenset({"query", "admin"}))
     assert auth.identify(ADMIN[:-1]) is None and auth.identify("") is None
     assert auth.authorize(INGEST, ["ingest"], "POST /v1/traces", "hint") == auth.identify(INGEST)
@@ -116,7 +110,7 @@ def test_identify_and_authorize(tmp_path: Path) -> None:
 def test_reload_swaps_tokens_and_a_bad_file_keeps_the_old_ones(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = write(tmp_path, GOOD)
+    path = write_auth_file(tmp_path, GOOD)
     auth = Authenticator.from_file(path)
     path.write_text(f"[[tokens]]\nname = 'new'\ntoken = '{QUERY}new'\nscopes = ['query']\n")
     assert auth.reload() is True
@@ -131,7 +125,7 @@ def test_reload_swaps_tokens_and_a_bad_file_keeps_the_old_ones(
 def test_a_file_others_can_read_is_warned_about(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = write(tmp_path, GOOD)
+    path = write_auth_file(tmp_path, GOOD)
     path.chmod(0o644)
     with caplog.at_level(logging.WARNING, logger="spanscope.auth"):
         Authenticator.from_file(path)
@@ -171,7 +165,7 @@ def test_the_query_api_scope_table(method: str, path: str, scopes: tuple[str, ..
 
 @pytest.fixture
 def client(tmp_path: Path) -> TestClient:
-    auth = Authenticator.from_file(write(tmp_path, GOOD))
+    auth = Authenticator.from_file(write_auth_file(tmp_path, GOOD))
     app = create_app(MemoryStore(), authenticator=auth)
 
     @app.get("/api/v1/whoami")
@@ -244,7 +238,7 @@ def test_insecure_listen_warns_at_start_and_tokens_in_clear_are_warned_about(
     assert "--insecure-listen: serving 0.0.0.0 with no tokens" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        auth = load_authenticator(Settings(host="::", auth_file=write(tmp_path, GOOD)))
+        auth = load_authenticator(Settings(host="::", auth_file=write_auth_file(tmp_path, GOOD)))
     assert auth is not None and "tokens travel in clear text" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):

@@ -4,9 +4,7 @@ and refuses a bad body with the in-process decoder's message."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +13,7 @@ from spanscope.ingest.decode_worker import DecodePool
 from spanscope.ingest.limits import DEFAULT_LIMITS
 from spanscope.ingest.otlp_columns import decode_otlp_columns
 from spanscope.ingest.results import DecodeError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from workload import make_request  # noqa: E402
+from tests.support.workload import make_request
 
 
 @pytest.fixture(scope="module")

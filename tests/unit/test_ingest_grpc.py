@@ -3,14 +3,12 @@ takes: the pipeline's ``otlp-proto`` decoder in-process, or the decode worker po
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import grpc
-from memory_store import MemoryStore
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from spanscope.config import Settings
@@ -22,9 +20,8 @@ from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.store.base import Store
 from spanscope.store.duckdb import DuckDBStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from workload import make_request  # noqa: E402
+from tests.support.memory_store import MemoryStore
+from tests.support.workload import make_request
 
 
 class RecordingPool(DecodePool):

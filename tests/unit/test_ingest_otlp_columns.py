@@ -3,12 +3,12 @@ every span, refuse and cap as the limits say, and the DuckDB store reads back wh
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from test_ingest_otlp import NOW, PARENT, SPAN, START, TRACE, full_request, kv
 
 from spanscope.columnar import SpanColumns
 from spanscope.ingest.limits import Limits
@@ -16,12 +16,7 @@ from spanscope.ingest.otlp import decode_otlp_protobuf
 from spanscope.ingest.otlp_columns import decode_otlp_columns
 from spanscope.ingest.results import DecodeError
 from spanscope.store.duckdb import DuckDBStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from workload import make_request  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_ingest_otlp import NOW, PARENT, SPAN, START, TRACE, full_request, kv  # noqa: E402
+from tests.support.workload import make_request
 
 
 def _odd_request() -> ExportTraceServiceRequest:

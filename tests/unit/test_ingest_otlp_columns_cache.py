@@ -4,24 +4,17 @@ decoded before and whatever the limits."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from test_ingest_otlp import NOW, START, TRACE, kv
 
 from spanscope.ingest import otlp_columns
 from spanscope.ingest.limits import DEFAULT_LIMITS, Limits
 from spanscope.ingest.otlp import decode_otlp_protobuf
 from spanscope.ingest.otlp_columns import decode_otlp_columns, decode_otlp_request_columns
 from spanscope.ingest.results import DecodeError
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from workload import make_request  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_ingest_otlp import NOW, START, TRACE, kv  # noqa: E402
+from tests.support.workload import make_request
 
 
 def _request(*attributes: KeyValue, span_id: bytes = b"\x05" * 8) -> ExportTraceServiceRequest:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pickle
 import stat
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from test_ingest_otlp import NOW, SPAN, START, TRACE, full_request, kv, to_json
 
 from spanscope.ingest.limits import Limits
 from spanscope.ingest.otlp import decode_otlp_protobuf
@@ -34,12 +34,7 @@ from spanscope.ingest.redaction import (
 )
 from spanscope.ingest.zipkin import decode_zipkin_json
 from spanscope.sampling.config import ConfigError, parse_config
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_ingest_otlp import NOW, SPAN, START, TRACE, full_request, kv, to_json  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from workload import make_request  # noqa: E402
+from tests.support.workload import make_request
 
 CARD = "4111 1111 1111 1111"  # Visa's test number: Luhn-valid
 SECRET = b"k" * 32

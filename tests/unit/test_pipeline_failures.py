@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from spanscope.batch import columns_table
 from spanscope.config import Settings
-from spanscope.ingest.limits import Limits
 from spanscope.ingest.pipeline import IngestPipeline
-from spanscope.ingest.results import DecodeResult
 from spanscope.ingest.wal import WriteAheadLog
-from spanscope.model.spans import Span
 from spanscope.sampling.metrics import render
-from spanscope.store.base import StoreRefusedError, StoreUnavailableError
-from spanscope.store.memory import MemoryStore
+from spanscope.store.base import StoreUnavailableError
+from tests.support.pipeline import DECODERS, ArrowStore, decode_ids, refuse_span, send
+from tests.support.waiting import wait_until
 
 POISON = 13
 """The span id the refusing stores will not take."""
@@ -30,86 +28,20 @@ BOUND_S = 60.0
 """Generous upper bound for anything that must finish (never a timing assertion)."""
 
 
-class FakeStore(MemoryStore):
-    """The reference store's writes (Arrow batches arrive in ``write`` as spans) with a
-    hook that may refuse a write before anything of it is stored (as a transaction)."""
-
-    def __init__(self, refuse: Callable[[Sequence[Span]], None] | None = None) -> None:
-        super().__init__()
-        self.spans: dict[bytes, Span] = {}
-        self.position: int | None = None
-        self.refuse = refuse
-        self.attempts = 0
-        self.reopens = 0
-
-    def write(self, spans: Sequence[Span], wal_position: int | None = None) -> int:
-        self.attempts += 1
-        if self.refuse is not None:
-            self.refuse(spans)
-        new = 0
-        for s in spans:
-            if s.span_id not in self.spans:
-                self.spans[s.span_id] = s
-                new += 1
-        if wal_position is not None:
-            self.position = wal_position
-        return new
-
-    def wal_position(self) -> int | None:
-        return self.position
-
-    def checkpoint(self) -> None:
-        pass
-
-    def stored(self) -> list[int]:
-        return sorted(int.from_bytes(k, "big") for k in self.spans)
-
-
-def refuse_poison(spans: Sequence[Span]) -> None:
-    for s in spans:
-        if int.from_bytes(s.span_id, "big") == POISON:
-            raise StoreRefusedError(
-                f"Out of Range Error: Overflow in addition of INT64 (span {POISON})"
-            )
-
-
-def refuse_everything(spans: Sequence[Span]) -> None:
+def refuse_everything(span_ids: list[int]) -> None:
     raise RuntimeError("disk I/O error: the store cannot write")
 
 
-def _span(n: int) -> Span:
-    return Span(
-        trace_id=n.to_bytes(16, "big"),
-        span_id=n.to_bytes(8, "big"),
-        name=f"op{n}",
-        start_ns=1_700_000_000_000_000_000,
-        end_ns=1_700_000_000_100_000_000,
-    )
-
-
-def decode_ids(body: bytes, limits: Limits) -> DecodeResult:
-    """Test format: a JSON list of integers, one span each."""
-    return DecodeResult(spans=[_span(n) for n in json.loads(body)])
-
-
-def _pipeline(tmp_path: Path, store: FakeStore) -> IngestPipeline:
+def _pipeline(tmp_path: Path, store: ArrowStore) -> IngestPipeline:
     wal = WriteAheadLog(tmp_path / "wal", start_after=store.wal_position() or 0)
     settings = Settings(data_dir=tmp_path, flush_interval_s=0.01)
-    pipeline = IngestPipeline(store, wal, settings, decoders={"otlp-json": decode_ids})
+    pipeline = IngestPipeline(store, wal, settings, decoders=DECODERS)
     pipeline.retry_delay_s = 0.01  # keep the tests short; the policy is the same
     return pipeline
 
 
-def _send(pipeline: IngestPipeline, ids: list[int]) -> None:
-    body = json.dumps(ids).encode()
-    pipeline.accept_blocking("otlp-json", body, decode_ids(body, Limits()).spans)
-
-
 def _wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + BOUND_S
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {BOUND_S} s: {what}"
-        time.sleep(0.01)
+    wait_until(condition, what, timeout_s=BOUND_S, interval_s=0.01)
 
 
 def _stop(pipeline: IngestPipeline, timeout_s: float = BOUND_S) -> bool:
@@ -141,14 +73,14 @@ def _quarantined_span_ids(entry: dict[str, object]) -> list[int]:
 
 
 def test_a_span_the_store_refuses_is_quarantined_and_the_rest_is_stored(tmp_path: Path) -> None:
-    store = FakeStore(refuse_poison)
+    store = ArrowStore(refuse=refuse_span(POISON))
     pipeline = _pipeline(tmp_path, store)
-    _send(pipeline, [1, 2])
-    _send(pipeline, [3, POISON, 4])  # WAL position 2
-    _send(pipeline, [5])
+    send(pipeline, [1, 2])
+    send(pipeline, [3, POISON, 4])  # WAL position 2
+    send(pipeline, [5])
     pipeline.start()
     _wait_for(lambda: store.position == 3, "the checkpoint passes the refused span")
-    _send(pipeline, [6])  # the writer goes on
+    send(pipeline, [6])  # the writer goes on
     assert _stop(pipeline)
     pipeline.wal.close()
 
@@ -163,14 +95,34 @@ def test_a_span_the_store_refuses_is_quarantined_and_the_rest_is_stored(tmp_path
     assert pipeline.pending_spans == 0
 
 
+def test_a_refused_span_in_a_decode_workers_arrow_batch_is_quarantined_alone(
+    tmp_path: Path,
+) -> None:
+    # The decode pool hands the writer SpanTables built in the worker: bisection slices the
+    # Arrow table, and the quarantine turns the refused slice back into OTLP JSON.
+    store = ArrowStore(refuse=refuse_span(POISON))
+    pipeline = _pipeline(tmp_path, store)
+    body = json.dumps([7, POISON, 8, 9]).encode()
+    pipeline.accept_blocking("otlp-json", body, columns_table(decode_ids(body, None).spans))
+    pipeline.start()
+    _wait_for(lambda: store.position == 1, "the checkpoint passes the refused span")
+    assert _stop(pipeline)
+    pipeline.wal.close()
+    assert store.stored() == [7, 8, 9]
+    (entry,) = _quarantined(tmp_path)
+    assert _quarantined_span_ids(entry) == [POISON]
+    assert entry["wal_position"] == 1
+    assert pipeline.stats.quarantined_spans == 1
+
+
 def test_a_store_that_refuses_everything_is_an_outage_and_nothing_is_quarantined(
     tmp_path: Path,
 ) -> None:
-    store = FakeStore(refuse_everything)
+    store = ArrowStore(refuse=refuse_everything)
     pipeline = _pipeline(tmp_path, store)
     pipeline.start()
-    _send(pipeline, [1, 2])
-    _send(pipeline, [3])
+    send(pipeline, [1, 2])
+    send(pipeline, [3])
     _wait_for(lambda: store.attempts > 10, "the writer keeps trying")
     ready = pipeline.health().ready
     assert any("store" in reason for reason in ready), ready
@@ -179,30 +131,28 @@ def test_a_store_that_refuses_everything_is_an_outage_and_nothing_is_quarantined
     assert not _stop(pipeline, timeout_s=5.0)  # returned, saying not everything is stored
     pipeline.wal.close()
     assert _quarantined(tmp_path) == []
-    assert store.spans == {}
+    assert store.stored() == []
     # The WAL kept both records: a restart on a working store stores them.
-    again = FakeStore()
+    again = ArrowStore()
     restarted = _pipeline(tmp_path, again)
     assert restarted.replay() == 3
     assert again.stored() == [1, 2, 3]
     restarted.wal.close()
 
 
-class InvalidatedOnceStore(FakeStore):
+class InvalidatedOnceStore(ArrowStore):
     """Raises like DuckDBStore after a fatal error (every write, until reopened)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(refuse=self._refuse_while_invalidated)
         self.invalidated = True
 
-    def write(self, spans: Sequence[Span], wal_position: int | None = None) -> int:
+    def _refuse_while_invalidated(self, span_ids: list[int]) -> None:
         if self.invalidated:
-            self.attempts += 1
             raise StoreUnavailableError(
                 "FATAL Error: database has been invalidated because of a previous fatal error",
                 reopen=True,
             )
-        return super().write(spans, wal_position)
 
     def reopen(self) -> None:
         self.reopens += 1
@@ -212,8 +162,8 @@ class InvalidatedOnceStore(FakeStore):
 def test_an_invalidated_store_is_reopened_and_everything_is_stored(tmp_path: Path) -> None:
     store = InvalidatedOnceStore()
     pipeline = _pipeline(tmp_path, store)
-    _send(pipeline, [1, 2])
-    _send(pipeline, [3])
+    send(pipeline, [1, 2])
+    send(pipeline, [3])
     pipeline.start()
     _wait_for(lambda: store.position == 2, "stored after the reopen")
     assert _stop(pipeline)
@@ -228,14 +178,14 @@ def test_an_invalidated_store_is_reopened_and_everything_is_stored(tmp_path: Pat
 def test_stop_returns_within_its_bound_when_the_store_is_stuck(tmp_path: Path) -> None:
     release = threading.Event()
 
-    def stuck(spans: Sequence[Span]) -> None:
+    def stuck(span_ids: list[int]) -> None:
         release.wait(BOUND_S)
 
-    store = FakeStore(stuck)
+    store = ArrowStore(refuse=stuck)
     pipeline = _pipeline(tmp_path, store)
     pipeline.start()
-    _send(pipeline, [1])
-    _send(pipeline, [2])
+    send(pipeline, [1])
+    send(pipeline, [2])
     _wait_for(lambda: store.attempts >= 1, "the writer is inside the store")
     try:
         assert not _stop(pipeline, timeout_s=2.0)
@@ -247,12 +197,12 @@ def test_stop_returns_within_its_bound_when_the_store_is_stuck(tmp_path: Path) -
 
 
 def test_replay_quarantines_a_record_the_store_refuses_and_goes_on(tmp_path: Path) -> None:
-    first = _pipeline(tmp_path, FakeStore())
+    first = _pipeline(tmp_path, ArrowStore())
     for ids in ([1], [POISON], [2]):
-        _send(first, ids)  # acknowledged; the writer never ran (a crash)
+        send(first, ids)  # acknowledged; the writer never ran (a crash)
     first.wal.close()
 
-    store = FakeStore(refuse_poison)
+    store = ArrowStore(refuse=refuse_span(POISON))
     restarted = _pipeline(tmp_path, store)
     assert restarted.replay() == 2
     restarted.wal.close()
@@ -265,7 +215,7 @@ def test_replay_quarantines_a_record_the_store_refuses_and_goes_on(tmp_path: Pat
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_liveness_fails_when_the_writer_thread_died(tmp_path: Path) -> None:
-    store = FakeStore()
+    store = ArrowStore()
     pipeline = _pipeline(tmp_path, store)
     assert pipeline.health().live == []
 
@@ -274,7 +224,7 @@ def test_liveness_fails_when_the_writer_thread_died(tmp_path: Path) -> None:
 
     pipeline._write = boom  # type: ignore[method-assign]
     pipeline.start()
-    _send(pipeline, [1])
+    send(pipeline, [1])
     _wait_for(lambda: bool(pipeline.health().live), "liveness reports the dead writer")
     assert "writer" in pipeline.health().live[0]
     _stop(pipeline, timeout_s=2.0)
@@ -284,24 +234,24 @@ def test_liveness_fails_when_the_writer_thread_died(tmp_path: Path) -> None:
 def test_replay_with_the_store_out_starts_anyway_and_the_writer_stores_it_later(
     tmp_path: Path,
 ) -> None:
-    first = _pipeline(tmp_path, FakeStore())
+    first = _pipeline(tmp_path, ArrowStore())
     for ids in ([1], [2, 3]):
-        _send(first, ids)
+        send(first, ids)
     first.wal.close()
 
     out = threading.Event()
     out.set()
 
-    def unavailable_while_out(spans: Sequence[Span]) -> None:
+    def unavailable_while_out(span_ids: list[int]) -> None:
         if out.is_set():
             raise StoreUnavailableError("No space left on device")
 
-    store = FakeStore(unavailable_while_out)
+    store = ArrowStore(refuse=unavailable_while_out)
     restarted = _pipeline(tmp_path, store)
     assert restarted.replay() == 0  # returned: the server can start
     assert restarted.pending_spans == 3
     restarted.start()
-    _send(restarted, [4])
+    send(restarted, [4])
     _wait_for(lambda: bool(restarted.health().ready), "readiness says the store is out")
     out.clear()  # the store is back
     _wait_for(lambda: store.position == 3, "the writer stored the replayed records")
@@ -314,16 +264,16 @@ def test_replay_with_the_store_out_starts_anyway_and_the_writer_stores_it_later(
 def test_metrics_export_the_writer_and_wal_numbers_without_tail_sampling(tmp_path: Path) -> None:
     from spanscope.ingest.stats import TimedFsync
 
-    store = FakeStore()
+    store = ArrowStore()
     fsync = TimedFsync()
     wal = WriteAheadLog(tmp_path / "wal", fsync=fsync)
     pipeline = IngestPipeline(
         store, wal, Settings(data_dir=tmp_path, flush_interval_s=0.01),
-        decoders={"otlp-json": decode_ids},
+        decoders=DECODERS,
     )  # fmt: skip
     pipeline.stats.wal_fsync_seconds = fsync.seconds
     pipeline.start()
-    _send(pipeline, [1, 2, 3])
+    send(pipeline, [1, 2, 3])
     _wait_for(lambda: store.position == 1, "stored")
     text = render(pipeline, None)
     assert _stop(pipeline)
@@ -348,12 +298,12 @@ def test_metrics_export_the_writer_and_wal_numbers_without_tail_sampling(tmp_pat
 
 
 def test_a_long_store_outage_is_not_reported_as_a_wedged_writer(tmp_path: Path) -> None:
-    store = FakeStore(refuse_everything)
+    store = ArrowStore(refuse=refuse_everything)
     pipeline = _pipeline(tmp_path, store)
     pipeline.wedged_after_s = 0.5  # far shorter than the outage below
     pipeline.max_retry_delay_s = 0.05
     pipeline.start()
-    _send(pipeline, [1])
+    send(pipeline, [1])
     tries = store.attempts
     _wait_for(lambda: store.attempts > tries + 40, "the writer keeps trying")
     assert pipeline.health().live == []  # alive and retrying: restarting would not help
@@ -364,11 +314,11 @@ def test_a_long_store_outage_is_not_reported_as_a_wedged_writer(tmp_path: Path) 
 
 def test_a_store_call_that_never_returns_fails_liveness(tmp_path: Path) -> None:
     release = threading.Event()
-    store = FakeStore(lambda spans: release.wait(BOUND_S))
+    store = ArrowStore(refuse=lambda span_ids: release.wait(BOUND_S))
     pipeline = _pipeline(tmp_path, store)
     pipeline.wedged_after_s = 0.5
     pipeline.start()
-    _send(pipeline, [1])
+    send(pipeline, [1])
     try:
         _wait_for(lambda: bool(pipeline.health().live), "liveness reports the wedged writer")
         assert "no progress" in pipeline.health().live[0]

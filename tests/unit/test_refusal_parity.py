@@ -11,7 +11,6 @@ import errno
 import os
 import shutil
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-from memory_store import MemoryStore
 
 from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool
@@ -31,9 +29,8 @@ from spanscope.ingest.limits import Limits
 from spanscope.ingest.pipeline import IngestPipeline
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.store.duckdb import DuckDBStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from workload import make_request  # noqa: E402
+from tests.support.memory_store import MemoryStore
+from tests.support.workload import make_request
 
 
 @dataclass(frozen=True)

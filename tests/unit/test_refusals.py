@@ -17,7 +17,6 @@ import grpc
 import orjson
 import pytest
 from google.rpc import error_details_pb2
-from memory_store import MemoryStore
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
 
@@ -29,6 +28,7 @@ from spanscope.ingest.pipeline import IngestPipeline, OverloadedError
 from spanscope.ingest.refusals import RefusalLog, refusal
 from spanscope.ingest.wal import WalClosedError, WalFullError, WalWriteError, WriteAheadLog
 from spanscope.tenancy import TenantError, TooManyTenantsError
+from tests.support.memory_store import MemoryStore
 
 
 class FullDisk:

@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from memory_store import MemoryStore
 
 from spanscope.api.app import create_app
 from spanscope.request_policy import (
@@ -19,6 +18,7 @@ from spanscope.request_policy import (
     host_name,
     parse_allowed_hosts,
 )
+from tests.support.memory_store import MemoryStore
 
 BASE = "http://127.0.0.1:16686"
 NOT_SERVE = "sampling endpoints need `spanscope serve`"  # the handler ran: not refused

@@ -418,14 +418,13 @@ def test_a_log_torn_by_an_older_version_gives_back_the_records_behind_the_tear(
 def test_the_pipeline_never_stalls_or_drops_the_log_over_refused_records(
     tmp_path: Path,
 ) -> None:
-    from test_pipeline import DECODERS, FakeStore
-
     from spanscope.config import Settings
     from spanscope.ingest.limits import Limits
     from spanscope.ingest.pipeline import IngestPipeline
+    from tests.support.pipeline import DECODERS, ArrowStore
 
     disk, fsync = Disk(), FlakyFsync()
-    store = FakeStore()
+    store = ArrowStore()
     wal = WriteAheadLog(tmp_path / "wal", write=disk.write, fsync=fsync)
     pipeline = IngestPipeline(
         store, wal, Settings(data_dir=tmp_path, flush_interval_s=0.01), decoders=DECODERS
@@ -451,7 +450,7 @@ def test_the_pipeline_never_stalls_or_drops_the_log_over_refused_records(
     pipeline.stop()
     # The checkpoint passed the abandoned position instead of freezing below it.
     assert store.position == 3
-    assert sorted(int.from_bytes(k[1], "big") for k in store.spans) == [1, 4]
+    assert store.stored() == [1, 4]
     assert pipeline.pending_spans == 0
     assert (pipeline.refusals.requests, pipeline.refusals.spans) == (2, 2)
     wal.close()

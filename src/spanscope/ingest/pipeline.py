@@ -550,6 +550,7 @@ class IngestPipeline:
         if self.tail_sampler is not None:
             batches, position = self._sample(items, flush)
             if not batches and position == self._written_position:
+                self._release(span_count)  # all held by the sampler, which bounds them
                 return
             # Decided traces mix records: a refused span is filed under the checkpoint.
             units = [(position, b) for b in batches if len(b)]

@@ -1,6 +1,7 @@
 """Run the real ``spanscope serve`` in a subprocess for integration tests.
 
-Fixtures (use them by name; nothing to import):
+A pytest plugin (tests/conftest.py lists it in ``pytest_plugins``), so every test directory
+has these fixtures; use them by name, nothing to import:
 
 ``spanscope_server``
     One server per test module on a fresh data dir, every port picked free (port 0).
@@ -23,6 +24,9 @@ Fixtures (use them by name; nothing to import):
 
 The server is ready when ``<data-dir>/ports.json`` exists and ``GET /healthz`` answers 200;
 its stdout/stderr go to ``<data-dir>/../serve-<n>.log``, printed if it fails to start.
+
+For type hints, ``from tests.support.server import RunningServer``; ``fetch_trace(api_url,
+trace_id, spans)`` waits until a trace is queryable with that many spans.
 """
 
 from __future__ import annotations
@@ -37,9 +41,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+from tests.support.waiting import wait_until
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -79,6 +86,19 @@ class RunningServer:
     def pid(self) -> int:
         return self.process.pid
 
+    def metric(self, name: str) -> float:
+        """The sample ``name`` on ``GET /metrics`` (plain HTTP), summed over its labels:
+        ``metric("spanscope_tail_sampling_kept_spans_total")`` counts every policy's."""
+        text = httpx.get(self.api_url + "/metrics", timeout=10).text
+        values = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith((name + " ", name + "{"))
+        ]
+        if not values:
+            raise AssertionError(f"/metrics has no {name}:\n{text}")
+        return sum(values)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -103,6 +123,15 @@ class RunningServer:
             self.process.wait(STOP_TIMEOUT_S)
 
 
+def serve_command(data_dir: Path) -> list[str]:
+    """``python -m spanscope serve`` on ``data_dir``, loopback only, every port picked free."""
+    return [
+        sys.executable, "-m", "spanscope", "serve", "--data-dir", str(data_dir),
+        "--host", "127.0.0.1", "--port", "0", "--otlp-grpc-port", "0",
+        "--otlp-http-port", "0", "--zipkin-port", "0",
+    ]  # fmt: skip
+
+
 def launch(
     data_dir: Path,
     env: dict[str, str] | None = None,
@@ -114,14 +143,9 @@ def launch(
     data_dir.mkdir(parents=True, exist_ok=True)
     n = len(list(data_dir.parent.glob(f"{log_name}-*.log")))
     log_path = data_dir.parent / f"{log_name}-{n}.log"
-    command = [
-        sys.executable, "-m", "spanscope", "serve", "--data-dir", str(data_dir),
-        "--host", "127.0.0.1", "--port", "0", "--otlp-grpc-port", "0",
-        "--otlp-http-port", "0", "--zipkin-port", "0",
-    ]  # fmt: skip
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            command,
+            serve_command(data_dir),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
@@ -148,6 +172,25 @@ def launch(
     raise RuntimeError(f"spanscope serve not ready after {START_TIMEOUT_S} s:\n{server.log()}")
 
 
+def fetch_trace(api_url: str, trace_id: str, spans: int = 1) -> dict[str, Any]:
+    """``GET /api/v1/traces/{trace_id}`` until it has at least ``spans`` spans (the store
+    writer batches for a flush interval); its JSON. Fails naming what it last saw."""
+    last: dict[str, Any] = {}
+
+    def enough() -> dict[str, Any] | None:
+        nonlocal last
+        answer = httpx.get(f"{api_url}/api/v1/traces/{trace_id}", timeout=10)
+        if answer.status_code != 200:
+            return None
+        last = answer.json()
+        return last if len(last["spans"]) >= spans else None
+
+    try:
+        return wait_until(enough, f"trace {trace_id} has {spans} spans", timeout_s=20)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it has {last.get('spans')}") from None
+
+
 @pytest.fixture
 def start_spanscope() -> Iterator[Callable[..., RunningServer]]:
     started: list[RunningServer] = []
@@ -166,8 +209,8 @@ def start_spanscope() -> Iterator[Callable[..., RunningServer]]:
 
 @pytest.fixture(scope="session")
 def spanscope_launcher() -> Callable[..., RunningServer]:
-    """:func:`launch` for module-scoped fixtures (``from conftest import launch`` finds
-    whichever test directory's conftest pytest imported first when the suite runs whole)."""
+    """:func:`launch` for module-scoped fixtures, which cannot use the function-scoped
+    ``start_spanscope``; the fixture that calls it stops what it started."""
     return launch
 
 
