@@ -11,7 +11,9 @@ from spanscope.query.traceql.engine import evaluate
 
 
 def ids(query: str, trace: Trace) -> list[list[int]]:
-    return [[int.from_bytes(s.span_id, "big") for s in ss.spans] for ss in evaluate(parse(query), trace)]
+    return [
+        [int.from_bytes(s.span_id, "big") for s in ss.spans] for ss in evaluate(parse(query), trace)
+    ]
 
 
 CASES = [
@@ -47,7 +49,7 @@ CASES = [
     ('{ link.link.kind = "follows" }', [[7]]),
     ("{ span.retry = true }", [[3]]),
     ("{ span.ratio < 0.5 }", [[3]]),
-    ("{ .http.method != \"GET\" }", [[2]]),  # != never matches a missing attribute
+    ('{ .http.method != "GET" }', [[2]]),  # != never matches a missing attribute
     ("{ .http.method = nil && kind = client }", [[4, 5, 6]]),
     ("{ .db.system != nil }", [[4, 5, 6]]),
     ('{ parent.resource.service.name = "checkout" }', [[4, 5, 6]]),
@@ -68,7 +70,10 @@ CASES = [
     # structural
     ('{ name = "POST /pay" } > { }', [[4, 5, 6]]),
     ('{ name = "db.query" } < { }', [[3]]),
-    ('{ kind = server && resource.service.name = "frontend" } >> { kind = client }', [[2, 4, 5, 6]]),
+    (
+        '{ kind = server && resource.service.name = "frontend" } >> { kind = client }',
+        [[2, 4, 5, 6]],
+    ),
     ('{ name = "db.query" } << { }', [[1, 2, 3]]),
     ('{ name = "render" } ~ { }', [[2]]),
     ('{ name = "HTTP POST" } !> { kind = client }', [[2, 4, 5, 6]]),
@@ -79,7 +84,7 @@ CASES = [
     ('{ name = "POST /pay" } &> { name = "db.query" }', [[3, 4, 5, 6]]),
     ('{ name = "db.query" } &< { }', [[3, 4, 5, 6]]),
     ('{ name = "GET /checkout" } &>> { status = error }', [[1, 3]]),
-    ('{ status = error } &<< { kind = server }', [[1, 3]]),
+    ("{ status = error } &<< { kind = server }", [[1, 3]]),
     ('{ name = "render" } &~ { }', [[2, 7]]),
     # pipelines
     ('{ name = "db.query" } | count() > 2', [[4, 5, 6]]),
@@ -109,7 +114,9 @@ def test_by_labels_its_spansets(shop: Trace) -> None:
 
 
 def test_select_records_fields(shop: Trace) -> None:
-    (only,) = evaluate(parse("{ status = error } | select(span.http.status_code, statusMessage)"), shop)
+    (only,) = evaluate(
+        parse("{ status = error } | select(span.http.status_code, statusMessage)"), shop
+    )
     assert [str(f) for f in only.selected] == ["span.http.status_code", "span:statusMessage"]
 
 

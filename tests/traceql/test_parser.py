@@ -96,8 +96,12 @@ def test_literals(literal: str, static: Static) -> None:
 
 
 def test_status_and_kind_keywords() -> None:
-    assert only_filter("{ status = error }") == Binary("=", Intrinsic("span:status"), Static("status", "error"))
-    assert only_filter("{ kind = server }") == Binary("=", Intrinsic("span:kind"), Static("kind", "server"))
+    assert only_filter("{ status = error }") == Binary(
+        "=", Intrinsic("span:status"), Static("status", "error")
+    )
+    assert only_filter("{ kind = server }") == Binary(
+        "=", Intrinsic("span:kind"), Static("kind", "server")
+    )
     for word in ("ok", "unset"):
         parse(f"{{ status = {word} }}")
     for word in ("unspecified", "internal", "client", "producer", "consumer"):
@@ -106,12 +110,16 @@ def test_status_and_kind_keywords() -> None:
 
 @pytest.mark.parametrize("op", ["=", "!=", ">", ">=", "<", "<="])
 def test_comparisons(op: str) -> None:
-    assert only_filter(f"{{ duration {op} 1s }}") == Binary(op, Intrinsic("span:duration"), Static("duration", 10**9))
+    assert only_filter(f"{{ duration {op} 1s }}") == Binary(
+        op, Intrinsic("span:duration"), Static("duration", 10**9)
+    )
 
 
 @pytest.mark.parametrize("op", ["=~", "!~"])
 def test_regex_operators(op: str) -> None:
-    assert only_filter(f'{{ name {op} "GET.*" }}') == Binary(op, Intrinsic("span:name"), Static("string", "GET.*"))
+    assert only_filter(f'{{ name {op} "GET.*" }}') == Binary(
+        op, Intrinsic("span:name"), Static("string", "GET.*")
+    )
 
 
 def test_nil_is_presence() -> None:
@@ -128,12 +136,34 @@ def test_logic_inside_a_spanset_is_left_to_right_at_one_level() -> None:
 def test_arithmetic_precedence() -> None:
     one, two, three = Static("int", 1), Static("int", 2), Static("int", 3)
     expr = only_filter("{ .a + 1 * 2 ^ 3 > 0 }")
-    assert expr == Binary(">", Binary("+", Attribute(None, "a"), Binary("*", one, Binary("^", two, three))), Static("int", 0))
+    assert expr == Binary(
+        ">",
+        Binary("+", Attribute(None, "a"), Binary("*", one, Binary("^", two, three))),
+        Static("int", 0),
+    )
 
 
 @pytest.mark.parametrize(
     "op",
-    ["&&", "||", ">", "<", ">>", "<<", "~", "!>", "!<", "!>>", "!<<", "!~", "&>", "&<", "&>>", "&<<", "&~"],
+    [
+        "&&",
+        "||",
+        ">",
+        "<",
+        ">>",
+        "<<",
+        "~",
+        "!>",
+        "!<",
+        "!>>",
+        "!<<",
+        "!~",
+        "&>",
+        "&<",
+        "&>>",
+        "&<<",
+        "&~",
+    ],
 )
 def test_spanset_operators(op: str) -> None:
     stage = parse(f"{{ .a = 1 }} {op} {{ .b = 2 }}").pipeline.stages[0]
@@ -151,11 +181,16 @@ def test_empty_spanset_is_true() -> None:
 
 
 def test_pipelines() -> None:
-    q = parse("{ } | by(resource.service.name) | count() > 2 | avg(duration) >= 20ms | select(span.a, status) | coalesce()")
+    q = parse(
+        "{ } | by(resource.service.name) | count() > 2 | avg(duration) >= 20ms"
+        " | select(span.a, status) | coalesce()"
+    )
     stages = q.pipeline.stages
     assert stages[1] == GroupBy(Attribute("resource", "service.name"))
     assert stages[2] == ScalarFilter(">", Aggregate("count"), Static("int", 2))
-    assert stages[3] == ScalarFilter(">=", Aggregate("avg", Intrinsic("span:duration")), Static("duration", 20_000_000))
+    assert stages[3] == ScalarFilter(
+        ">=", Aggregate("avg", Intrinsic("span:duration")), Static("duration", 20_000_000)
+    )
     assert stages[4] == Select((Attribute("span", "a"), Intrinsic("span:status")))
     assert stages[5] == Coalesce()
     for fn in ("min", "max", "sum"):
@@ -172,12 +207,18 @@ def test_metrics_and_hints() -> None:
     assert q.metrics == MetricsAggregate("rate", by=(Attribute("resource", "service.name"),))
     assert q.hints == {"most_recent": True}
     q = parse("{ } | quantile_over_time(duration, .5, 0.99)")
-    assert q.metrics == MetricsAggregate("quantile_over_time", Intrinsic("span:duration"), (0.5, 0.99))
+    assert q.metrics == MetricsAggregate(
+        "quantile_over_time", Intrinsic("span:duration"), (0.5, 0.99)
+    )
 
 
 def test_positions_are_lines_and_columns() -> None:
     toks = tokenize('{\n  name = "x" }')
-    assert [(t.kind, t.line, t.col) for t in toks[:3]] == [("{", 1, 1), ("IDENT", 2, 3), ("=", 2, 8)]
+    assert [(t.kind, t.line, t.col) for t in toks[:3]] == [
+        ("{", 1, 1),
+        ("IDENT", 2, 3),
+        ("=", 2, 8),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -200,7 +241,7 @@ def test_positions_are_lines_and_columns() -> None:
         ("{ } }", "unexpected '}' after a complete query"),
         ("{ .a = 1 } #", "unexpected character '#'"),
         ('{ .a = "\\q" }', "invalid escape sequence"),
-        ("{ duration = \"slow\" }", "cannot compare a duration with a string"),
+        ('{ duration = "slow" }', "cannot compare a duration with a string"),
         ("{ status = server }", "cannot compare a status"),
         ("{ name > true }", "cannot compare a string with a boolean"),
         ("{ 1 + 2 }", "a spanset filter must be a condition"),
@@ -208,7 +249,10 @@ def test_positions_are_lines_and_columns() -> None:
         ('{ name =~ "(?=a)b" }', "invalid perl operator"),
         ("{ } | avg(name) > 1", "avg() needs a number or a duration, not a string"),
         ("{ } | rate() | count() > 1", "unexpected '|' after a complete query"),
-        ("{ } | quantile_over_time(duration, 2)", "quantile 2.0: expected a number between 0 and 1"),
+        (
+            "{ } | quantile_over_time(duration, 2)",
+            "quantile 2.0: expected a number between 0 and 1",
+        ),
     ],
 )
 def test_errors(query: str, message: str) -> None:

@@ -177,7 +177,7 @@ def _structural(op: str, view: TraceView, left: list[Span], right: list[Span]) -
     if not op.startswith("&"):
         return kept
     both: dict[bytes, Span] = {r.span_id: r for r in kept}
-    for r, rel in pairs:
+    for _r, rel in pairs:
         for s in rel:
             both.setdefault(s.span_id, s)
     del rids
