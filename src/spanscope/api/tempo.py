@@ -8,6 +8,8 @@ that prefix. All but trace-by-id are also served at the root (``/api/search``...
     curl -s localhost:16686/tempo/api/v2/traces/4bf92f3577b34da6a3ce929d0e0e4736
     curl -s localhost:16686/tempo/api/v2/search/tags
     curl -s localhost:16686/tempo/api/v2/search/tag/resource.service.name/values
+    curl -G -s localhost:16686/tempo/api/metrics/query_range --data-urlencode \\
+        'q={ status = error } | rate() by (resource.service.name)' --data-urlencode since=1h
 
 Answers are Tempo's shapes (:mod:`spanscope.api.tempo_render`); a bad query is a 400 with
 Tempo's plain-text error (``invalid TraceQL query: parse error at line 1, col 27: ...``).
@@ -23,14 +25,15 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
 import spanscope
 from spanscope.api.errors import OrjsonResponse
 from spanscope.api.native import StoreDep
+from spanscope.api.serialize import otlp_value
 from spanscope.api.tempo_render import (
     search_trace,
     summary_json,
@@ -43,7 +46,9 @@ from spanscope.query.durations import parse_duration, parse_time, shown
 from spanscope.query.model import DEFAULT_LOOKBACK_NS, MAX_LIMIT, Condition, SearchQuery, now_ns
 from spanscope.query.traceql import TraceQLError, parse
 from spanscope.query.traceql.ast import Attribute, Intrinsic, SpansetFilter
+from spanscope.query.traceql.ast import Query as TraceQLQuery
 from spanscope.query.traceql.engine import TraceView, evaluate, query_fields, spans_value
+from spanscope.query.traceql.metrics import MAX_METRIC_TRACES, MetricsResult, run_metrics
 from spanscope.query.traceql.planner import search as traceql_search
 from spanscope.store.base import Store
 
@@ -486,6 +491,108 @@ def tag_values_v2(
     return _answers(run)
 
 
+# --- TraceQL metrics -------------------------------------------------------------------
+
+
+def _metrics_window(start: str | None, end: str | None, since: str | None) -> tuple[int, int]:
+    if since and not start:
+        span = _duration("since", since) or DEFAULT_LOOKBACK_NS
+        end_ns = _window(None, end)[1]
+        return max(0, end_ns - span), end_ns
+    return _window(start, end)
+
+
+def _metrics_query(q: str | None) -> TraceQLQuery:
+    if not q or not q.strip():
+        raise BadRequest("invalid TraceQL query: q is required, e.g. { } | rate()")
+    query = parse(q)
+    if query.metrics is None:
+        raise BadRequest(
+            "invalid TraceQL query: not a metrics query: end it with a function such as "
+            "| rate() or | quantile_over_time(duration, .99)"
+        )
+    return query
+
+
+def _metrics_extras(result: MetricsResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "metrics": _nonzero(
+            {
+                "inspectedTraces": result.inspected_traces,
+                "inspectedSpans": str(result.inspected_spans),
+            }
+        )
+    }
+    notes = []
+    if result.partial:
+        out["status"] = "PARTIAL"
+        notes.append(
+            f"counted the newest {MAX_METRIC_TRACES} matching traces only; "
+            "narrow the query or the window"
+        )
+    if result.weighted:
+        notes.append("counts are weighted by each span's sampling adjusted count")
+    if notes:
+        out["message"] = "; ".join(notes)
+    return out
+
+
+@_route("/api/metrics/query_range", summary="Tempo: TraceQL metrics as time series")
+def metrics_query_range(
+    store: StoreDep,
+    q: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    since: str | None = None,
+    step: str | None = None,
+    exemplars: str | None = None,
+) -> Response:
+    def run() -> Response:
+        query = _metrics_query(q)
+        start_ns, end_ns = _metrics_window(start, end, since)
+        result = run_metrics(store, query, start_ns, end_ns, _duration("step", step))
+        series = [
+            {
+                "labels": [_label(k, v) for k, v in s.labels],
+                "samples": [
+                    {"timestampMs": str(ts), **({"value": v} if v else {})} for ts, v in s.samples
+                ],
+            }
+            for s in result.series
+        ]
+        return OrjsonResponse({"series": series, **_metrics_extras(result)})
+
+    return _answers(run)
+
+
+@_route("/api/metrics/query", summary="Tempo: TraceQL metrics, one value per series")
+def metrics_query(
+    store: StoreDep,
+    q: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    since: str | None = None,
+) -> Response:
+    def run() -> Response:
+        query = _metrics_query(q)
+        start_ns, end_ns = _metrics_window(start, end, since)
+        result = run_metrics(store, query, start_ns, end_ns, instant=True)
+        series = [
+            {
+                "labels": [_label(k, v) for k, v in s.labels],
+                **({"value": s.samples[0][1]} if s.samples and s.samples[0][1] else {}),
+            }
+            for s in result.series
+        ]
+        return OrjsonResponse({"series": series, **_metrics_extras(result)})
+
+    return _answers(run)
+
+
+def _label(key: str, value: Any) -> dict[str, Any]:
+    return {"key": key, "value": otlp_value(value)}
+
+
 # --- status -----------------------------------------------------------------------------
 
 
@@ -512,4 +619,3 @@ def buildinfo() -> Response:
 
 
 TEMPO_API_VERSION = "2.8.0"
-_ = Query, Annotated  # FastAPI names kept for handlers added later
