@@ -117,6 +117,8 @@ def send_checkout(server: Server, tenant: str | None = None) -> str:
 
 
 def wait_for(server: Server, q: str, trace_id: str, headers: dict[str, str] | None = None) -> dict:
+    """Search until ``trace_id`` is found whole: its three spans are exported in separate
+    requests (two providers), so its root may arrive after the span a query matches."""
     deadline = time.monotonic() + WAIT_S
     while True:
         r = httpx.get(
@@ -127,10 +129,11 @@ def wait_for(server: Server, q: str, trace_id: str, headers: dict[str, str] | No
         )
         assert r.status_code == 200, r.text
         body = r.json()
-        if any(t["traceID"] == trace_id for t in body["traces"]):
+        found = [t for t in body["traces"] if t["traceID"] == trace_id]
+        if found and sum(s.get("spanCount", 0) for s in found[0]["serviceStats"].values()) == 3:
             return body
         if time.monotonic() > deadline:
-            raise AssertionError(f"trace {trace_id} not found by {q!r}: {body}")
+            raise AssertionError(f"trace {trace_id} not found whole by {q!r}: {body}")
         time.sleep(0.2)
 
 
