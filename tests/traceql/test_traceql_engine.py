@@ -124,3 +124,8 @@ def test_a_catastrophic_regex_runs_in_linear_time(shop: Trace) -> None:
     shop.spans[0].attributes["payload"] = "a" * 4000
     assert ids('{ span.payload =~ "(a+)+b" }', shop) == []
     assert ids('{ span.payload =~ ".*.*.*a" }', shop) == [[1]]
+
+
+def test_the_longest_chains_accepted_evaluate(shop: Trace) -> None:
+    terms = " || ".join(['name = "nope"'] * 50 + ["status = error"])
+    assert ids("{ " + terms + " } && " + " && ".join(["{ kind = server }"] * 70), shop) == [[1, 3]]

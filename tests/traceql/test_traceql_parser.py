@@ -272,5 +272,9 @@ def test_hostile_input_is_refused_quickly() -> None:
         parse("{ .a = " + "1" * 1_000_000 + " }")
     with pytest.raises(TraceQLError, match="at most 1024"):
         parse('{ name =~ "' + "a" * 2000 + '" }')
+    with pytest.raises(TraceQLError, match="more than 256 operators"):
+        parse("{ " + " && ".join([".a = 1"] * 300) + " }")
+    with pytest.raises(TraceQLError, match="more than 256 operators"):
+        parse(" && ".join(["{ }"] * 300))
     with pytest.raises(TraceQLError, match="nests deeper"):
         parse("{ } && " * 10 + "(" * 100 + "{ }" + ")" * 100)

@@ -68,6 +68,13 @@ def test_pushdown_reaches_the_store() -> None:
     assert pushdown(parse('{ .a = 1 } !> { name = "n" }')).operation == "n"
 
 
+def test_trace_duration_is_checked_before_reading(store: DuckDBStore) -> None:
+    assert pushdown(parse("{ trace:duration > 1s }")).trace_min_ns == 10**9 + 1
+    found = search(store, "{ trace:duration > 1050ms }", *WINDOW, limit=50)
+    # shifted traces k % 3 == 2 end 80 ms later: 1.08 s; the others are 1.0 s or 1.04 s
+    assert len(found.matches) == found.inspected_traces == 4
+
+
 def test_exact_pushdown_reads_only_limit_traces(store: DuckDBStore) -> None:
     found = search(store, '{ resource.service.name = "payments" }', *WINDOW, limit=3)
     assert len(found.matches) == 3 and found.inspected_traces == 3

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from spanscope.model import Event, Link, Span, Trace
@@ -300,23 +301,14 @@ def _truthy(expr: Field, view: TraceView, span: Span) -> bool:
     return False
 
 
-_USES: dict[int, tuple[bool, bool]] = {}
-
-
+@lru_cache(maxsize=1024)
 def _uses(expr: Field) -> tuple[bool, bool]:
-    """Whether ``expr`` reads event fields, link fields."""
-    key = id(expr)
-    hit = _USES.get(key)
-    if hit is not None:
-        return hit
+    """Whether ``expr`` reads event fields, link fields (the tree is frozen: hashable)."""
     ev = ln = False
     for f in _fields(expr):
         name = f.scope if isinstance(f, Attribute) else f.name.split(":")[0]
         ev = ev or name == "event"
         ln = ln or name == "link"
-    if len(_USES) > 10_000:
-        _USES.clear()
-    _USES[key] = (ev, ln)
     return ev, ln
 
 

@@ -57,6 +57,9 @@ from spanscope.query.traceql.lexer import Token, TraceQLError, describe, tokeniz
 
 MAX_DEPTH = 64
 """Deepest nesting of parentheses, braces and unary operators accepted."""
+MAX_OPERATORS = 256
+"""Most binary operators in one query: each chain of them nests the tree, and every later
+stage (validation, evaluation) walks it recursively."""
 
 SPANSET_LOGIC = ("&&", "||")
 STRUCTURAL = (
@@ -85,6 +88,7 @@ class _Parser:
         self.tokens = tokens
         self.i = 0
         self.depth = 0
+        self.operators = 0
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -119,6 +123,14 @@ class _Parser:
         if self.tok.kind != kind:
             raise self.error(f"expected {what}, found {describe(self.tok)}")
         return self.advance()
+
+    def operator(self) -> str:
+        """Consume a binary operator, counting it: a chain of them nests the tree as deeply
+        as parentheses do (``a && b && c`` is ``(a && b) && c``)."""
+        self.operators += 1
+        if self.operators > MAX_OPERATORS:
+            raise self.error(f"the query has more than {MAX_OPERATORS} operators")
+        return self.advance().kind
 
     def nested(self, parse: Callable[[], T]) -> T:
         self.depth += 1
@@ -203,14 +215,14 @@ class _Parser:
     def spanset_expr(self) -> SpansetExpr:
         lhs = self.spanset_structural()
         while self.at(*SPANSET_LOGIC):
-            op = self.advance().kind
+            op = self.operator()
             lhs = SpansetOp(op, lhs, self.spanset_structural())
         return lhs
 
     def spanset_structural(self) -> SpansetExpr:
         lhs = self.spanset_primary()
         while self.at(*STRUCTURAL):
-            op = self.advance().kind
+            op = self.operator()
             lhs = SpansetOp(op, lhs, self.spanset_primary())
         return lhs
 
@@ -249,14 +261,15 @@ class _Parser:
     def field(self) -> Field:
         lhs = self.comparison()
         while self.at("&&", "||"):
-            op = self.advance().kind
+            op = self.operator()
             lhs = Binary(op, lhs, self.comparison())
         return lhs
 
     def comparison(self) -> Field:
         lhs = self.additive()
         while self.at(*COMPARISONS):
-            op_tok = self.advance()
+            self.operator()
+            op_tok = self.prev
             rhs = self.additive()
             lhs = self.compare(op_tok, lhs, rhs)
         return lhs
@@ -277,14 +290,14 @@ class _Parser:
     def additive(self) -> Field:
         lhs = self.multiplicative()
         while self.at("+", "-"):
-            op = self.advance().kind
+            op = self.operator()
             lhs = Binary(op, lhs, self.multiplicative())
         return lhs
 
     def multiplicative(self) -> Field:
         lhs = self.power()
         while self.at("*", "/", "%"):
-            op = self.advance().kind
+            op = self.operator()
             lhs = Binary(op, lhs, self.power())
         return lhs
 
@@ -393,14 +406,14 @@ class _Parser:
     def scalar(self) -> Scalar:
         lhs = self.scalar_term()
         while self.at("+", "-"):
-            op = self.advance().kind
+            op = self.operator()
             lhs = ScalarOp(op, lhs, self.scalar_term())
         return lhs
 
     def scalar_term(self) -> Scalar:
         lhs = self.scalar_primary()
         while self.at("*", "/", "%", "^"):
-            op = self.advance().kind
+            op = self.operator()
             lhs = ScalarOp(op, lhs, self.scalar_primary())
         return lhs
 

@@ -52,6 +52,9 @@ class Pushdown:
     min_duration_ns: int | None = None
     max_duration_ns: int | None = None
     status: str | None = None
+    trace_min_ns: int | None = None
+    trace_max_ns: int | None = None
+    """``trace:duration`` bounds: checked on the store's trace summaries, before any read."""
     exact: bool = False
     """True when the store's answer IS the query's (one filter, every term pushed)."""
 
@@ -115,6 +118,8 @@ def _push(term: Field, out: Pushdown) -> int:
         return 0
     op, lhs, value = term.op, term.lhs, term.rhs
     if isinstance(lhs, Intrinsic):
+        if lhs.name == "trace:duration" and value.type in ("duration", "int"):
+            return _trace_bound(op, int(value.value), out)
         if (
             lhs.name == "span:name"
             and op == "="
@@ -164,6 +169,18 @@ def _push(term: Field, out: Pushdown) -> int:
     return WIDER
 
 
+def _trace_bound(op: str, ns: int, out: Pushdown) -> int:
+    if op in (">", ">="):
+        low = ns + 1 if op == ">" else ns
+        out.trace_min_ns = low if out.trace_min_ns is None else max(out.trace_min_ns, low)
+        return WIDER
+    if op in ("<", "<="):
+        high = ns - 1 if op == "<" else ns
+        out.trace_max_ns = high if out.trace_max_ns is None else min(out.trace_max_ns, high)
+        return WIDER
+    return 0
+
+
 def search(
     store: Store,
     query: Query | str,
@@ -177,6 +194,12 @@ def search(
     spansets. ``min_trace_ns``/``max_trace_ns`` bound the whole trace's duration."""
     q = parse(query) if isinstance(query, str) else query
     plan = pushdown(q)
+    if plan.trace_min_ns is not None:
+        min_trace_ns = max(min_trace_ns or 0, plan.trace_min_ns)
+    if plan.trace_max_ns is not None:
+        max_trace_ns = (
+            plan.trace_max_ns if max_trace_ns is None else min(max_trace_ns, plan.trace_max_ns)
+        )
     candidates = (
         limit if plan.exact and min_trace_ns is None and max_trace_ns is None else MAX_CANDIDATES
     )
