@@ -59,7 +59,7 @@ def test_count_over_time_per_step_weighted(store: DuckDBStore) -> None:
     (series,) = result.series
     assert series.labels == [("__name__", "count_over_time")]
     assert series.samples == list(zip(stamps(), [2.0, 1.0, 1.0, 1.0, 1.0, 1.0], strict=True))
-    assert result.weighted and result.inspected_traces == 6
+    assert result.weighted
 
 
 def test_rate_is_per_second(store: DuckDBStore) -> None:
@@ -135,7 +135,7 @@ def test_query_range_answers_tempo_shape(client: TestClient) -> None:
     ]
     assert series["samples"][0] == {"timestampMs": str(stamps()[0]), "value": 0.2}
     assert len(series["samples"]) == 6
-    assert body["metrics"]["inspectedTraces"] == 6
+    assert body["metrics"] == {}  # the store's RED aggregate answered: no trace was read
     assert "weighted by each span's sampling adjusted count" in body["message"]
 
 
@@ -165,3 +165,26 @@ def test_metrics_errors_are_400(client: TestClient) -> None:
 
 def test_jaeger_spm_metrics_still_answer(client: TestClient) -> None:
     assert client.get("/api/metrics/minstep").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "{ status = error } | count_over_time()",
+        "{ } | rate() by (resource.service.name)",
+        '{ kind = client && resource.service.name = "payments" } | count_over_time()',
+        '{ name = "db.query" } | quantile_over_time(duration, .5, .9) by (resource.service.name)',
+        "{ status = error } | rate() by (resource.service.name)",
+    ],
+)
+@pytest.mark.parametrize("instant", [False, True])
+def test_red_fast_path_equals_the_engine(store: DuckDBStore, q: str, instant: bool) -> None:
+    """The same query with a term the RED aggregate cannot take runs over the traces."""
+    slow_q = q.replace("}", " && duration >= 0ns }", 1).replace("{  &&", "{")
+    fast = run(store, q, instant)
+    slow = run(store, slow_q, instant)
+    assert slow.inspected_traces == 6 and fast.inspected_traces == 0
+    assert [(s.labels, [(t, round(v, 9)) for t, v in s.samples]) for s in fast.series] == [
+        (s.labels, [(t, round(v, 9)) for t, v in s.samples]) for s in slow.series
+    ]
+    assert fast.weighted == slow.weighted

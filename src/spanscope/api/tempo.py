@@ -32,7 +32,7 @@ from starlette.responses import PlainTextResponse, Response
 
 import spanscope
 from spanscope.api.errors import OrjsonResponse
-from spanscope.api.native import StoreDep
+from spanscope.api.native import StoreDep, cached_entry
 from spanscope.api.serialize import otlp_value
 from spanscope.api.tempo_render import (
     search_trace,
@@ -132,8 +132,20 @@ def _duration(name: str, value: str | None) -> int | None:
 # --- search ---------------------------------------------------------------------------
 
 
+def _reader(request: Request, store: Store) -> Callable[[bytes], Trace | None]:
+    """Whole traces through the app's cache of recently read traces (keyed by tenant and
+    the trace's stamp, so a trace that grew is read again): Grafana repeats searches."""
+
+    def read(trace_id: bytes) -> Trace | None:
+        entry = cached_entry(request, store, trace_id)
+        return entry.stored if entry is not None else None
+
+    return read
+
+
 @_route("/api/search", summary="Tempo: search with TraceQL (q) or tags")
 def search(
+    request: Request,
     store: StoreDep,
     q: str | None = None,
     tags: str | None = None,
@@ -155,7 +167,9 @@ def search(
                 raise BadRequest(
                     "invalid TraceQL query: metrics queries are served by /api/metrics/query_range"
                 )
-            outcome = traceql_search(store, query, start_ns, end_ns, n, low, high)
+            outcome = traceql_search(
+                store, query, start_ns, end_ns, n, low, high, _reader(request, store)
+            )
             fields = query_fields(query)
             traces = [search_trace(m, per_set, fields) for m in outcome.matches]
             metrics = {

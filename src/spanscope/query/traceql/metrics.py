@@ -23,9 +23,18 @@ Counts are weighted by each span's sampling adjusted count (OTEP 235's ``th`` in
 tracestate, :func:`spanscope.analysis.red.adjusted_count`): a span kept at 1-in-10 counts
 10. The answer says so (``weighted``) when any span counted more than once.
 
-Candidate traces come from the store's search (:mod:`.planner`'s pushdown), at most
-:data:`MAX_METRIC_TRACES`; a window with more answers from the newest ones and says it is
-partial.
+The common dashboards — ``rate()``, ``count_over_time()`` and
+``quantile_over_time(duration, ...)``, alone or ``by (resource.service.name)``, over one
+``{ }`` of ``resource.service.name = "x"``, ``name = "x"``, ``kind = k`` and
+``status = error`` terms — are answered by the store's own RED aggregate
+(:meth:`~spanscope.store.base.Store.red`, SQL over every span, no trace read). Its steps
+are left-closed, so it is asked from ``start + 1 ns``: ``[start + 1 + k*step, ...)`` is
+exactly Tempo's ``(start + k*step, start + (k+1)*step]`` for integer nanoseconds.
+
+Every other query reads candidate traces from the store's search (:mod:`.planner`'s
+pushdown), at most :data:`MAX_METRIC_TRACES`; a window with more answers from the newest
+ones and says it is partial. Weights there are the span's adjusted count times the tail
+sampler's weight for its trace, as in the RED aggregate.
 """
 
 from __future__ import annotations
@@ -35,12 +44,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spanscope.analysis.red import adjusted_count
-from spanscope.model import Span
+from spanscope.model import Span, SpanKind
 from spanscope.query.model import MAX_LIMIT, SearchQuery
-from spanscope.query.traceql.ast import Attribute, Intrinsic, Query
+from spanscope.query.traceql.ast import (
+    Attribute,
+    Binary,
+    Intrinsic,
+    Query,
+    SpansetFilter,
+    Static,
+)
 from spanscope.query.traceql.engine import TraceView, evaluate, spans_value
 from spanscope.query.traceql.lexer import TraceQLError
-from spanscope.query.traceql.planner import pushdown
+from spanscope.query.traceql.planner import _conjuncts, pushdown
 from spanscope.store.base import Store
 
 MAX_METRIC_TRACES = MAX_LIMIT
@@ -128,6 +144,9 @@ def run_metrics(
     if m is None:
         raise TraceQLError("not a metrics query: end it with a function such as | rate()")
     iv = _Intervals.of(start_ns, end_ns, step_ns, instant)
+    fast = _red_fast_path(store, query, iv)
+    if fast is not None:
+        return fast
     plan = pushdown(query)
     sq = SearchQuery(
         start_ns=max(0, iv.start - 1 if not instant else iv.start),
@@ -144,10 +163,13 @@ def run_metrics(
     out = MetricsResult(partial=len(summaries) >= MAX_METRIC_TRACES)
     # series key -> interval -> [weight sum, values with weights]
     cells: dict[tuple[Any, ...], dict[int, list[Any]]] = {}
+    lookup = getattr(store, "sampling", None)  # tail-sampling weights, where recorded
+    kept = lookup([t.trace_id for t in summaries]) if lookup is not None and summaries else {}
     for summary in summaries:
-        trace = store.trace(summary.trace_id, sq.start_ns, sq.end_ns)
+        trace = store.trace(summary.trace_id)
         if trace is None:
             continue
+        tail_weight = float(kept[summary.trace_id][1]) if summary.trace_id in kept else 1.0
         out.inspected_traces += 1
         out.inspected_spans += len(trace.spans)
         view = TraceView(trace)
@@ -160,7 +182,7 @@ def run_metrics(
                 i = iv.index(span.start_ns)
                 if i < 0:
                     continue
-                _observe(cells, m.fn, m.attr, m.by, span, view, i, out)
+                _observe(cells, m.fn, m.attr, m.by, span, view, i, out, tail_weight)
     out.series = _series(cells, m.fn, m.by, m.quantiles, iv)
     return out
 
@@ -183,8 +205,9 @@ def _observe(
     view: TraceView,
     i: int,
     out: MetricsResult,
+    tail_weight: float = 1.0,
 ) -> None:
-    weight = adjusted_count(span.trace_state)
+    weight = adjusted_count(span.trace_state) * tail_weight
     if weight != 1.0:
         out.weighted = True
     key: tuple[Any, ...] = tuple(_label_value(spans_value(f, span, view)) for f in by)
@@ -267,3 +290,82 @@ def _quantile(values: list[float], q: float) -> float:
     lo = math.floor(pos)
     hi = min(lo + 1, len(values) - 1)
     return values[lo] + (values[hi] - values[lo]) * (pos - lo)
+
+
+_SERVICE = Attribute("resource", "service.name")
+
+
+def _red_fast_path(store: Store, query: Query, iv: _Intervals) -> MetricsResult | None:
+    """The store's RED aggregate for the queries it answers exactly (module docstring)."""
+    m = query.metrics
+    assert m is not None
+    stages = query.pipeline.stages
+    if m.fn not in ("rate", "count_over_time", "quantile_over_time") or m.by not in (
+        (),
+        (_SERVICE,),
+    ):
+        return None
+    if m.fn == "quantile_over_time" and m.attr != Intrinsic("span:duration"):
+        return None
+    if len(stages) != 1 or not isinstance(stages[0], SpansetFilter):
+        return None
+    terms = [t for t in _conjuncts(stages[0].expr) if t != Static("bool", True)]
+    service = operation = None
+    kinds: list[SpanKind] | None = None
+    errors_only = False
+    for t in terms:
+        if not (isinstance(t, Binary) and t.op == "=" and isinstance(t.rhs, Static)):
+            return None
+        if t.lhs == _SERVICE and t.rhs.type == "string" and service is None:
+            service = t.rhs.value
+        elif t.lhs == Intrinsic("span:name") and t.rhs.type == "string" and operation is None:
+            operation = t.rhs.value
+        elif t.lhs == Intrinsic("span:kind") and t.rhs.type == "kind" and kinds is None:
+            kinds = [SpanKind.from_label(t.rhs.value)]
+        elif t.lhs == Intrinsic("span:status") and t.rhs.value == "error" and not errors_only:
+            errors_only = True
+        else:
+            return None
+    if errors_only and m.fn == "quantile_over_time":
+        return None  # RED quantiles are over all the spans, not the failed ones
+    services = [service] if service is not None else store.services()
+    quantiles = m.quantiles or (0.5,)
+    if iv.instant:  # one closed window [start, end]: the whole-window points
+        first, step = iv.start, iv.end - iv.start + 1
+    else:
+        first, step = iv.start + 1, iv.step
+    points = store.red(first, iv.end, step, services, operation, kinds, False, quantiles)
+    out = MetricsResult()
+    per_series: dict[str | None, dict[int, Any]] = {}
+    for p in points:
+        if (p.bucket_start_ns is None) != iv.instant:
+            continue
+        i = 0 if iv.instant else (p.bucket_start_ns - first) // iv.step  # type: ignore[operator]
+        if not 0 <= i < iv.count:
+            continue
+        key = p.service if m.by else None
+        cell = per_series.setdefault(key, {})
+        count = p.error_count if errors_only else p.request_count
+        if p.request_count != p.span_count:
+            out.weighted = True
+        prev = cell.get(i)
+        cell[i] = (prev[0] + count, p.quantiles_ns) if prev is not None else (count, p.quantiles_ns)
+    for key in sorted(per_series, key=lambda k: (k is None, k or "")):
+        cells = per_series[key]
+        labels: list[tuple[str, Any]] = [(str(_SERVICE), key)] if m.by else [("__name__", m.fn)]
+        if m.fn == "quantile_over_time":
+            for qi, q in enumerate(m.quantiles):
+                samples = [(iv.stamp_ms(i), c[1][qi] / NS_PER_S) for i, c in sorted(cells.items())]
+                out.series.append(Series([*labels, ("p", q)], samples))
+            continue
+        samples = []
+        for i in range(iv.count):
+            c = cells.get(i)
+            value = 0.0 if c is None else float(c[0])
+            if m.fn == "rate":
+                value /= iv.step / NS_PER_S
+            samples.append((iv.stamp_ms(i), value))
+        if errors_only and not any(v for _, v in samples):
+            continue  # no failed span in this series: Tempo has no such series
+        out.series.append(Series(labels, samples))
+    return out

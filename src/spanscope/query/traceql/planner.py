@@ -19,6 +19,7 @@ the store cannot narrow answers from the newest candidates and says how many it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from spanscope.model import Trace, TraceSummary
@@ -189,9 +190,12 @@ def search(
     limit: int = 20,
     min_trace_ns: int | None = None,
     max_trace_ns: int | None = None,
+    read: Callable[[bytes], Trace | None] | None = None,
 ) -> SearchOutcome:
     """Up to ``limit`` traces whose spans make ``query`` match, newest first, each with its
-    spansets. ``min_trace_ns``/``max_trace_ns`` bound the whole trace's duration."""
+    spansets. ``min_trace_ns``/``max_trace_ns`` bound the whole trace's duration. ``read``
+    reads one trace whole (default ``store.trace``; the API passes its cache of recently
+    read traces)."""
     q = parse(query) if isinstance(query, str) else query
     plan = pushdown(q)
     if plan.trace_min_ns is not None:
@@ -220,7 +224,9 @@ def search(
             continue
         if max_trace_ns is not None and summary.duration_ns > max_trace_ns:
             continue
-        trace = store.trace(summary.trace_id, start_ns, end_ns)
+        # No time bounds: the trace is wanted whole, and a bounded read was measured
+        # slower on DuckDB (~20 ms against ~8 ms for a 20-span trace at 100k spans).
+        trace = read(summary.trace_id) if read is not None else store.trace(summary.trace_id)
         if trace is None:
             continue
         outcome.inspected_traces += 1
