@@ -148,6 +148,8 @@ def test_tag_values(client: TestClient) -> None:
         {"type": "int", "value": "500"},
         {"type": "string", "value": "500"},
     ]
+    names = client.get("/api/v2/search/tag/name/values").json()["tagValues"]
+    assert {"type": "string", "value": "db.query"} in names and len(names) == 5
     status = client.get("/api/v2/search/tag/status/values").json()["tagValues"]
     assert {"type": "keyword", "value": "error"} in status
     narrowed = client.get(

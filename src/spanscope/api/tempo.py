@@ -57,7 +57,7 @@ router = APIRouter(tags=["tempo"], default_response_class=OrjsonResponse)
 root_router = APIRouter(tags=["tempo"], default_response_class=OrjsonResponse)
 """The same but trace-by-id (Jaeger's ``/api/traces/{id}`` keeps the root)."""
 
-TAG_SAMPLE_TRACES = 100
+TAG_SAMPLE_TRACES = 25
 DEFAULT_SPSS = 3
 INTRINSIC_TAGS = [
     "duration", "event:name", "event:timeSinceStart", "instrumentation:name",
@@ -132,7 +132,10 @@ def _duration(name: str, value: str | None) -> int | None:
 # --- search ---------------------------------------------------------------------------
 
 
-def _reader(request: Request, store: Store) -> Callable[[bytes], Trace | None]:
+Reader = Callable[[bytes], Trace | None]
+
+
+def _reader(request: Request, store: Store) -> Reader:
     """Whole traces through the app's cache of recently read traces (keyed by tenant and
     the trace's stamp, so a trace that grew is read again): Grafana repeats searches."""
 
@@ -308,7 +311,7 @@ def trace_v2(
 
 
 def _sample(
-    store: Store, start_ns: int, end_ns: int, q: str | None
+    store: Store, start_ns: int, end_ns: int, q: str | None, read: Reader | None = None
 ) -> list[tuple[TraceView, list[Any]]]:
     """(trace, its spans that ``q`` keeps — all without q) for the newest traces in the
     window. A ``q`` that does not parse is ignored, as Tempo does for autocomplete."""
@@ -320,7 +323,7 @@ def _sample(
             query = None
     out = []
     for summary in store.search(SearchQuery(start_ns, end_ns, limit=TAG_SAMPLE_TRACES)):
-        trace = store.trace(summary.trace_id, start_ns, end_ns)
+        trace = read(summary.trace_id) if read is not None else store.trace(summary.trace_id)
         if trace is None:
             continue
         if query is None:
@@ -332,9 +335,11 @@ def _sample(
     return out
 
 
-def _scoped_tags(store: Store, start_ns: int, end_ns: int, q: str | None) -> dict[str, set[str]]:
+def _scoped_tags(
+    store: Store, start_ns: int, end_ns: int, q: str | None, read: Reader | None = None
+) -> dict[str, set[str]]:
     tags: dict[str, set[str]] = {s: set() for s in SCOPES if s != "intrinsic"}
-    for _view, spans in _sample(store, start_ns, end_ns, q):
+    for _view, spans in _sample(store, start_ns, end_ns, q, read):
         for s in spans:
             tags["span"].update(s.attributes)
             tags["resource"].update(s.resource)
@@ -348,12 +353,16 @@ def _scoped_tags(store: Store, start_ns: int, end_ns: int, q: str | None) -> dic
 
 @_route("/api/search/tags", summary="Tempo: attribute names")
 def search_tags(
-    store: StoreDep, scope: str | None = None, start: str | None = None, end: str | None = None
+    request: Request,
+    store: StoreDep,
+    scope: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
 ) -> Response:
     def run() -> Response:
         wanted = _scope(scope)
         start_ns, end_ns = _window(start, end)
-        tags = _scoped_tags(store, start_ns, end_ns, None)
+        tags = _scoped_tags(store, start_ns, end_ns, None, _reader(request, store))
         names: set[str] = set()
         for name, keys in tags.items():
             if wanted is None and name in ("span", "resource") or wanted == name:
@@ -377,6 +386,7 @@ def _scope(scope: str | None) -> str | None:
 
 @_route("/api/v2/search/tags", summary="Tempo: attribute names per scope")
 def search_tags_v2(
+    request: Request,
     store: StoreDep,
     scope: str | None = None,
     q: str | None = None,
@@ -386,7 +396,7 @@ def search_tags_v2(
     def run() -> Response:
         wanted = _scope(scope)
         start_ns, end_ns = _window(start, end)
-        tags = _scoped_tags(store, start_ns, end_ns, q)
+        tags = _scoped_tags(store, start_ns, end_ns, q, _reader(request, store))
         scopes = [
             {"name": name, "tags": sorted(keys)}
             for name, keys in tags.items()
@@ -436,6 +446,7 @@ def _values(
     end_ns: int,
     q: str | None,
     limit: int,
+    read: Reader | None = None,
 ) -> list[dict[str, str]]:
     found: dict[tuple[str, str], dict[str, str]] = {}
 
@@ -450,6 +461,10 @@ def _values(
     elif isinstance(field, Intrinsic) and field.name == "span:kind":
         for k in SpanKind:
             add(("kind", k.label))
+    elif not q and field == Intrinsic("span:name"):
+        for svc in store.services():
+            for op in store.operations(svc):
+                add(op.name)
     elif (
         not q
         and isinstance(field, Attribute)
@@ -459,7 +474,7 @@ def _values(
         for svc in store.services():
             add(svc)
     else:
-        for view, spans in _sample(store, start_ns, end_ns, q):
+        for view, spans in _sample(store, start_ns, end_ns, q, read):
             for s in spans:
                 add(spans_value(field, s, view))
     return sorted(found.values(), key=lambda t: (t["type"], t["value"]))
@@ -467,6 +482,7 @@ def _values(
 
 @_route("/api/search/tag/{tag}/values", summary="Tempo: values of an attribute")
 def tag_values(
+    request: Request,
     store: StoreDep,
     tag: str,
     start: str | None = None,
@@ -478,7 +494,9 @@ def tag_values(
         n = _int("limit", limit, 1000, 1, 10_000)
         values = []
         for scope in ("span", "resource"):
-            values += _values(store, Attribute(scope, tag), start_ns, end_ns, None, n)
+            values += _values(
+                store, Attribute(scope, tag), start_ns, end_ns, None, n, _reader(request, store)
+            )
         if tag == "service.name":
             values += [{"type": "string", "value": s} for s in store.services()]
         texts = sorted({v["value"] for v in values})[:n]
@@ -489,6 +507,7 @@ def tag_values(
 
 @_route("/api/v2/search/tag/{tag}/values", summary="Tempo: typed values of a TraceQL field")
 def tag_values_v2(
+    request: Request,
     store: StoreDep,
     tag: str,
     q: str | None = None,
@@ -499,7 +518,7 @@ def tag_values_v2(
     def run() -> Response:
         start_ns, end_ns = _window(start, end)
         n = _int("limit", limit, 1000, 1, 10_000)
-        values = _values(store, _field_of(tag), start_ns, end_ns, q, n)
+        values = _values(store, _field_of(tag), start_ns, end_ns, q, n, _reader(request, store))
         return OrjsonResponse({"tagValues": values, "metrics": {}})
 
     return _answers(run)
