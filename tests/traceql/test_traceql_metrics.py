@@ -188,3 +188,28 @@ def test_red_fast_path_equals_the_engine(store: DuckDBStore, q: str, instant: bo
         (s.labels, [(t, round(v, 9)) for t, v in s.samples]) for s in slow.series
     ]
     assert fast.weighted == slow.weighted
+
+
+def test_topk_bottomk_and_filters_per_data_point(store: DuckDBStore) -> None:
+    by_service = "{ } | count_over_time() by (resource.service.name)"
+    every = {s.labels[0][1]: s.samples for s in run(store, by_service).series}
+    assert {k: v[1][1] for k, v in every.items()} == {"checkout": 1, "frontend": 3, "payments": 3}
+    top = run(store, by_service + " | topk(1)").series
+    # per step: payments wins the weighted first step (6 to 5) and the last (3 to 2, no
+    # next root on the boundary); between, a tie at 3 breaks by labels, frontend first
+    assert [(s.labels[0][1], len(s.samples)) for s in top] == [("frontend", 4), ("payments", 2)]
+    bottom = run(store, by_service + " | bottomk(1)").series
+    assert [s.labels[0][1] for s in bottom] == ["checkout"]
+    assert len(bottom[0].samples) == 6
+    over = run(store, by_service + " > 2").series
+    assert sorted(s.labels[0][1] for s in over) == ["frontend", "payments"]
+    first_only = run(store, by_service + " >= 6").series  # payments' weighted first step
+    assert [(s.labels[0][1], [t for t, _ in s.samples]) for s in first_only] == [
+        ("payments", [stamps()[0]])
+    ]
+    chained = run(store, by_service + " > 1 | topk(1)").series
+    assert [(s.labels[0][1], len(s.samples)) for s in chained] == [("frontend", 4), ("payments", 2)]
+    slow = run(
+        store, '{ name = "db.query" } | max_over_time(duration) by (resource.service.name) > 60ms'
+    )
+    assert [round(v, 6) for _, v in slow.series[0].samples] == [0.07] * 6

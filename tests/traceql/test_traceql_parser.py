@@ -212,6 +212,21 @@ def test_metrics_and_hints() -> None:
     )
 
 
+def test_metrics_second_stage() -> None:
+    q = parse("{ } | rate() by (resource.service.name) > 1.5 | topk(3) | bottomk(1) <= 2s")
+    assert q.metrics is not None
+    assert q.metrics.second_stage == (
+        ("filter", ">", 1.5),
+        ("topk", 3),
+        ("bottomk", 1),
+        ("filter", "<=", 2.0),
+    )
+    with pytest.raises(TraceQLError, match="topk\\(0\\): expected at least 1"):
+        parse("{ } | rate() | topk(0)")
+    with pytest.raises(TraceQLError, match="a whole number of series"):
+        parse("{ } | rate() | topk(x)")
+
+
 def test_positions_are_lines_and_columns() -> None:
     toks = tokenize('{\n  name = "x" }')
     assert [(t.kind, t.line, t.col) for t in toks[:3]] == [

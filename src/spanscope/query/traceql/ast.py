@@ -169,6 +169,9 @@ class MetricsAggregate:
     attr: Attribute | Intrinsic | None = None
     quantiles: tuple[float, ...] = ()
     by: tuple[Attribute | Intrinsic, ...] = ()
+    second_stage: tuple[tuple[Any, ...], ...] = ()
+    """After the function, in order: ``("topk", k)``, ``("bottomk", k)``, or a filter on
+    each data point ``("filter", op, value)`` (``| rate() > 10``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ from spanscope.query.traceql.ast import (
     SpansetFilter,
     Static,
 )
-from spanscope.query.traceql.engine import TraceView, evaluate, spans_value
+from spanscope.query.traceql.engine import TraceView, compare, evaluate, spans_value
 from spanscope.query.traceql.lexer import TraceQLError
 from spanscope.query.traceql.planner import _conjuncts, pushdown
 from spanscope.store.base import Store
@@ -144,12 +144,47 @@ def run_metrics(
     if m is None:
         raise TraceQLError("not a metrics query: end it with a function such as | rate()")
     iv = _Intervals.of(start_ns, end_ns, step_ns, instant)
-    fast = _red_fast_path(store, query, iv)
-    if fast is not None:
-        return fast
+    out = _red_fast_path(store, query, iv) or _over_traces(store, query, iv)
+    out.series = second_stage(out.series, m.second_stage)
+    return out
+
+
+def second_stage(series: list[Series], stages: tuple[tuple[Any, ...], ...]) -> list[Series]:
+    """Tempo's second stage: ``topk``/``bottomk`` keep, at each timestamp, the k series with
+    the highest/lowest values there (ties: by labels); a filter keeps the data points that
+    pass it. A series left without data points is dropped."""
+    for stage in stages:
+        if stage[0] == "filter":
+            _, op, x = stage
+            series = [
+                Series(s.labels, [(t, v) for t, v in s.samples if compare(op, v, x)])
+                for s in series
+            ]
+        else:
+            fn, k = stage
+            by_ts: dict[int, list[tuple[float, str, int]]] = {}
+            for n, s in enumerate(series):
+                for t, v in s.samples:
+                    if not math.isnan(v):
+                        by_ts.setdefault(t, []).append((v, repr(s.labels), n))
+            keep: set[tuple[int, int]] = set()
+            for t, entries in by_ts.items():
+                entries.sort(key=lambda e: (-e[0] if fn == "topk" else e[0], e[1]))
+                keep.update((n, t) for _, _, n in entries[:k])
+            series = [
+                Series(s.labels, [(t, v) for t, v in s.samples if (n, t) in keep])
+                for n, s in enumerate(series)
+            ]
+        series = [s for s in series if s.samples]
+    return series
+
+
+def _over_traces(store: Store, query: Query, iv: _Intervals) -> MetricsResult:
+    m = query.metrics
+    assert m is not None
     plan = pushdown(query)
     sq = SearchQuery(
-        start_ns=max(0, iv.start - 1 if not instant else iv.start),
+        start_ns=iv.start if iv.instant else iv.start + 1,
         end_ns=iv.end,
         service=plan.service,
         operation=plan.operation,

@@ -26,6 +26,7 @@ refused in microseconds instead of exhausting the stack.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from spanscope.query.traceql.ast import (
@@ -151,6 +152,9 @@ class _Parser:
         if self.at("|"):
             self.advance()
             metrics = self.metrics()
+            stages = self.metrics_second_stage()
+            if stages:
+                metrics = replace(metrics, second_stage=stages)
         hints = self.hints() if self.at_word("with") else {}
         if not self.at("EOF"):
             raise self.error(f"unexpected {describe(self.tok)} after a complete query")
@@ -486,6 +490,35 @@ class _Parser:
                 by.append(self.attribute_ref("by("))
             self.expect(")", "')' to close by(")
         return MetricsAggregate(fn, attr, tuple(quantiles), tuple(by))
+
+    def metrics_second_stage(self) -> tuple[tuple[Any, ...], ...]:
+        """``| topk(5)``, ``| bottomk(3)`` and ``> 10`` after a metrics function, chained."""
+        stages: list[tuple[Any, ...]] = []
+        while True:
+            if (
+                self.at("|")
+                and self.peek().kind == "IDENT"
+                and self.peek().value in ("topk", "bottomk")
+            ):
+                self.advance()
+                fn = self.advance().value
+                self.expect("(", f"'(' after {fn}")
+                k = self.expect("INT", f"a whole number of series, e.g. {fn}(5)").value
+                if k < 1:
+                    raise self.error(f"{fn}({k}): expected at least 1", self.prev)
+                self.expect(")", f"')' to close {fn}(")
+                stages.append((fn, k))
+            elif self.at(*SCALAR_COMPARISONS):
+                op = self.operator()
+                value = self.scalar_primary()
+                if not isinstance(value, Static):
+                    raise self.error(
+                        "a metrics filter compares with a number, e.g. > 10", self.prev
+                    )
+                number = value.value / 1e9 if value.type == "duration" else float(value.value)
+                stages.append(("filter", op, number))
+            else:
+                return tuple(stages)
 
     def expect_number(self, what: str) -> float:
         if not self.at("INT", "FLOAT"):
