@@ -159,6 +159,18 @@ def test_tag_values(client: TestClient) -> None:
     assert narrowed["tagValues"] == [{"type": "string", "value": "payments"}]
 
 
+def test_bad_tags_are_400(client: TestClient) -> None:
+    for tag in (".a } && { .b", "1 + 2", "{", ".a != nil } | count() > 1 | { .b"):
+        r = client.get(f"/api/v2/search/tag/{tag}/values")
+        assert r.status_code == 400 and "invalid tag" in r.text, (tag, r.text)
+    assert (
+        client.get(
+            "/api/search", params={"q": "{ }", "limit": "0", "spss": "0", **WINDOW}
+        ).status_code
+        == 200
+    )
+
+
 def test_echo_and_buildinfo(client: TestClient) -> None:
     assert client.get("/api/echo").text == "echo"
     info = client.get("/tempo/api/status/buildinfo").json()

@@ -4,6 +4,7 @@ with the span ids it must keep, per spanset."""
 from __future__ import annotations
 
 import pytest
+from traceql_shop import SHOP_ID, span
 
 from spanscope.model import Trace
 from spanscope.query.traceql import parse
@@ -129,3 +130,17 @@ def test_a_catastrophic_regex_runs_in_linear_time(shop: Trace) -> None:
 def test_the_longest_chains_accepted_evaluate(shop: Trace) -> None:
     terms = " || ".join(['name = "nope"'] * 50 + ["status = error"])
     assert ids("{ " + terms + " } && " + " && ".join(["{ kind = server }"] * 70), shop) == [[1, 3]]
+
+
+def test_structural_operators_on_a_flat_trace_of_20000_spans() -> None:
+    """Linear, not pairwise: 20,000 siblings under one root would be 4e8 pairs."""
+    root = span(1, None, "root", 0, 1000)
+    children = [span(n, 1, "child", 1 + n % 900, 1) for n in range(2, 20_002)]
+    flat = Trace(SHOP_ID, [root, *children])
+    assert len(evaluate(parse("{ } ~ { }"), flat)[0].spans) == 20_000
+    assert len(evaluate(parse("{ } &~ { }"), flat)[0].spans) == 20_000
+    assert len(evaluate(parse('{ name = "root" } > { }'), flat)[0].spans) == 20_000
+    assert [s.name for s in evaluate(parse("{ } < { }"), flat)[0].spans] == ["root"]
+    assert [s.name for s in evaluate(parse("{ } << { }"), flat)[0].spans] == ["root"]
+    assert evaluate(parse('{ name = "root" } !~ { name = "root" }'), flat)[0].spans == [root]
+    assert evaluate(parse('{ name = "nope" } ~ { }'), flat) == []

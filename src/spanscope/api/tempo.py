@@ -45,7 +45,7 @@ from spanscope.model import SpanKind, Trace, parse_trace_id
 from spanscope.query.durations import parse_duration, parse_time, shown
 from spanscope.query.model import DEFAULT_LOOKBACK_NS, MAX_LIMIT, Condition, SearchQuery, now_ns
 from spanscope.query.traceql import TraceQLError, parse
-from spanscope.query.traceql.ast import Attribute, Intrinsic, SpansetFilter
+from spanscope.query.traceql.ast import Attribute, Intrinsic, SpansetFilter, Unary
 from spanscope.query.traceql.ast import Query as TraceQLQuery
 from spanscope.query.traceql.engine import TraceView, evaluate, query_fields, spans_value
 from spanscope.query.traceql.metrics import MAX_METRIC_TRACES, MetricsResult, run_metrics
@@ -97,7 +97,8 @@ def _answers(fn: Callable[[], Response]) -> Response:
 
 
 def _int(name: str, value: str | None, default: int, low: int, high: int) -> int:
-    if value is None or value == "":
+    """An integer parameter; absent, empty or 0 (Tempo's "not set") is the default."""
+    if value is None or value.strip() in ("", "0"):
         return default
     try:
         n = int(value)
@@ -425,18 +426,22 @@ def _typed(value: Any) -> dict[str, str] | None:
 
 def _field_of(tag: str) -> Attribute | Intrinsic:
     """A v2 tag (a TraceQL identifier: ``.service.name``, ``span.http.method``, ``status``)."""
+    problem = (
+        f"invalid tag {shown(tag)}: expected a TraceQL attribute or intrinsic, "
+        "e.g. resource.service.name"
+    )
     try:
-        stage = parse(f"{{ {tag} != nil }}").pipeline.stages[0]
+        query = parse(f"{{ {tag} != nil }}")
     except TraceQLError:
-        raise BadRequest(
-            f"invalid tag {shown(tag)}: expected a TraceQL attribute or intrinsic, "
-            "e.g. resource.service.name"
-        ) from None
-    assert isinstance(stage, SpansetFilter)
-    operand = getattr(stage.expr, "operand", None)
-    if not isinstance(operand, Attribute | Intrinsic):
-        raise BadRequest(f"invalid tag {shown(tag)}: expected a TraceQL attribute or intrinsic")
-    return operand
+        raise BadRequest(problem) from None
+    stages = query.pipeline.stages
+    # "{ .a } && { .b != nil }" parses too: only one field, alone, is a tag
+    if query.metrics is not None or len(stages) != 1 or not isinstance(stages[0], SpansetFilter):
+        raise BadRequest(problem)
+    expr = stages[0].expr
+    if not (isinstance(expr, Unary) and isinstance(expr.operand, Attribute | Intrinsic)):
+        raise BadRequest(problem)
+    return expr.operand
 
 
 def _values(

@@ -63,7 +63,14 @@ class Regex:
             return self._compiled.fullmatch(value) is not None
         hit = self._cache.get(value)
         if hit is None:
-            row = _re2().execute("SELECT regexp_full_match(?, ?)", [value, self.pattern]).fetchone()
+            try:
+                row = (
+                    _re2()
+                    .execute("SELECT regexp_full_match(?, ?)", [value, self.pattern])
+                    .fetchone()
+                )
+            except duckdb.Error:  # a value the engine cannot take (a NUL): no match
+                row = None
             hit = bool(row and row[0])
             if len(self._cache) < CACHE_VALUES:
                 self._cache[value] = hit
