@@ -36,6 +36,10 @@ NO_DATA = {
     "/healthz",
     "/readyz",
     "/metrics",  # the collector's own numbers (tenant ids as labels, no span data)
+    "/tempo/api/echo",  # Tempo's connection test and build info: no data
+    "/tempo/api/status/buildinfo",
+    "/tempo/api/search/tags",  # attribute names only (the test's data has none of its own)
+    "/tempo/api/v2/search/tags",
     "/api/v1/sampling/rules",  # head-sampling rules: the server's SDK configuration
     "/api/sampling",
     "/api/v1/retention",  # counts of what retention would delete, no names
@@ -88,6 +92,10 @@ def value_for(path: str, name: str, subject: TenantData) -> str | None:
         "query.start_time_min": "2020-01-01T00:00:00Z",
         "query.start_time_max": "2100-01-01T00:00:00Z",
     }
+    if "/search/tag/{tag}" in path:  # Tempo's tag values (api/tempo.py)
+        values["tag"] = "resource.service.name" if "/v2/" in path else "service.name"
+    if path.startswith("/tempo/api/metrics/") or path.startswith("/api/metrics/query"):
+        values["q"] = "{ } | count_over_time() by (resource.service.name)"
     if path == "/api/traces":
         values |= {"start": str(now_us - 3_600_000_000), "end": str(now_us)}
         values.pop("traceID")  # a search: by service, not by id

@@ -60,6 +60,7 @@ from spanscope.api import (
     native,
     sampling,
     signals,
+    tempo,
 )
 from spanscope.api.errors import ApiError, OrjsonResponse, error_body, error_response
 from spanscope.api.guard import RequestGuard
@@ -131,6 +132,8 @@ def create_app(
     app.include_router(analysis.router)  # before native: /traces/{id}/... paths
     app.include_router(sampling.router)  # before jaeger: /api/sampling
     app.include_router(signals.router)  # logs and metrics, linked to traces
+    app.include_router(tempo.root_router)  # before jaeger_spm: /api/metrics/query_range
+    app.include_router(tempo.router, prefix="/tempo")  # Grafana's Tempo data source
     app.include_router(jaeger_spm.router)
     app.include_router(jaeger_ui_api.router)  # /api/transform, /analytics/v1/..., quality
     app.include_router(native.router)
