@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from traceql_shop import shop_trace
 
-from spanscope.model import Trace
+from spanscope.model.spans import Trace
 
 
 @pytest.fixture

@@ -4,11 +4,7 @@ tenant (``X-Scope-OrgID``)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-START_TIMEOUT_S = 60.0
+from tests.support.server import launch
+
 WAIT_S = 30.0
 
 
@@ -36,53 +33,12 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data = tmp_path_factory.mktemp("tempo") / "data"
-    data.mkdir()
-    log = data.parent / "serve.log"
-    command = [
-        sys.executable, "-m", "spanscope", "serve", "--data-dir", str(data), "--host", "127.0.0.1",
-        "--port", "0", "--otlp-grpc-port", "0", "--otlp-http-port", "0", "--zipkin-port", "0",
-    ]  # fmt: skip
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ)
-        )
+    running = launch(tmp_path_factory.mktemp("tempo") / "data")
     try:
-        ports = _wait_ready(process, data / "ports.json", log)
-        yield Server(
-            process,
-            f"http://127.0.0.1:{ports['api']}",
-            f"http://127.0.0.1:{ports['otlp_http']}",
-            log,
-        )
+        yield Server(running.process, running.api_url, running.otlp_http_url, running.log_path)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(30)
-
-
-def _wait_ready(process: subprocess.Popen[bytes], ports_file: Path, log: Path) -> dict[str, int]:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"spanscope serve exited:\n{log.read_text(errors='replace')}")
-        if ports_file.exists():
-            ports: dict[str, int] = json.loads(ports_file.read_text())
-            try:
-                if (
-                    httpx.get(f"http://127.0.0.1:{ports['api']}/healthz", timeout=2).status_code
-                    == 200
-                ):
-                    return ports
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"spanscope serve not ready:\n{log.read_text(errors='replace')}")
+        code = running.stop()
+        assert code == 0, f"spanscope serve exited with {code} on SIGTERM:\n{running.log()}"
 
 
 def send_checkout(server: Server, tenant: str | None = None) -> str:

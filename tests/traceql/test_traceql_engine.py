@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from traceql_shop import SHOP_ID, span
 
-from spanscope.model import Trace
+from spanscope.model.spans import Trace
 from spanscope.query.traceql import parse
 from spanscope.query.traceql.engine import evaluate
 

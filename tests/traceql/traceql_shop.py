@@ -9,7 +9,7 @@ event), which calls payments "db.query" three times (client 50/60/70 ms, db.syst
 
 from __future__ import annotations
 
-from spanscope.model import Event, Link, Span, SpanKind, StatusCode, Trace
+from spanscope.model.spans import Event, Link, Span, SpanKind, StatusCode, Trace
 
 MS = 1_000_000
 BASE = 1_760_000_000_000_000_000

@@ -15,7 +15,7 @@ Answers are Tempo's shapes (:mod:`spanscope.api.tempo_render`); a bad query is a
 Tempo's plain-text error (``invalid TraceQL query: parse error at line 1, col 27: ...``).
 Search results are newest first, always (Tempo's own order is whatever its shards answer
 first). Reads are of the request's tenant (``X-Scope-OrgID``,
-:func:`spanscope.api.native.store_of`).
+:func:`spanscope.api.deps.store_of`).
 
 Tags and tag values come from the services and operations the store lists plus a sample
 of the newest traces in the window (:data:`TAG_SAMPLE_TRACES`); Tempo's are best-effort too.
@@ -31,8 +31,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
 import spanscope
+from spanscope.api.deps import StoreDep, cached_entry
 from spanscope.api.errors import OrjsonResponse
-from spanscope.api.native import StoreDep, cached_entry
 from spanscope.api.serialize import otlp_value
 from spanscope.api.tempo_render import (
     search_trace,
@@ -41,7 +41,7 @@ from spanscope.api.tempo_render import (
     trace_protobuf,
     wrap_v2_protobuf,
 )
-from spanscope.model import SpanKind, Trace, parse_trace_id
+from spanscope.model.spans import SpanKind, Trace, parse_trace_id
 from spanscope.query.durations import parse_duration, parse_time, shown
 from spanscope.query.model import DEFAULT_LOOKBACK_NS, MAX_LIMIT, Condition, SearchQuery, now_ns
 from spanscope.query.traceql import TraceQLError, parse

@@ -22,7 +22,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from spanscope.api.serialize import otlp_value, spans_to_otlp
-from spanscope.model import Span, SpanKind, StatusCode, Trace
+from spanscope.model.spans import Span, SpanKind, StatusCode, Trace
 from spanscope.query.traceql.ast import Attribute, Intrinsic
 from spanscope.query.traceql.engine import Spanset, TraceView, spans_value
 from spanscope.query.traceql.planner import Match

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from spanscope.model import Event, Link, Span, Trace
+from spanscope.model.spans import Event, Link, Span, Trace
 from spanscope.query.traceql.ast import (
     Aggregate,
     Attribute,

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from spanscope.analysis.red import adjusted_count
-from spanscope.model import Span, SpanKind
+from spanscope.model.spans import Span, SpanKind
 from spanscope.query.model import MAX_LIMIT, SearchQuery
 from spanscope.query.traceql.ast import (
     Attribute,

@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from spanscope.model import Trace, TraceSummary
+from spanscope.model.spans import Trace
+from spanscope.model.summaries import TraceSummary
 from spanscope.query.model import MAX_CONDITIONS, MAX_LIMIT, Condition, SearchQuery
 from spanscope.query.traceql.ast import (
     Attribute,
