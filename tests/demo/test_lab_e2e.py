@@ -210,6 +210,11 @@ def at_real_size(
     after = checkout_ms(switch_ns + 2_000_000_000, float("inf"))
     assert len(before) >= 3 and len(after) >= 5, (before, after)
     assert statistics.median(after) > 5 * statistics.median(before), (before, after)
+    typical = sorted(
+        (r for r in answered if r["route"] == "POST /orders" and r["status"] < 400
+         and first < r["time_unix_nano"] < switch_ns),
+        key=lambda r: r["duration_ms"],
+    )[len(before) // 2]  # fmt: skip
     # ... and each lookup is its own SQL span: the slowest checkout shows them all
     spans = traces[slowest["trace_id"]]["spans"]
     lookups = [s for s in spans if "WHERE order_ref = ?" in statement_of(s)]
@@ -223,6 +228,14 @@ def at_real_size(
     assert explained.returncode == 0, explained.stderr
     headline = explained.stdout.splitlines()[0]
     assert "orders · SELECT" in headline, explained.stdout
+    # ... and so does the A/B compare page (the tour links it: a typical checkout from
+    # before against the slowest since), from /api/v1/diff
+    diff = httpx.get(
+        api + "/api/v1/diff", params={"a": typical["trace_id"], "b": slowest["trace_id"]},
+        timeout=30,
+    )  # fmt: skip
+    assert diff.status_code == 200, diff.text
+    assert "; orders · SELECT " in diff.json()["headline"], diff.json()["headline"]
 
 
 def walk_through(api: str, start_ns: int, switch_ns: int, traces: dict[str, Any]) -> None:
