@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from typing import Any
 import httpx
 from lab_helpers import demo_command, demo_output, wait_for
 
+from spanscope.demo import data
 from spanscope.demo.tour import log_lines, self_times
 
 ALL = {
@@ -150,6 +152,7 @@ def test_missing_index_lab_tells_the_story(
     # scheduling stall in another span instead
     lookups = [s for s in longest_leaves if "WHERE order_ref = ?" in statement_of(s)]
     assert len(lookups) >= 2, [(statement_of(s) or s["name"]) for s in longest_leaves]
+    at_real_size(server.api_url, answered, switched[0]["time_unix_nano"], slowest[0], traces)
     self_by_operation: Counter[tuple[str, str]] = Counter()
     for trace_id in after:
         spans = traces[trace_id]["spans"]
@@ -174,12 +177,65 @@ def test_missing_index_lab_tells_the_story(
         "what changed most: orders · SELECT id, status, total_cents FROM orders WHERE order_ref = ?"
         in output
     ), output
+    assert "where its time went: orders · SELECT — " in output, output
     assert f"{server.api_url}/trace/" in output
     # ... and walked on from the services' own metrics and logs
     assert "orders http.server.duration p99" in output, output
     assert "slowest exemplar:" in output and "spanscope explain " in output, output
 
     walk_through(server.api_url, start, switched[0]["time_unix_nano"], traces)
+
+
+def at_real_size(
+    api: str,
+    answered: list[dict[str, Any]],
+    switch_ns: int,
+    slowest: dict[str, Any],
+    traces: dict[str, Any],
+) -> None:
+    """The incident at its real size (issue #14): every checkout loads the customer's last
+    orders by reference, so the dropped index turns each of those lookups into a scan — and
+    checkout takes many times what it took before. A ratio of medians of the client's own
+    timings, never a wall-clock bound (the machine is shared); the first seconds are warm-up,
+    the first two after the switch the index drop itself."""
+    first = min(r["time_unix_nano"] for r in answered) + 4_000_000_000
+
+    def checkout_ms(lo: int, hi: float) -> list[float]:
+        return [
+            r["duration_ms"] for r in answered
+            if r["route"] == "POST /orders" and r["status"] < 400 and lo < r["time_unix_nano"] < hi
+        ]  # fmt: skip
+
+    before = checkout_ms(first, switch_ns)
+    after = checkout_ms(switch_ns + 2_000_000_000, float("inf"))
+    assert len(before) >= 3 and len(after) >= 5, (before, after)
+    assert statistics.median(after) > 5 * statistics.median(before), (before, after)
+    typical = sorted(
+        (r for r in answered if r["route"] == "POST /orders" and r["status"] < 400
+         and first < r["time_unix_nano"] < switch_ns),
+        key=lambda r: r["duration_ms"],
+    )[len(before) // 2]  # fmt: skip
+    # ... and each lookup is its own SQL span: the slowest checkout shows them all
+    spans = traces[slowest["trace_id"]]["spans"]
+    lookups = [s for s in spans if "WHERE order_ref = ?" in statement_of(s)]
+    assert len(lookups) > data.ORDER_HISTORY // 2, len(lookups)
+
+    # spanscope explain on that trace names the SELECT first
+    explained = subprocess.run(
+        [sys.executable, "-m", "spanscope", "explain", slowest["trace_id"], "--url", api],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert explained.returncode == 0, explained.stderr
+    headline = explained.stdout.splitlines()[0]
+    assert "orders · SELECT" in headline, explained.stdout
+    # ... and so does the A/B compare page (the tour links it: a typical checkout from
+    # before against the slowest since), from /api/v1/diff
+    diff = httpx.get(
+        api + "/api/v1/diff", params={"a": typical["trace_id"], "b": slowest["trace_id"]},
+        timeout=30,
+    )  # fmt: skip
+    assert diff.status_code == 200, diff.text
+    assert "; orders · SELECT " in diff.json()["headline"], diff.json()["headline"]
 
 
 def walk_through(api: str, start_ns: int, switch_ns: int, traces: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,25 @@ def test_missing_index_turns_the_lookup_into_a_full_scan(lab_databases: Path) ->
     assert found == [(1234,)]
 
 
+def test_a_regular_customer_has_an_order_history_to_check(lab_databases: Path) -> None:
+    # checkout loads the customer's last ORDER_HISTORY orders by reference, one lookup
+    # each: with the index gone that is ORDER_HISTORY scans, which is the incident's size
+    conn = data.connect(lab_databases / "orders.db")
+    counts = [
+        conn.execute(data.HISTORY_QUERY, (customer, data.ORDER_HISTORY)).fetchall()
+        for customer in (1, data.REGULAR_CUSTOMERS // 2, data.REGULAR_CUSTOMERS)
+    ]
+    assert [len(refs) for refs in counts] == [data.ORDER_HISTORY] * 3, counts
+    plan = " ".join(
+        str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + data.HISTORY_QUERY, (1, 10))
+    )
+    assert "idx_orders_customer" in plan, plan  # the history itself stays cheap
+    rng = random.Random(3)
+    shoppers = [data.shopper(rng) for _ in range(1_000)]
+    regular = sum(1 for s in shoppers if s <= data.REGULAR_CUSTOMERS)
+    assert 700 <= regular <= 900 and max(shoppers) <= data.USER_COUNT, regular
+
+
 def test_percentile_is_nearest_rank() -> None:
     assert percentile([], 99) == 0
     assert percentile([5], 99) == 5
@@ -73,14 +93,14 @@ def span(span_id: str, parent: str | None, start: int, end: int, name: str = "x"
 def test_self_time_counts_overlapping_children_once_and_clips_them() -> None:
     spans = [
         span("root", None, 0, 100),
-        span("a", "root", 10, 40),
-        span("b", "root", 30, 60),  # overlaps a: 10..60 covered once
-        span("late", "root", 90, 130),  # outlives its parent: clipped at 100
+        span("a", "root", 10, 40, "a"),
+        span("b", "root", 30, 60, "b"),  # overlaps a: 10..60 covered once
+        span("late", "root", 90, 130, "late"),  # outlives its parent: clipped at 100
         span("leaf", "a", 10, 35, "SELECT"),
     ]
     assert self_times(spans) == {"root": 40, "a": 5, "b": 30, "late": 40, "leaf": 25}
     found = dominant_span({"spans": spans})
-    assert found is not None and found[0]["span_id"] == "root" and found[1] == 40
+    assert found is not None and found[0]["span_id"] == "root" and found[1:] == (40, 1)
     assert dominant_span({"spans": []}) is None
 
 
@@ -122,4 +142,21 @@ def test_dominant_span_is_own_work_not_a_calls_gap() -> None:
         span("db", "srv", 42, 57, "SELECT") | {"kind": "client"},
     ]
     found = dominant_span({"spans": spans})
-    assert found is not None and found[0]["span_id"] == "root" and found[1] == 20
+    assert found is not None and found[0]["span_id"] == "root" and found[1:] == (20, 1)
+
+
+def test_dominant_span_sums_the_spans_of_one_statement() -> None:
+    # checkout's order lookups: four SELECTs of one statement, 15 each, are the trace's
+    # largest own work (60) though the root alone (30) is larger than any one of them
+    select = {"key": "db.statement", "value": "SELECT id FROM orders WHERE order_ref = ?"}
+    other = {"key": "db.statement", "value": "SELECT 1"}
+    spans = [span("root", None, 0, 100, "POST /orders")]
+    for i in range(4):
+        spans.append(span(f"q{i}", "root", 10 + 15 * i, 25 + 15 * i, "SELECT"))
+        spans[-1]["attributes"] = [select]
+    spans.append(span("one", "root", 70, 80, "SELECT") | {"attributes": [other]})
+    found = dominant_span({"spans": spans})
+    assert found is not None
+    representative, own_ns, count = found
+    assert (representative["name"], own_ns, count) == ("SELECT", 60, 4)
+    assert representative["attributes"] == [select]

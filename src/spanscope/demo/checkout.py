@@ -4,6 +4,8 @@
 A checkout (``orders POST /orders``) is::
 
     find-order      SELECT ... FROM orders WHERE order_ref = ?   (idempotency: seen before?)
+    order-history   the customer's last 10 orders (by customer_id), each loaded through
+                    find-order, to refuse a double-submitted cart   (missing-index)
     inventory       POST /reservations     reserve stock, get prices
     shipping        POST /quotes           carrier quote                 (error-burst)
     payments        POST /charges  ->  payment-provider POST /v1/charges (slow-payment-provider,
@@ -15,11 +17,12 @@ and an order status page (``orders GET /orders/{ref}``) is ``find-order``, its l
 the product names from inventory in one batch call — or one call per line (n-plus-one).
 
 ``missing-index`` is applied by orders itself: when the switchboard says so it really drops
-``idx_orders_ref`` (and rebuilds it when the incident ends), so ``find-order``'s SELECT scans
-the 50,000-row table — and orders logs a ``slow query`` WARNING with the statement and its
-duration whenever the lookup takes more than :data:`SLOW_QUERY_MS`, as a database's slow-query
-log would. payments logs a WARNING per retry (``retrying payment-provider call, attempt
-2/5``), so ``retry-storm`` reads in a trace's logs too.
+``idx_orders_ref`` (and rebuilds it when the incident ends), so each ``find-order`` SELECT
+scans the 50,000-row table — up to eleven of them per checkout, where each took ~0.02 ms —
+and orders logs a ``slow query`` WARNING with the statement and its duration whenever the
+lookup takes more than :data:`SLOW_QUERY_MS`, as a database's slow-query log would.
+payments logs a WARNING per retry (``retrying payment-provider call, attempt 2/5``), so
+``retry-storm`` reads in a trace's logs too.
 
 ``payment-provider`` stands for a third party: its latency is a sleep, as any stub of
 someone else's API is; everything else does its real work.
@@ -47,11 +50,11 @@ from spanscope.demo.shop import Item
 from spanscope.sdk import span
 
 CHARGE_ATTEMPTS = 5
+"""payments' retry budget per charge: generous, and without backoff — the bug that turns
+an intermittent provider failure into a retry storm."""
 SLOW_QUERY_MS = 10.0
 """orders' slow-query threshold: the indexed lookup takes ~0.02 ms, the scan ~15-25 ms idle."""
 ORDER_LOOKUP = "SELECT id, status, total_cents FROM orders WHERE order_ref = ?"
-"""payments' retry budget per charge: generous, and without backoff — the bug that turns
-an intermittent provider failure into a retry storm."""
 
 
 class NewOrder(BaseModel):
@@ -124,11 +127,20 @@ def orders(ctx: ServiceContext) -> fastapi.FastAPI:
                 )
         return rows[0] if rows else None
 
+    def order_history(customer_id: int) -> list[tuple[str, tuple[Any, ...]]]:
+        """The customer's latest orders, each loaded by its reference (the one way orders
+        loads an order, so every load is one cheap index search — while the index exists)."""
+        with span("order-history", attributes={"customer.id": customer_id}):
+            refs = db.query(data.HISTORY_QUERY, (customer_id, data.ORDER_HISTORY))
+            loaded = [(ref, find_order(ref)) for (ref,) in refs]
+        return [(ref, order) for ref, order in loaded if order is not None]
+
     @app.post("/orders", status_code=201)
     def place_order(body: NewOrder) -> Any:
         existing = find_order(body.order_ref)
         if existing is not None:  # a retried checkout: answer what the first one did
             return {"order_ref": body.order_ref, "status": existing[1], "total": existing[2]}
+        history = order_history(body.customer_id)
         items = [item.model_dump() for item in body.items]
         lines = call(inventory, "POST", "/reservations", json=items)["lines"]
         subtotal = sum(line["price_cents"] * line["quantity"] for line in lines)
@@ -136,6 +148,13 @@ def orders(ctx: ServiceContext) -> fastapi.FastAPI:
             shipping, "POST", "/quotes", json={"items": len(lines), "customer_id": body.customer_id}
         )
         total = subtotal + quote["cost_cents"]
+        for ref, (_, status, previous_total) in history:
+            if status == "paid" and previous_total == total:  # paid, not shipped yet
+                raise HTTPException(
+                    409,
+                    f"order {ref} has the same total ({total} cents) and is not shipped yet: "
+                    f"a double submit? Retry with order_ref {ref!r} to get that order",
+                )
         charge = call(
             payments,
             "POST",

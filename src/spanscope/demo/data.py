@@ -4,7 +4,9 @@ Each service owns its data, as microservices do, in ``<lab-dir>/db/<service>.db`
 
 - ``orders.db``: ``orders`` (50,000 rows, ~1.5 KB each: with the address, gift note and a
   JSON snapshot of the cart, the table is ~80 MB, as order tables are) and ``order_items``
-  (~225,000 rows);
+  (~225,000 rows). As in any shop, a few customers place most orders: 80 % of the rows
+  belong to the first :data:`REGULAR_CUSTOMERS` (~20 orders each), and :func:`shopper`
+  picks the lab's shoppers the same way;
 - ``users.db``: ``users`` (20,000 rows, salted PBKDF2 password hashes);
 - ``inventory.db``: ``products`` (2,000 rows), ``stock`` and ``reviews`` (60,000 rows).
 
@@ -14,8 +16,10 @@ of the lab on the same directory. ``missing-index`` is a real index drop::
     DROP INDEX idx_orders_ref      -- SELECT ... WHERE order_ref = ? now scans 50,000 rows
 
 measured here: ~0.02 ms with the index, ~23 ms without it (a full scan of ~80 MB of pages)
-on an idle core — and several times that on a busy one. :func:`set_order_ref_index` puts
-it back when the incident ends.
+on an idle core — and several times that on a busy one. A checkout makes
+``1 + ORDER_HISTORY`` such lookups (its idempotency check, then the customer's last orders,
+found through ``idx_orders_customer`` and loaded by reference), so the drop costs it about
+a dozen scans. :func:`set_order_ref_index` puts the index back when the incident ends.
 """
 
 from __future__ import annotations
@@ -34,6 +38,11 @@ PRODUCT_COUNT = 2_000
 REVIEW_COUNT = 60_000
 CATEGORIES = ("books", "garden", "kitchen", "music", "outdoor", "toys", "games", "tools")
 ORDER_REF_INDEX = "idx_orders_ref"
+REGULAR_CUSTOMERS = 2_000
+"""Customers 1..REGULAR_CUSTOMERS place 80 % of the orders (and of the lab's logins)."""
+ORDER_HISTORY = 10
+"""How many of a customer's latest orders checkout checks the new one against."""
+HISTORY_QUERY = "SELECT order_ref FROM orders WHERE customer_id = ? ORDER BY id DESC LIMIT ?"
 PBKDF2_ROUNDS = 2_000  # a login costs ~1 ms of CPU, like a real (if cheap) password check
 
 
@@ -41,6 +50,13 @@ def order_ref(order_id: int) -> str:
     """The public reference of seeded order ``order_id`` (the traffic generator looks
     orders up by it, so it is derived, not stored elsewhere)."""
     return "ord-" + hashlib.sha1(str(order_id).encode()).hexdigest()[:12]
+
+
+def shopper(rng: random.Random) -> int:
+    """A customer id, a regular one 80 % of the time (the seeded orders are spread so)."""
+    if rng.random() < 0.8:
+        return rng.randrange(1, REGULAR_CUSTOMERS + 1)
+    return rng.randrange(1, USER_COUNT + 1)
 
 
 def user_email(user_id: int) -> str:
@@ -95,7 +111,7 @@ def build_orders(path: Path) -> None:
         note = "".join(rng.choices("abcdefghij ", k=rng.randrange(0, 120)))
         total = sum(line["price_cents"] * line["quantity"] for line in lines)
         orders.append(
-            (i, order_ref(i), rng.randrange(1, USER_COUNT + 1), start + i * 600, "delivered",
+            (i, order_ref(i), shopper(rng), start + i * 600, "delivered",
              total, address, note, json.dumps(lines))
         )  # fmt: skip
         items.extend((i, x["product_id"], x["quantity"], x["price_cents"]) for x in lines)
@@ -107,6 +123,7 @@ def build_orders(path: Path) -> None:
             total_cents INTEGER NOT NULL, shipping_address TEXT, gift_note TEXT,
             cart_snapshot TEXT);
         CREATE UNIQUE INDEX {ORDER_REF_INDEX} ON orders (order_ref);
+        CREATE INDEX idx_orders_customer ON orders (customer_id);
         CREATE TABLE order_items (id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL,
             product_id INTEGER NOT NULL, quantity INTEGER NOT NULL, price_cents INTEGER NOT NULL);
         CREATE INDEX idx_order_items_order ON order_items (order_id);

@@ -77,23 +77,27 @@ def self_times(spans: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def dominant_span(trace: dict[str, Any]) -> tuple[dict[str, Any], int] | None:
-    """The span with the largest own work (self time, except that a CLIENT call's time
-    outside its SERVER child is waiting on the wire or a queue, not work), and that time
-    in ns (docs/analysis.md, "Waiting is not working")."""
+def dominant_span(trace: dict[str, Any]) -> tuple[dict[str, Any], int, int] | None:
+    """The operation with the largest own work (self time, except that a CLIENT call's time
+    outside its SERVER child is waiting on the wire or a queue, not work): its longest span,
+    its own work summed in ns, and its span count (docs/analysis.md, "Waiting is not
+    working"). Spans of one operation — same service, name and statement — count together:
+    a dozen slow lookups are one cause, however small each of them is."""
     spans = trace.get("spans") or []
     if not spans:
         return None
     selfs = self_times(spans)
     served = {s.get("parent_span_id") for s in spans if s.get("kind") == "server"}
-    own = {
-        s["span_id"]: 0
-        if s.get("kind") == "client" and s["span_id"] in served
-        else selfs[s["span_id"]]
-        for s in spans
-    }
-    best = max(spans, key=lambda s: own[s["span_id"]])
-    return best, own[best["span_id"]]
+    groups: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
+    own: dict[tuple[str, str, str | None], int] = {}
+    for s in spans:
+        key = (s["service"], s["name"], _statement(s))
+        groups.setdefault(key, []).append(s)
+        waiting = s.get("kind") == "client" and s["span_id"] in served
+        own[key] = own.get(key, 0) + (0 if waiting else selfs[s["span_id"]])
+    best = max(groups, key=lambda k: own[k])
+    longest = max(groups[best], key=lambda s: s["end_time_unix_nano"] - s["start_time_unix_nano"])
+    return longest, own[best], len(groups[best])
 
 
 def log_lines(log_dir: Path, trace_id: str) -> list[dict[str, Any]]:
@@ -317,11 +321,12 @@ class Tour:
         found = dominant_span(trace) if trace else None
         if found is None:
             return
-        span, self_ns = found
+        span, self_ns, count = found
         share = 100 * self_ns / duration_ns if duration_ns else 0
+        spans = f" in {count} spans" if count > 1 else ""
         self.lab.say(
             f"  where its time went: {span['service']} · {span['name']} — "
-            f"{duration(self_ns)} own work, {share:.0f} % of the trace"
+            f"{duration(self_ns)} own work{spans}, {share:.0f} % of the trace"
         )
         statement = _statement(span)
         if statement:
@@ -336,7 +341,7 @@ class Tour:
             took = max(s["duration_ns"] for s in same)
             self.lab.say(
                 f"    the same span in a typical trace from before: {duration(took)} "
-                f"(now {duration(span['duration_ns'])})"
+                f"(now up to {duration(span['duration_ns'])})"
             )
 
 

@@ -83,7 +83,7 @@ class Shoppers:
             product_id = rng.randrange(1, data.PRODUCT_COUNT + 1)
             await self.send(kind, "GET", f"/products/{product_id}", "GET /products/{product_id}")
         elif kind == "login":
-            user = rng.randrange(1, data.USER_COUNT + 1)
+            user = data.shopper(rng)  # mostly regulars, who have an order history
             password = data.user_password(user) if rng.random() > 0.05 else "wrong"
             login = {"email": data.user_email(user), "password": password}
             answer = await self.send(kind, "POST", "/login", "POST /login", json=login)
