@@ -22,7 +22,9 @@ def listed(page: Any) -> list[str]:
 
 def suggestions(page: Any) -> list[str]:
     page.wait_for_selector("#traceql-suggestions:not(.hidden) li")
-    return page.eval_on_selector_all("#traceql-suggestions li", "els => els.map(e => e.textContent)")
+    return page.eval_on_selector_all(
+        "#traceql-suggestions li", "els => els.map(e => e.textContent)"
+    )
 
 
 def test_traceql_box_autocompletes_names_and_values_and_runs(page: Any, ui: str) -> None:
@@ -37,8 +39,8 @@ def test_traceql_box_autocompletes_names_and_values_and_runs(page: Any, ui: str)
     box.press("Enter")
     assert box.input_value() == "{ resource.service.name"
     box.press_sequentially(' = "pay')
-    page.wait_for_selector('#traceql-suggestions li:text-is(\'"payments"\')')
-    page.click('#traceql-suggestions li:text-is(\'"payments"\')')
+    page.wait_for_selector("#traceql-suggestions li:text-is('\"payments\"')")
+    page.click("#traceql-suggestions li:text-is('\"payments\"')")
     assert box.input_value() == '{ resource.service.name = "payments"'
     box.press_sequentially(" && status = error }")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -70,4 +72,3 @@ def test_the_form_shows_its_traceql_which_finds_the_same_traces(page: Any, ui: s
     page.wait_for_selector(".result-list")
     assert "lookback=6h" in page.url
     assert listed(page) == by_form == [CHECKOUT]
-

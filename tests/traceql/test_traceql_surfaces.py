@@ -102,7 +102,7 @@ def test_q_finds_traces_with_traceql(url: str) -> None:
     assert ids(search(url, q="{ status = error }")) == [SLOW]
     assert ids(search(url, q='{ resource.service.name = "orders" }')) == [FAST, SLOW]
     assert ids(search(url, q="{ span.http.status_code >= 500 } >> { status = error }")) == [SLOW]
-    assert ids(search(url, q='{ .http.status_code = 200 && duration > 100ms }')) == [OTHER]
+    assert ids(search(url, q="{ .http.status_code = 200 && duration > 100ms }")) == [OTHER]
     assert ids(search(url, q="{ }", limit=2)) == [OTHER, FAST]
 
 

@@ -42,8 +42,11 @@ def store() -> Iterator[DuckDBStore]:
         tid = bytes([0x40 + k]) * 16
         spans = [
             replace(
-                s, trace_id=tid, start_ns=s.start_ns + k * 10**9,
-                end_ns=s.end_ns + k * 10**9 + (k % 3) * 40_000_000, events=list(s.events),
+                s,
+                trace_id=tid,
+                start_ns=s.start_ns + k * 10**9,
+                end_ns=s.end_ns + k * 10**9 + (k % 3) * 40_000_000,
+                events=list(s.events),
                 status_code=StatusCode.UNSET if k % 2 else s.status_code,
                 attributes=dict(s.attributes),
             )  # fmt: skip

@@ -76,8 +76,9 @@ def label_text(labels: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for label in labels:
         value = label.get("value") or {}
-        v = next(iter(value.values()), "") if isinstance(value, Mapping) else value
-        parts.append(f'{label.get("key", "")}="{v}"' if isinstance(v, str) else f"{label.get('key', '')}={v}")
+        kind, v = next(iter(value.items()), ("", "")) if isinstance(value, Mapping) else ("", value)
+        shown = f'"{v}"' if kind == "stringValue" else str(v)  # intValue is a string in JSON
+        parts.append(f"{label.get('key', '')}={shown}")
     return "{" + ", ".join(parts) + "}"
 
 
