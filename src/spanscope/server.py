@@ -51,6 +51,7 @@ from typing import Any
 
 import uvicorn
 
+from spanscope.allocator import cap_arenas
 from spanscope.api.trace_cache import max_spans_from_env
 from spanscope.auth import (
     Authenticator,
@@ -210,6 +211,7 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    log.info(cap_arenas())  # before any thread starts: arenas made earlier stay
     settings = settings_from_env(settings)
     try:  # a bad certificate or key stops the start here, before any file or port is touched
         tls = load_server_tls(settings.tls_cert, settings.tls_key)
