@@ -193,9 +193,9 @@ def test_open_a_file_that_is_no_trace_says_why(page: Any, ui: str) -> None:
     assert "Cannot open notes.json" in text and "found keys hello" in text
     bad = {"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}
     upload(page, "bad.otlp.json", json.dumps(bad).encode())
-    page.wait_for_function(
-        "document.querySelector('.open-status').textContent.includes('bad.otlp.json')"
-    )
+    # the error box of THIS file (the previous one's said notes.json); the page's CSP
+    # forbids eval, so wait through a locator rather than a JS string
+    page.locator(".open-status .error-box", has_text="bad.otlp.json").wait_for()
     assert "Cannot open bad.otlp.json" in page.inner_text(".open-status")
 
 
