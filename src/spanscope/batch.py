@@ -302,6 +302,14 @@ def table_to_spans(
     return _spans(table, repeat(trace_id), resources)
 
 
+def rows_to_spans(
+    table: pa.Table, trace_ids: Iterable[bytes], resources: dict[int, Attributes]
+) -> list[Span]:
+    """:func:`table_to_spans` for a table holding spans of several traces: ``trace_ids``
+    gives each row's trace id, in table order."""
+    return _spans(table, trace_ids, resources)
+
+
 def batch_to_spans(batch: SpanTable) -> list[Span]:
     """The batch as Span objects, in row order (for stores that keep Span objects, and for
     the few spans set aside in quarantine)."""

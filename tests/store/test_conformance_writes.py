@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,32 @@ def test_trace_stamp_changes_when_the_trace_does(store: Store) -> None:
     assert second is not None and second != first and second[1:] == (T0, T0 + 25 * MS)
     trace = store.trace_read(tid(1), second)
     assert trace is not None and [s.span_id for s in trace.spans] == [sid(1), sid(2)]
+
+
+def test_many_traces_read_at_once_are_the_traces_read_one_by_one(store: Store) -> None:
+    # far apart in time (an hour: separate scans), written in several batches, with ids
+    # above and below 2**127, with resources, and one id never stored
+    low_id = (7).to_bytes(16, "big")
+    spans = [
+        make_span(1, 1, start_ms=0, duration_ms=30, resource={"host.name": "a"}),
+        make_span(2, 1, start_ms=3_600_000, duration_ms=10, service="checkout"),
+        make_span(2, 2, 1, start_ms=3_600_002, duration_ms=5, attributes={"n": 3}),
+        make_span(3, 1, start_ms=20, duration_ms=1, resource={"host.name": "b"}),
+    ]
+    store.write(spans[:2])
+    store.write(spans[2:])
+    store.write([replace(make_span(9, 1, start_ms=40), trace_id=low_id)])
+    wanted = [tid(1), tid(2), tid(3), low_id, tid(404)]
+    stamps = store.trace_stamps(wanted)
+    assert set(stamps) == {tid(1), tid(2), tid(3), low_id}
+    assert all(stamps[t] == store.trace_stamp(t) for t in stamps)
+    read = store.traces_read(stamps)
+    assert set(read) == set(stamps)
+    for trace_id, trace in read.items():
+        assert trace == store.trace(trace_id), trace_id
+    assert [s.span_id for s in read[tid(2)].spans] == [sid(1), sid(2)]
+    assert read[tid(3)].spans[0].resource == {"host.name": "b"}
+    assert store.trace_stamps([]) == {} and store.traces_read({}) == {}
 
 
 _CRASHING_WRITER = """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -184,3 +185,49 @@ def test_two_tenants_with_one_trace_id_and_equal_stamps_get_their_own_trace() ->
     assert again is first  # and each is still cached
     a.close()
     b.close()
+
+
+class BatchCountingStore(DuckDBStore):
+    """A DuckDBStore that counts its many-trace reads and how many traces each asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(":memory:")
+        self.asked: list[int] = []
+
+    def traces_read(self, stamps):  # type: ignore[no-untyped-def]
+        self.asked.append(len(stamps))
+        return super().traces_read(stamps)
+
+
+def test_many_traces_are_read_in_one_call_and_cached_until_they_grow() -> None:
+    store = BatchCountingStore()
+    ids = [(0xAB00 + n).to_bytes(16, "big") for n in range(5)]
+    store.write([replace(span(1, None), trace_id=t) for t in ids])
+    cache = TraceCache(max_spans=100)
+    first = cache.entries(store, [*ids, bytes(16)])
+    assert list(first) == ids and store.asked == [5]  # one read, the unknown id left out
+    assert all(first[t].stored == store.trace(t) for t in ids)
+    assert list(cache.entries(store, ids[::-1])) == ids[::-1] and store.asked == [5]
+    store.write([replace(span(2, 1), trace_id=ids[3])])  # that trace grew: read again alone
+    again = cache.entries(store, ids)
+    assert store.asked == [5, 1] and len(again[ids[3]].stored.spans) == 2
+    assert TraceCache(max_spans=0).entries(store, ids)[ids[3]].stored == again[ids[3]].stored
+    # one tenant's cached trace is not another's
+    assert cache.entries(store, ids[:1], tenant="other") and store.asked[-1] == 1
+    store.close()
+
+
+def test_tempo_traceql_search_reads_its_candidates_through_the_cache() -> None:
+    store = BatchCountingStore()
+    ids = [(0xCD00 + n).to_bytes(16, "big") for n in range(4)]
+    store.write([replace(span(1, None), trace_id=t) for t in ids])
+    client = TestClient(create_app(store))
+    params = {"q": '{ resource.service.name = "orders" }', "start": T0 // 10**9 - 60,
+              "end": T0 // 10**9 + 60}  # fmt: skip
+    found = client.get("/tempo/api/search", params=params)
+    assert found.status_code == 200, found.text
+    assert {t["traceID"] for t in found.json()["traces"]} == {t.hex() for t in ids}
+    assert store.asked == [4]
+    assert client.get("/tempo/api/search", params=params).json() == found.json()
+    assert store.asked == [4]  # the second search read nothing again
+    store.close()

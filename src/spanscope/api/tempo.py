@@ -31,7 +31,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import PlainTextResponse, Response
 
 import spanscope
-from spanscope.api.deps import StoreDep, cached_entry
+from spanscope.api.deps import StoreDep, cached_entry, cached_traces
 from spanscope.api.errors import OrjsonResponse
 from spanscope.api.serialize import otlp_value
 from spanscope.api.tempo_render import (
@@ -172,8 +172,9 @@ def search(
                     "invalid TraceQL query: metrics queries are served by /api/metrics/query_range"
                 )
             outcome = traceql_search(
-                store, query, start_ns, end_ns, n, low, high, _reader(request, store)
-            )
+                store, query, start_ns, end_ns, n, low, high,
+                read_many=lambda ids: cached_traces(request, store, ids),
+            )  # fmt: skip
             fields = query_fields(query)
             traces = [search_trace(m, per_set, fields) for m in outcome.matches]
             metrics = {

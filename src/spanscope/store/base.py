@@ -10,7 +10,8 @@ role              what it answers
 ================  ============================================================================
 SpanWriter        ``write`` / ``write_tables`` (Arrow batches, :mod:`spanscope.batch`), the WAL
                   checkpoint (``wal_position``) and the engine's own ``checkpoint``
-TraceReader       trace by id (with ``trace_stamp`` / ``trace_read`` for caches), search,
+TraceReader       trace by id (with ``trace_stamp`` / ``trace_read`` for caches, and their
+                  many-trace forms ``trace_stamps`` / ``traces_read``), search,
                   services, operations, dependencies, span count
 Analytics         the cross-trace aggregates spanscope.analysis asks for (RED, histograms, ...)
 SignalStore       logs and metric points, linked to traces by ids
@@ -173,6 +174,16 @@ class TraceReader(Protocol):
     def trace_read(self, trace_id: bytes, stamp: TraceStamp) -> Trace | None:
         """:meth:`trace` for a stamp just read by :meth:`trace_stamp` (its time range bounds
         the read), so a caller that checked the stamp does not look it up twice."""
+        ...
+
+    def trace_stamps(self, trace_ids: Sequence[bytes]) -> dict[bytes, TraceStamp]:
+        """:meth:`trace_stamp` of many traces in one look-up; unknown ids are left out."""
+        ...
+
+    def traces_read(self, stamps: Mapping[bytes, TraceStamp]) -> dict[bytes, Trace]:
+        """:meth:`trace_read` of many traces (stamps just read by :meth:`trace_stamps`) in
+        one read, not one per trace: what TraceQL search, which reads every candidate
+        trace whole, costs per page. Traces no longer stored are left out."""
         ...
 
     def search(self, query: SearchQuery) -> list[TraceSummary]:

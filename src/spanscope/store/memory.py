@@ -164,6 +164,14 @@ class MemoryStore:
     def trace_read(self, trace_id: bytes, stamp: TraceStamp) -> Trace | None:
         return self.trace(trace_id)
 
+    def trace_stamps(self, trace_ids: Sequence[bytes]) -> dict[bytes, TraceStamp]:
+        found = {tid: self.trace_stamp(tid) for tid in dict.fromkeys(trace_ids)}
+        return {tid: stamp for tid, stamp in found.items() if stamp is not None}
+
+    def traces_read(self, stamps: Mapping[bytes, TraceStamp]) -> dict[bytes, Trace]:
+        found = {tid: self.trace(tid) for tid in stamps}
+        return {tid: trace for tid, trace in found.items() if trace is not None}
+
     def search(self, query: SearchQuery) -> list[TraceSummary]:
         found = [
             self._summary(tid)

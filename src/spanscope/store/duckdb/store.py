@@ -54,7 +54,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spanscope.batch import SpanTable, columns_table, spans_table, table_to_spans
+from spanscope.batch import (
+    SpanTable,
+    columns_table,
+    rows_to_spans,
+    spans_table,
+    table_to_spans,
+)
 from spanscope.columnar import SpanColumns
 from spanscope.model.aggregates import (
     AttributeCount,
@@ -156,6 +162,25 @@ _CANNOT_WRITE = ("No space left", "Could not write file", "Failed to commit", "D
 
 ROW_GROUP_ROWS = 122_880
 """DuckDB's row-group size (rows): the unit it compresses and rewrites at a checkpoint."""
+
+
+READ_GAP_NS = 60 * 10**9
+"""Traces whose time ranges lie closer than this are read in one scan (:meth:`traces_read`):
+a minute of spans is a few row groups at most at the ingest rates measured here."""
+
+
+def _clusters(stamps: Mapping[bytes, TraceStamp]) -> list[tuple[int, int, list[bytes]]]:
+    """(first start, last end, trace ids) of groups of traces with overlapping or close
+    time ranges, so one bounded scan reads each group."""
+    out: list[tuple[int, int, list[bytes]]] = []
+    for tid, (_, lo, hi) in sorted(stamps.items(), key=lambda kv: kv[1][1]):
+        if out and lo <= out[-1][1] + READ_GAP_NS:
+            first, last, ids = out[-1]
+            ids.append(tid)
+            out[-1] = (first, max(last, hi), ids)
+        else:
+            out.append((lo, hi, [tid]))
+    return out
 
 
 def _split_rows(parts: list[pa.Table], n: int) -> tuple[list[pa.Table], list[pa.Table]]:
@@ -574,6 +599,57 @@ class DuckDBStore:
         table = table.sort_by([("start_ns", "ascending"), ("span_id", "ascending")])
         resources = self._resources(cur, set(table.column("resource_id").unique().to_pylist()))
         return Trace(trace_id=trace_id, spans=table_to_spans(table, trace_id, resources))
+
+    def traces_read(self, stamps: Mapping[bytes, TraceStamp]) -> dict[bytes, Trace]:
+        """:meth:`trace_read` of many traces: one scan per cluster of their time ranges
+        (ranges closer than :data:`READ_GAP_NS` share a scan), not one query per trace —
+        20 traces of 20 spans at 1M spans: ~5 ms instead of 20 x 4 ms."""
+        if not stamps:
+            return {}
+        cur = self._reader()
+        tables = []
+        for lo, hi, ids in _clusters(stamps):
+            tables.append(
+                cur.sql(
+                    "SELECT (trace_id >> 64)::UBIGINT AS t_hi, "
+                    "(trace_id & 18446744073709551615::UHUGEINT)::UBIGINT AS t_lo, "
+                    f"{TRACE_READ_COLUMNS} FROM spans WHERE start_ns BETWEEN ? AND ? "
+                    "AND trace_id IN (SELECT unnest(?::VARCHAR[])::UHUGEINT)",
+                    # As text: DuckDB infers a list mixing ids above and below 2**127 as DOUBLE[].
+                    params=[lo, hi, [str(int.from_bytes(t, "big")) for t in ids]],
+                ).to_arrow_table()
+            )
+        table = pa.concat_tables(tables)
+        if not table.num_rows:
+            return {}
+        table = table.sort_by(
+            [("t_hi", "ascending"), ("t_lo", "ascending"), ("start_ns", "ascending"),
+             ("span_id", "ascending")]
+        )  # fmt: skip
+        his, los = table.column("t_hi").to_pylist(), table.column("t_lo").to_pylist()
+        trace_ids = [((h << 64) | low).to_bytes(16, "big") for h, low in zip(his, los, strict=True)]
+        resources = self._resources(cur, set(table.column("resource_id").unique().to_pylist()))
+        spans = rows_to_spans(table.drop_columns(["t_hi", "t_lo"]), trace_ids, resources)
+        out: dict[bytes, list[Span]] = {}
+        for trace_id, span in zip(trace_ids, spans, strict=True):
+            out.setdefault(trace_id, []).append(span)
+        return {tid: Trace(trace_id=tid, spans=group) for tid, group in out.items()}
+
+    def trace_stamps(self, trace_ids: Sequence[bytes]) -> dict[bytes, TraceStamp]:
+        """:meth:`trace_stamp` of many traces in one look-up of the per-trace index."""
+        if not trace_ids:
+            return {}
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT trace_id::VARCHAR, count(*), min(min_start_ns), max(max_end_ns) "
+                "FROM trace_fragments "
+                "WHERE trace_id IN (SELECT unnest(?::VARCHAR[])::UHUGEINT) GROUP BY trace_id",
+                [[str(int.from_bytes(t, "big")) for t in dict.fromkeys(trace_ids)]],
+            )
+            .fetchall()
+        )
+        return {int(t).to_bytes(16, "big"): (int(n), int(lo), int(hi)) for t, n, lo, hi in rows}
 
     def trace_stamp(self, trace_id: bytes) -> TraceStamp | None:
         """(write batches, first start, last end) of a stored trace from the per-trace index,
