@@ -1,4 +1,5 @@
-"""The planner over a real DuckDB store: pushdown only ever narrows. Every known-answer
+"""The planner over every store backend (the in-memory reference and DuckDB; the fixture
+is parametrized): pushdown only ever narrows. Every known-answer
 query of test_traceql_engine.py finds the shop trace through the store exactly when the engine
 alone says it matches; and a form search (service, operation, status, duration range)
 finds the same traces as its TraceQL translation."""
@@ -17,16 +18,18 @@ from traceql_shop import BASE, SHOP_ID, shop_spans
 from spanscope.query.model import SearchQuery
 from spanscope.query.traceql import parse
 from spanscope.query.traceql.planner import pushdown, search
+from spanscope.store.base import Store
 from spanscope.store.duckdb import DuckDBStore
+from spanscope.store.memory import MemoryStore
 
 WINDOW = (BASE - 10**9, BASE + 600 * 10**9)
 SERVICES = ["frontend", "checkout", "payments"]
 NAMES = ["GET /checkout", "POST /pay", "db.query", "render", "HTTP POST"]
 
 
-@pytest.fixture(scope="module")
-def store() -> Iterator[DuckDBStore]:
-    st_ = DuckDBStore(":memory:")
+@pytest.fixture(scope="module", params=["memory", "duckdb"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    st_: Store = MemoryStore() if request.param == "memory" else DuckDBStore(":memory:")
     st_.write(shop_spans())
     # more traces: the shop shifted in time, some without errors, some slower
     for k in range(1, 12):
@@ -45,10 +48,11 @@ def store() -> Iterator[DuckDBStore]:
             spans.append(shifted)
         st_.write(spans)
     yield st_
+    st_.close()
 
 
 @pytest.mark.parametrize(("query", "expected"), CASES)
-def test_pushdown_never_loses_the_trace(store: DuckDBStore, query: str, expected: list) -> None:
+def test_pushdown_never_loses_the_trace(store: Store, query: str, expected: list) -> None:
     found = search(store, query, *WINDOW, limit=50)
     assert (SHOP_ID in [m.trace.trace_id for m in found.matches]) == bool(expected)
 
@@ -68,14 +72,14 @@ def test_pushdown_reaches_the_store() -> None:
     assert pushdown(parse('{ .a = 1 } !> { name = "n" }')).operation == "n"
 
 
-def test_trace_duration_is_checked_before_reading(store: DuckDBStore) -> None:
+def test_trace_duration_is_checked_before_reading(store: Store) -> None:
     assert pushdown(parse("{ trace:duration > 1s }")).trace_min_ns == 10**9 + 1
     found = search(store, "{ trace:duration > 1050ms }", *WINDOW, limit=50)
     # shifted traces k % 3 == 2 end 80 ms later: 1.08 s; the others are 1.0 s or 1.04 s
     assert len(found.matches) == found.inspected_traces == 4
 
 
-def test_exact_pushdown_reads_only_limit_traces(store: DuckDBStore) -> None:
+def test_exact_pushdown_reads_only_limit_traces(store: Store) -> None:
     found = search(store, '{ resource.service.name = "payments" }', *WINDOW, limit=3)
     assert len(found.matches) == 3 and found.inspected_traces == 3
 
@@ -89,7 +93,7 @@ def test_exact_pushdown_reads_only_limit_traces(store: DuckDBStore) -> None:
     high_ms=st.sampled_from([None, 60, 100, 900, 2000]),
 )
 def test_form_search_equals_its_traceql(
-    store: DuckDBStore, service: str | None, operation: str | None, status: str | None,
+    store: Store, service: str | None, operation: str | None, status: str | None,
     low_ms: int | None, high_ms: int | None,
 ) -> None:  # fmt: skip
     terms = []
