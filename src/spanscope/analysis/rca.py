@@ -591,7 +591,10 @@ def _score(critical: float, critical_gap: float) -> float:
     return critical + GAP_WEIGHT * critical_gap
 
 
-def _causes_of(req: Request) -> list[Cause]:
+def causes_of(req: Request) -> list[Cause]:
+    """The request's operations ranked by time on its critical path, own work first (a gap
+    counts :data:`GAP_WEIGHT`): :func:`explain`'s order before a failed request puts its
+    error origins first, and the guided tour's "where its time went"."""
     out = []
     for (service, name), op in per_operation(req).items():
         out.append(
@@ -615,7 +618,7 @@ def explain(trace: Trace, request: Request | None = None) -> Explanation:
     if req is None:
         empty = Request(trace, Span(trace.trace_id, b"\0" * 8, "", 0, 0), [], critical_path(trace))
         return Explanation("this trace has no spans", empty, [], [], [])
-    causes = _causes_of(req)
+    causes = causes_of(req)
     if req.span.is_error:
         # A failed request: where its errors start comes before where its time went.
         causes.sort(key=lambda c: -c.error_share)
