@@ -152,10 +152,10 @@ def time_went_line(found: TimeWent) -> str:
     trace`` (its time on the critical path, and its share of that path)."""
     share = 100 * found.critical_ns / found.total_ns if found.total_ns else 0
     spans = f" in {found.calls} spans" if found.calls > 1 else ""
+    loop = f"{found.service}'s event loop"
     what = {
         "gap": f" waiting on the wire or in the callee's queue{spans}",
-        "blocking": f": another request holding {found.service}'s event loop while this one"
-        " waited",
+        "blocking": f": another request holding {loop} while this one waited",
     }.get(found.kind, f" own work{spans}")
     return (
         f"where its time went: {found.service} · {found.name} — "
@@ -175,14 +175,16 @@ def trace_model(trace: dict[str, Any]) -> Trace:
                 trace_id=_id(s.get("trace_id") or trace.get("trace_id") or ""),
                 span_id=_id(s["span_id"]),
                 parent_span_id=_id(s["parent_span_id"]) if s.get("parent_span_id") else None,
-                name=s["name"], start_ns=s["start_time_unix_nano"],
-                end_ns=s["end_time_unix_nano"], service=s.get("service") or UNKNOWN_SERVICE,
+                name=s["name"],
+                start_ns=s["start_time_unix_nano"],
+                end_ns=s["end_time_unix_nano"],
+                service=s.get("service") or UNKNOWN_SERVICE,
                 kind=SpanKind.from_label(s.get("kind") or "unspecified"),
                 status_code=status.get(code, StatusCode.UNSET),
                 attributes=_attributes(s.get("attributes")),
                 resource=_attributes(s.get("resource")),
                 links=[Link(_id(x["trace_id"]), _id(x["span_id"])) for x in s.get("links") or []],
-            )  # fmt: skip
+            )
         )
     spans.sort(key=lambda s: s.start_ns)
     return Trace(_id(trace.get("trace_id") or ""), spans)
