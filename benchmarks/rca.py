@@ -56,9 +56,11 @@ def requests(case: Case) -> list[tuple[Trace, rca.Request]]:
     """Each trace's request (its root, or the slowest span of the case's subject)."""
     if case.name not in _REQUESTS:
         _REQUESTS.clear()
-        _REQUESTS[case.name] = [
-            (t, r) for t in case.traces for r in rca.requests_in(t, case.subject)[:1]
-        ]
+        reqs = [(t, r) for t in case.traces for r in rca.requests_in(t, case.subject)[:1]]
+        # The case's other traces are the window's context: a request that blocked an
+        # event loop is in its own trace, not among the compared ones.
+        rca.account_loop_blocking(reqs, case.traces)
+        _REQUESTS[case.name] = reqs
     return _REQUESTS[case.name]
 
 

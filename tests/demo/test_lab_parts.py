@@ -11,12 +11,12 @@ import pytest
 from spanscope.demo import data
 from spanscope.demo.incidents import INCIDENTS, IncidentSwitch, check_name, write_active
 from spanscope.demo.tour import (
-    dominant_span,
     log_lines,
     most_grown,
     percentile,
     self_time_per_operation,
     self_times,
+    where_time_went,
 )
 
 
@@ -99,9 +99,6 @@ def test_self_time_counts_overlapping_children_once_and_clips_them() -> None:
         span("leaf", "a", 10, 35, "SELECT"),
     ]
     assert self_times(spans) == {"root": 40, "a": 5, "b": 30, "late": 40, "leaf": 25}
-    found = dominant_span({"spans": spans})
-    assert found is not None and found[0]["span_id"] == "root" and found[1:] == (40, 1)
-    assert dominant_span({"spans": []}) is None
 
 
 def test_log_lines_of_a_trace_are_its_json_lines_only(tmp_path: Path) -> None:
@@ -132,22 +129,11 @@ def test_what_changed_is_the_operation_whose_self_time_per_trace_grew_most() -> 
     assert most_grown(before, {}) is None
 
 
-def test_dominant_span_is_own_work_not_a_calls_gap() -> None:
-    # gateway's GET waited 60 of its 80 ms on the wire/queue (its server child took 20):
-    # that is waiting, not work; the root's own 20 ms are the largest own work.
-    spans = [
-        span("root", None, 0, 100),
-        span("call", "root", 10, 90, "GET") | {"kind": "client"},
-        span("srv", "call", 40, 60, "POST /orders") | {"kind": "server"},
-        span("db", "srv", 42, 57, "SELECT") | {"kind": "client"},
-    ]
-    found = dominant_span({"spans": spans})
-    assert found is not None and found[0]["span_id"] == "root" and found[1:] == (20, 1)
-
-
-def test_dominant_span_sums_the_spans_of_one_statement() -> None:
-    # checkout's order lookups: four SELECTs of one statement, 15 each, are the trace's
-    # largest own work (60) though the root alone (30) is larger than any one of them
+def test_where_time_went_sums_the_spans_of_one_operation() -> None:
+    # checkout's order lookups: five SELECTs, 15 each of one statement and one other of 10,
+    # are the trace's largest time on the critical path (70), as explain ranks operations
+    # (service and name), though the root alone (30) is larger than any one of them; the
+    # span shown is of the statement that took most of it
     select = {"key": "db.statement", "value": "SELECT id FROM orders WHERE order_ref = ?"}
     other = {"key": "db.statement", "value": "SELECT 1"}
     spans = [span("root", None, 0, 100, "POST /orders")]
@@ -155,8 +141,7 @@ def test_dominant_span_sums_the_spans_of_one_statement() -> None:
         spans.append(span(f"q{i}", "root", 10 + 15 * i, 25 + 15 * i, "SELECT"))
         spans[-1]["attributes"] = [select]
     spans.append(span("one", "root", 70, 80, "SELECT") | {"attributes": [other]})
-    found = dominant_span({"spans": spans})
-    assert found is not None
-    representative, own_ns, count = found
-    assert (representative["name"], own_ns, count) == ("SELECT", 60, 4)
-    assert representative["attributes"] == [select]
+    found = where_time_went({"spans": spans})
+    assert found is not None and found.span is not None
+    assert (found.name, found.critical_ns, found.calls) == ("SELECT", 70, 5)
+    assert found.span["attributes"] == [select]

@@ -27,6 +27,13 @@ charged to it, and it is named ``psp · POST → … retried 3× — 420ms of ba
     compare_slow(reqs).causes[0].label      # slowest 10 % vs the rest, per operation
     compare_errors(reqs).causes[0].label    # erroring vs healthy: where errors start
     explain(trace).headline                 # one request
+    account_loop_blocking(reqs, others)     # first: time spent waiting for a blocked loop
+
+A blocked event loop is waiting too: while one request computes without awaiting, every
+other request in that process stands still, and their spans' "own work" is the blocker's.
+:func:`loop_blocks` finds such stretches across the traces of a window (see its doc for
+the signal) and :func:`account_loop_blocking` charges the stalled time to the request that
+held the loop.
 
 Across traces (CRISP-style aggregation): per operation, the mean critical-path time per
 request in the slow and the normal group, and the share of slow requests in which it is on
@@ -43,7 +50,8 @@ yardstick, not an analysis.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from spanscope.analysis import compare as cmp
@@ -59,6 +67,8 @@ MIN_SUPPORT = 0.2
 """An attribute value must be on at least this share of the focus group's requests."""
 ID_LIKE_CARDINALITY = 0.3
 """A key with more distinct values than this share of the requests is id-like."""
+MIN_BLOCK_NS = 20_000_000
+"""A stretch of own work shorter than this is not looked at as holding an event loop."""
 
 
 @dataclass(slots=True)
@@ -74,6 +84,12 @@ class SpanTime:
     clock_offset_bounds: tuple[int, int] | None = None
     """CLIENT with a SERVER child: the range of the server clock's offset (ns, + is ahead)
     under which the server fits inside the call."""
+    blocked_ns: int = 0
+    """Of its own work (or gap), the time its process's event loop ran another request
+    (:func:`account_loop_blocking`); no longer in ``own_ns`` / ``gap_ns``."""
+    critical_blocked: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(service, operation) of the request that held the loop -> ns taken off this span's
+    critical-path time."""
 
 
 @dataclass(slots=True)
@@ -90,6 +106,8 @@ class Request:
     """span id of the last attempt -> the retry it closes."""
     async_roots: list[Span] = field(default_factory=list)
     """Spans of this request's trace that ran async (consumers, linked or parentless)."""
+    loop_accounted: bool = False
+    """:func:`account_loop_blocking` ran on it (it runs once per request)."""
 
     @property
     def is_error(self) -> bool:
@@ -338,6 +356,171 @@ def _charge_path(path: CriticalPath, times: dict[bytes, SpanTime]) -> None:
             t.critical_own_ns += seg.duration_ns
 
 
+# --- a blocked event loop ------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class LoopBlock:
+    """A stretch of one span's own work during which its process did nothing else."""
+
+    instance: tuple[str, ...]
+    start_ns: int
+    end_ns: int
+    span: Span
+    name: str
+    """The blocking span's operation (display name)."""
+    stalled: int
+    """Spans of other requests open across the whole stretch (they had to wait)."""
+
+
+def instance_of(span: Span) -> tuple[str, ...] | None:
+    """The process a span ran in: ``service.instance.id``, else service + host (+ pid).
+    Two processes read as one only make :func:`loop_blocks` find less, never more."""
+    r = span.resource
+    iid = r.get("service.instance.id")
+    if isinstance(iid, str) and iid:
+        return (span.service, iid)
+    host = r.get("host.name")
+    if isinstance(host, str) and host:
+        return (span.service, host, str(r.get("process.pid", "")))
+    return None
+
+
+def loop_blocks(traces: Iterable[Trace], min_ns: int = MIN_BLOCK_NS) -> list[LoopBlock]:
+    """Stretches in which one request held its process's event loop.
+
+    An event loop runs one task at a time, and a task that computes without awaiting
+    keeps every other one from running — from starting or ending a span, too. So a
+    stretch [A, B] of a span's own work (no child running, at least ``min_ns``) is a
+    *block* when, in the same process (:func:`instance_of`), spans of other traces are
+    open across all of it and not one span of another trace starts or ends inside it:
+    the process made no progress on anything else. A threaded or multi-process server
+    running two requests at once starts and ends their spans meanwhile, and is left
+    alone; a stretch with nobody waiting is just work."""
+    by_instance: dict[tuple[str, ...], list[Span]] = {}
+    seen: set[bytes] = set()
+    children: dict[bytes, list[Span]] = {}
+    names: dict[bytes, str] = {}
+    for trace in traces:
+        if trace.trace_id in seen:
+            continue
+        seen.add(trace.trace_id)
+        for sp in trace.spans:
+            key = instance_of(sp)
+            if key is not None:
+                by_instance.setdefault(key, []).append(sp)
+            if sp.parent_span_id is not None:
+                children.setdefault(sp.parent_span_id, []).append(sp)
+        names.update((trace.trace_id + k, v) for k, v in operation_names(trace).items())
+    out = []
+    for key, spans in by_instance.items():
+        if len({sp.trace_id for sp in spans}) < 2:
+            continue
+        events = sorted((t, sp.trace_id) for sp in spans for t in (sp.start_ns, sp.end_ns))
+        times = [t for t, _ in events]
+        for sp in spans:
+            if sp.kind == SpanKind.CLIENT or sp.kind == SpanKind.PRODUCER:
+                continue  # its time is the callee's or the broker's, not this process's
+            kids = [c for c in children.get(sp.span_id, ()) if c.trace_id == sp.trace_id]
+            for a, b in _uncovered(sp, kids):
+                if b - a < min_ns:
+                    continue
+                inside = events[bisect_right(times, a) : bisect_left(times, b)]
+                if any(tid != sp.trace_id for _, tid in inside):
+                    continue
+                stalled = sum(
+                    1 for o in spans
+                    if o.trace_id != sp.trace_id and o.start_ns <= a and o.end_ns >= b
+                )  # fmt: skip
+                if stalled:
+                    name = names.get(sp.trace_id + sp.span_id, sp.name)
+                    out.append(LoopBlock(key, a, b, sp, name, stalled))
+    return out
+
+
+def _uncovered(span: Span, children: Sequence[Span]) -> list[tuple[int, int]]:
+    """The stretches of ``span`` in which none of ``children`` ran."""
+    out, reach = [], span.start_ns
+    for c in sorted(children, key=lambda c: c.start_ns):
+        if c.start_ns > reach:
+            out.append((reach, min(c.start_ns, span.end_ns)))
+        reach = max(reach, c.end_ns)
+    if span.end_ns > reach:
+        out.append((reach, span.end_ns))
+    return [(a, b) for a, b in out if b > a]
+
+
+def account_loop_blocking(
+    reqs: Sequence[tuple[Trace, Request]] | Sequence[Request],
+    context: Iterable[Trace] = (),
+    blocks: Sequence[LoopBlock] | None = None,
+) -> list[LoopBlock]:
+    """Move the time the requests' spans waited for a blocked event loop out of their own
+    work (or, for a call into that process, its gap) and charge it, on the critical path,
+    to the request that held the loop. ``context``: other traces of the same window (the
+    blocking request is in its own trace, rarely among the compared ones). Returns the
+    blocks found; ranking afterwards names the blocker."""
+    rs = _reqs(reqs)
+    if blocks is None:
+        blocks = loop_blocks([*context, *(r.trace for r in rs)])
+    by_instance: dict[tuple[str, ...], list[LoopBlock]] = {}
+    for b in blocks:
+        by_instance.setdefault(b.instance, []).append(b)
+    for req in rs:
+        if req.loop_accounted:
+            continue
+        req.loop_accounted = True
+        kids: dict[bytes, list[Span]] = {}
+        for t in req.spans:
+            if t.span.parent_span_id is not None:
+                kids.setdefault(t.span.parent_span_id, []).append(t.span)
+        segments: dict[bytes, list[tuple[int, int]]] = {}
+        for seg in req.path.segments:
+            segments.setdefault(seg.span.span_id, []).append((seg.start_ns, seg.end_ns))
+        for t in req.spans:
+            mine = kids.get(t.span.span_id, [])
+            if t.gap_ns:  # a call into a blocked process: its accept queue stood still
+                servers = [c for c in mine if c.kind == SpanKind.SERVER]
+                key = instance_of(servers[0]) if servers else None
+            else:
+                key = instance_of(t.span)
+            if key is None:
+                continue
+            windows = [
+                b for b in by_instance.get(key, [])
+                if b.span.trace_id != req.trace.trace_id
+                and b.start_ns < t.span.end_ns and b.end_ns > t.span.start_ns
+            ]  # fmt: skip
+            if not windows:
+                continue
+            stretches = _uncovered(t.span, mine)
+            for b in windows:
+                waited = sum(_overlap(x, (b.start_ns, b.end_ns)) for x in stretches)
+                on_path = sum(
+                    _overlap(x, (b.start_ns, b.end_ns)) for x in segments.get(t.span.span_id, [])
+                )
+                if t.gap_ns:
+                    waited = min(waited, t.gap_ns)
+                    on_path = min(on_path, t.critical_gap_ns)
+                    t.gap_ns -= waited
+                    t.critical_gap_ns -= on_path
+                else:
+                    waited = min(waited, t.own_ns)
+                    on_path = min(on_path, t.critical_own_ns)
+                    t.own_ns -= waited
+                    t.critical_own_ns -= on_path
+                t.blocked_ns += waited
+                t.waiting_ns += waited
+                if on_path:
+                    k = (b.span.service, b.name)
+                    t.critical_blocked[k] = t.critical_blocked.get(k, 0) + on_path
+    return list(blocks)
+
+
+def _overlap(x: tuple[int, int], y: tuple[int, int]) -> int:
+    return max(0, min(x[1], y[1]) - max(x[0], y[0]))
+
+
 # --- per operation, per request ----------------------------------------------------------
 
 
@@ -353,6 +536,8 @@ class _Op:
     origins: int = 0
     on_path: bool = False
     retry: Retry | None = None
+    blocking: float = 0.0
+    """Critical-path time of other spans that waited for this one's event loop."""
 
 
 def per_operation(req: Request) -> dict[tuple[str, str], _Op]:
@@ -374,6 +559,12 @@ def per_operation(req: Request) -> dict[tuple[str, str], _Op]:
         op.errors += t.span.is_error
         op.origins += t.span.is_error and t.span.span_id not in erroring_children
         op.on_path = op.on_path or bool(t.critical_own_ns or t.critical_gap_ns)
+    for t in req.spans:
+        for key, ns in t.critical_blocked.items():
+            blocker = ops.setdefault(key, _Op())
+            blocker.critical += ns
+            blocker.blocking += ns
+            blocker.on_path = True
     for last_id, retry in req.retries.items():
         op = ops[(retry.service, retry.name)]
         op.retry = retry
@@ -390,16 +581,25 @@ def per_operation(req: Request) -> dict[tuple[str, str], _Op]:
     return ops
 
 
+def _kind(critical: float, critical_gap: float, blocking: float) -> str:
+    if critical_gap > critical:
+        return "gap"
+    return "blocking" if blocking > critical / 2 else "work"
+
+
 def _score(critical: float, critical_gap: float) -> float:
     return critical + GAP_WEIGHT * critical_gap
 
 
-def _causes_of(req: Request) -> list[Cause]:
+def causes_of(req: Request) -> list[Cause]:
+    """The request's operations ranked by time on its critical path, own work first (a gap
+    counts :data:`GAP_WEIGHT`): :func:`explain`'s order before a failed request puts its
+    error origins first, and the guided tour's "where its time went"."""
     out = []
     for (service, name), op in per_operation(req).items():
         out.append(
             Cause(
-                service, name, "gap" if op.critical_gap > op.critical else "work",
+                service, name, _kind(op.critical, op.critical_gap, op.blocking),
                 _score(op.critical, op.critical_gap), op.critical + op.critical_gap,
                 op.own, op.waiting, op.gap, on_path_share=float(op.on_path), calls=op.calls,
                 error_share=float(op.origins > 0), retry=op.retry,
@@ -418,7 +618,7 @@ def explain(trace: Trace, request: Request | None = None) -> Explanation:
     if req is None:
         empty = Request(trace, Span(trace.trace_id, b"\0" * 8, "", 0, 0), [], critical_path(trace))
         return Explanation("this trace has no spans", empty, [], [], [])
-    causes = _causes_of(req)
+    causes = causes_of(req)
     if req.span.is_error:
         # A failed request: where its errors start comes before where its time went.
         causes.sort(key=lambda c: -c.error_share)
@@ -458,6 +658,8 @@ def _explain_headline(req: Request, causes: list[Cause]) -> str:
     where = describe(top)
     if top.kind == "gap":
         where += ", waiting on the wire or in the callee's queue"
+    elif top.kind == "blocking":
+        where += f" — another request holding {top.service}'s event loop while this one waited"
     elif (top.service, top.name) == (req.span.service, req.span.name):
         where += " itself"
     return (
@@ -538,10 +740,10 @@ def _rank(focus: list[Request], other: list[Request], errors: bool) -> list[Caus
         acc: dict[tuple[str, str], list[float]] = {}
         for r in reqs:
             for key, op in per_operation(r).items():
-                a = acc.setdefault(key, [0.0] * 9)
+                a = acc.setdefault(key, [0.0] * 10)
                 for i, v in enumerate((op.critical, op.critical_gap, op.own, op.waiting,
                                        op.gap, op.calls, op.on_path, op.origins > 0,
-                                       op.errors > 0)):  # fmt: skip
+                                       op.errors > 0, op.blocking)):  # fmt: skip
                     a[i] += v
         n = max(1, len(reqs))
         return {k: [v / n for v in a] for k, a in acc.items()}
@@ -552,14 +754,14 @@ def _rank(focus: list[Request], other: list[Request], errors: bool) -> list[Caus
         for retry in r.retries.values():
             retries.setdefault((retry.service, retry.name), retry)
     out = []
-    zero = [0.0] * 9
+    zero = [0.0] * 10
     for key in f.keys() | o.keys():
         a, b = f.get(key, zero), o.get(key, zero)
         if errors:
             score = a[7] - b[7]
         else:
             score = _score(a[0] - b[0], a[1] - b[1])
-        kind = "errors" if errors else ("gap" if a[1] - b[1] > a[0] - b[0] else "work")
+        kind = "errors" if errors else _kind(a[0] - b[0], a[1] - b[1], a[9] - b[9])
         out.append(
             Cause(
                 key[0], key[1], kind, score, a[0] + a[1], a[2], a[3], a[4],
@@ -584,7 +786,11 @@ def _slow_headline(
         return f"{lead}: no operation stands out"
     c = causes[0]
     gap = split.mean_ns(cmp.SLOW) - split.mean_ns(cmp.NORMAL)
-    what = "waiting on the wire or in a queue" if c.kind == "gap" else "on the critical path"
+    what = {
+        "gap": "waiting on the wire or in a queue",
+        "blocking": f"on the critical path, holding {c.service}'s event loop while other "
+        "requests waited",
+    }.get(c.kind, "on the critical path")
     text = (
         f"{lead}: {describe(c)} took +{format_ns(c.delta_ns)} per request {what} "
         f"({percent(max(0.0, c.delta_ns / gap) if gap > 0 else 0.0)} of the gap; on the "

@@ -28,9 +28,11 @@ query that only runs when the cache misses), ``clock_skew`` (a slow handler on a
 whose clock runs 2 s ahead), ``parallel_decoy`` (six parallel calls grow, off the critical
 path, while one operation on it grows less), ``error_burst`` (errors that start deep and
 propagate up, no latency change), ``slow_host`` (one host of six is slow: an attribute
-explains it) and ``slow_consumer`` (the async worker's own query; compared on the consumer
-operation). ``benchmarks/rca.py`` runs compare and explain over every case; unit tests use
-a few. Nothing here is random without the seed.
+explains it), ``slow_consumer`` (the async worker's own query; compared on the consumer
+operation) and ``loop_block`` (a CPU-bound ``POST /reindex`` request on one search instance
+holds its event loop, and the home pages whose search call landed there stall: the cause is
+the reindex, which is not in the home pages' traces at all). ``benchmarks/rca.py`` runs
+compare and explain over every case; unit tests use a few. Nothing here is random without the seed.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class Call:
     """CLIENT calls only: time on the wire and in the callee's queue, around its server."""
     pauses_ms: list[float] = field(default_factory=list)
     """Idle time after child i (a retry's backoff)."""
+    stall_ms: float = 0.0
+    """Idle time right after the span started (its event loop busy with another request)."""
     consumers: list[Call] = field(default_factory=list)
     """PRODUCER only: work that runs after this span ended."""
     attributes: dict[str, object] = field(default_factory=dict)
@@ -194,6 +198,7 @@ TARGETS: dict[str, dict[str, tuple[str, str]]] = {
     "slow_host": {"fanout": ("profile", "GET /profile/{id}"), "chain": ("s02", "POST /s02"),
                   "async": ("orders", "POST /orders")},
     "slow_consumer": {"async": ("worker", "UPDATE orders")},
+    "loop_block": {"fanout": ("search", "POST /reindex")},
 }  # fmt: skip
 FAULTS = tuple(TARGETS)
 # Which of several same-named calls a fault picks: the CLIENT call to this callee.
@@ -254,13 +259,16 @@ def make_case(fault: str, topology: str, seed: int = 0, traces: int = 200) -> Ca
         trace = _layout(tree, rng, i, seed, topology, fault, broken)
         if broken:
             faulty.add(trace.trace_id)
+            if fault == "loop_block":
+                out.append(_hog(trace, rng, i, size_ms))
         out.append(trace)
     truth = (service, name)
     if fault in ("network_gap",):
         truth = (service, _client_label(topology, name))
     elif (service, name) in _CLIENT_TARGETS:
         truth = (service, _CLIENT_TARGETS[(service, name)])
-    subject = ("worker", "orders process") if fault == "slow_consumer" else None
+    subject = {"slow_consumer": ("worker", "orders process"),
+               "loop_block": ("gateway", "GET /home")}.get(fault)  # fmt: skip
     truth_attr = ("host.name", f"{service}-3") if fault == "slow_host" else None
     return Case(fault, topology, seed, rate, out, faulty, truth, subject,
                 fault == "error_burst", truth_attr)  # fmt: skip
@@ -313,6 +321,9 @@ def _inject(tree: Call, fault: str, topology: str, rng: random.Random, size_ms: 
         tree.find(service, name).work_ms += size_ms
     elif fault == "error_burst":
         _error_up(tree, service, name)
+    elif fault == "loop_block":
+        # The home page's search call waits for the loop the reindex holds.
+        tree.find("search", "GET /search").stall_ms += size_ms
     if topology == "async" and fault != "slow_consumer":
         # Bigger orders: the worker's job grows too, after the request answered.
         tree.find("worker", "UPDATE orders").work_ms += 2 * size_ms
@@ -375,8 +386,12 @@ def _decoys(tree: Call, fault: str, topology: str, broken: bool, rng: random.Ran
 class _Clock:
     """Lays a Call tree out in time and emits its spans."""
 
-    def __init__(self, rng: random.Random, trace_id: bytes, hosts: dict[str, str], skew: str):
+    def __init__(
+        self, rng: random.Random, trace_id: bytes, hosts: dict[str, str], skew: str,
+        shared_instances: bool = False,
+    ):  # fmt: skip
         self.rng = rng
+        self.shared_instances = shared_instances
         self.trace_id = trace_id
         self.hosts = hosts
         self.skewed = skew
@@ -392,12 +407,14 @@ class _Clock:
                 "host.name": self.hosts[service],
                 "service.instance.id": self.rng.randbytes(6).hex(),
             }
+            if self.shared_instances:  # one process per host, serving many requests
+                found["service.instance.id"] = f"{self.hosts[service]}-1"
         return found
 
     def lay(self, call: Call, start: int, parent: bytes | None, link: bytes | None = None) -> int:
         span_id = self.next_id.to_bytes(8, "big")
         self.next_id += 1
-        t = start + int(call.work_ms * 0.5 * MS) + int(call.gap_ms * 0.5 * MS)
+        t = start + int((call.stall_ms + call.work_ms * 0.5 + call.gap_ms * 0.5) * MS)
         ends = []
         for k, child in enumerate(call.children):
             end = self.lay(child, t, span_id)
@@ -445,8 +462,30 @@ def _layout(
             hosts[target_service] = f"{target_service}-3"
         elif hosts[target_service].endswith("-3"):
             hosts[target_service] = f"{target_service}-{rng.choice([0, 1, 2, 4, 5])}"
+    if fault == "loop_block":
+        # Every stalled home page's search call landed on the instance the reindex holds.
+        if broken:
+            hosts["search"] = "search-3"
+        elif hosts["search"] == "search-3":
+            hosts["search"] = f"search-{rng.choice([0, 1, 2, 4, 5])}"
     skewed = target_service if fault == "clock_skew" else ""
-    clock = _Clock(rng, trace_id, hosts, skewed)
+    clock = _Clock(rng, trace_id, hosts, skewed, shared_instances=fault == "loop_block")
     clock.lay(tree, T0 + (seed * 10_000 + i) * 1_000 * MS, None)
     spans = sorted(clock.spans, key=lambda s: (s.start_ns, s.span_id))
     return Trace(trace_id, spans)
+
+
+def _hog(victim: Trace, rng: random.Random, i: int, stall_ms: float) -> Trace:
+    """The request that held the loop: CPU-bound, no child, on the stalled span's instance,
+    from just after the stalled span started until it could go on."""
+    stalled = next(s for s in victim.spans if s.service == "search" and s.kind == S)
+    start = stalled.start_ns + int(rng.uniform(0.05, 0.5) * MS)
+    end = stalled.start_ns + int(stall_ms * MS)  # the stalled span goes on from here
+    trace_id = rng.randbytes(16)
+    span = Span(
+        trace_id=trace_id, span_id=(10_000 + i).to_bytes(8, "big"), name="POST /reindex",
+        start_ns=start, end_ns=max(start + MS, end), service="search", kind=S,
+        attributes={"http.route": "/reindex", "user.id": f"u{rng.randrange(5000)}"},
+        resource=dict(stalled.resource),
+    )  # fmt: skip
+    return Trace(trace_id, [span])

@@ -43,7 +43,7 @@ from spanscope.api.deps import SpanKindOrAny, StoreDep, cached_trace, param, win
 from spanscope.api.errors import OrjsonResponse, bad_request
 from spanscope.model.aggregates import RedPoint
 from spanscope.model.spans import SpanKind, Trace
-from spanscope.query.model import DEFAULT_LOOKBACK_NS, parse_duration
+from spanscope.query.model import DEFAULT_LOOKBACK_NS, SearchQuery, parse_duration
 
 router = APIRouter(tags=["analysis"], default_response_class=OrjsonResponse)
 
@@ -292,7 +292,11 @@ def get_smells(request: Request, store: StoreDep, trace_id: str, raw: RAW = Fals
 @router.get("/api/v1/traces/{trace_id}/explain", summary="Critical path, breakdown and smells")
 def get_explain(request: Request, store: StoreDep, trace_id: str, raw: RAW = False) -> Any:
     trace = _trace(request, store, trace_id, raw)
-    path, bd, explained = _analysed(trace)
+    req = _root_request(trace)
+    if req is not None:
+        rca.account_loop_blocking([req], loop_context(store, [req]))
+    path = req.path if req is not None else critical_path(trace)
+    bd, explained = breakdown(trace, path), rca.explain(trace, req)
     return OrjsonResponse(
         {
             "trace_id": trace.trace_id.hex(),
@@ -337,6 +341,49 @@ def get_diff(request: Request, store: StoreDep, a: str, b: str, raw: RAW = False
     }
 
 
+LOOP_CONTEXT_TRACES = 40
+"""Traces read per stalled service when looking for the request that held its loop."""
+LOOP_CONTEXT_SERVICES = 3
+
+
+def loop_context(store: StoreDep, reqs: Sequence[rca.Request]) -> list[Trace]:
+    """Other traces that ran in the requests' services while one of their spans sat still
+    for at least :data:`rca.MIN_BLOCK_NS` (own work or a gap): where a request that held an
+    event loop would be. Bounded: the services with the most such time, the longest
+    traces of each (the blocker lasted at least the stall)."""
+    stalled: dict[str, tuple[int, int, int]] = {}
+    seen = {r.trace.trace_id for r in reqs}
+    for r in reqs:
+        for t in r.spans:
+            ns = t.gap_ns if t.gap_ns else t.own_ns
+            if ns < rca.MIN_BLOCK_NS or t.span.kind == SpanKind.CLIENT and not t.gap_ns:
+                continue
+            service = t.span.service
+            if t.gap_ns:  # a call into a stalled process: look there
+                service = next(
+                    (c.span.service for c in r.spans if c.span.parent_span_id == t.span.span_id),
+                    service,
+                )
+            total, lo, hi = stalled.get(service, (0, t.span.start_ns, t.span.end_ns))
+            stalled[service] = (total + ns, min(lo, t.span.start_ns), max(hi, t.span.end_ns))
+    out: list[Trace] = []
+    top = sorted(stalled.items(), key=lambda kv: -kv[1][0])[:LOOP_CONTEXT_SERVICES]
+    for service, (_, lo, hi) in top:
+        # A blocker started before the stall ended and lasted at least MIN_BLOCK_NS.
+        query = SearchQuery(
+            max(0, lo - 10 * 1_000_000_000), hi, service=service,
+            min_duration_ns=rca.MIN_BLOCK_NS, limit=LOOP_CONTEXT_TRACES, order="slowest",
+        )  # fmt: skip
+        for summary in store.search(query):
+            if summary.trace_id in seen:
+                continue
+            seen.add(summary.trace_id)
+            trace = store.trace(summary.trace_id)
+            if trace is not None:
+                out.append(trace)
+    return out
+
+
 def _root_ns(t: Trace) -> int:
     root = t.root()
     return root.duration_ns if root else t.duration_ns
@@ -379,6 +426,10 @@ def get_compare(
         )
     slow = _requests(store, _sample(split.slow, COMPARE_SAMPLE), key)
     normal = _requests(store, _sample(split.normal, COMPARE_SAMPLE), key)
+    sampled = slow + normal
+    rca.account_loop_blocking(
+        sampled, loop_context(store, slow[:LOOP_CONTEXT_TRACES]) + [r.trace for r in sampled]
+    )
     ranking = rca.compare_groups(split, slow, normal, subject=f"{subject} requests")
     return _compare_json(ranking, split, slow, normal)
 

@@ -4,7 +4,7 @@
 A checkout (``orders POST /orders``) is::
 
     find-order      SELECT ... FROM orders WHERE order_ref = ?   (idempotency: seen before?)
-    order-history   the customer's last 10 orders (by customer_id), each loaded through
+    order-history   the customer's last 16 orders (by customer_id), each loaded through
                     find-order, to refuse a double-submitted cart   (missing-index)
     inventory       POST /reservations     reserve stock, get prices
     shipping        POST /quotes           carrier quote                 (error-burst)
@@ -18,7 +18,7 @@ the product names from inventory in one batch call — or one call per line (n-p
 
 ``missing-index`` is applied by orders itself: when the switchboard says so it really drops
 ``idx_orders_ref`` (and rebuilds it when the incident ends), so each ``find-order`` SELECT
-scans the 50,000-row table — up to eleven of them per checkout, where each took ~0.02 ms —
+scans the 50,000-row table — up to seventeen of them per checkout, where each took ~0.02 ms —
 and orders logs a ``slow query`` WARNING with the statement and its duration whenever the
 lookup takes more than :data:`SLOW_QUERY_MS`, as a database's slow-query log would.
 payments logs a WARNING per retry (``retrying payment-provider call, attempt 2/5``), so

@@ -2,7 +2,7 @@
 
 Six incidents, each a real fault in a real code path (no span is faked)::
 
-    missing-index          orders loses idx_orders_ref: each of checkout's ~11 order lookups
+    missing-index          orders loses idx_orders_ref: each of checkout's ~17 order lookups
                            scans ~50,000 rows
     slow-payment-provider  the external provider answers in 1.5-3 s instead of ~5 ms
     retry-storm            the provider fails 60 % of charges with 503; payments retries
@@ -52,11 +52,11 @@ INCIDENTS: dict[str, Incident] = {
     for i in (
         Incident(
             "missing-index",
-            "orders' lookup by order reference loses its index: each of checkout's ~11"
+            "orders' lookup by order reference loses its index: each of checkout's ~17"
             " lookups scans ~50,000 rows",
             "orders",
             "POST /orders",
-            "one SELECT statement in orders dominates, a dozen times per checkout: a full table"
+            "one SELECT statement in orders dominates, ~17 times per checkout: a full table"
             " scan where an index lookup was",
         ),
         Incident(

@@ -6,7 +6,7 @@ find it — never from the lab's own knowledge of what it broke::
     incident missing-index, 20 s in — what Spanscope shows:
       POST /orders  p50 31 ms -> 52 ms   p99 64 ms -> 118 ms   errors 1 % -> 0 %   (41 -> 38 traces)
       slowest trace: http://127.0.0.1:16686/trace/4bf9...   (131 ms, 19 spans, 7 services)
-      where its time went: orders · SELECT — 58 ms self time, 44 % of the trace
+      where its time went: orders · SELECT — 58 ms own work in 17 spans, 44 % of the trace
       its logs: 6 lines carry trace_id=4bf9...:  grep 4bf9... spanscope-demo/logs/*.log
       compare with a typical trace from before: http://127.0.0.1:16686/compare?a=...&b=...
       all of them, slowest first: http://127.0.0.1:16686/search?service=gateway&...
@@ -14,10 +14,13 @@ find it — never from the lab's own knowledge of what it broke::
 - percentiles: ``GET /api/v1/traces?service=gateway&operation=<route>&start&end&limit=1000``
   in the windows before and after the switch (nearest-rank p50/p99 of trace durations);
 - the slowest trace: the same search with ``order=slowest&limit=1``;
-- where its time went: the span with the largest *own work* (its duration not covered by
-  its children; a client call's wait for its server is not work) in
-  ``GET /api/v1/traces/{id}`` — computed here, so the tour works even on a server without
-  the analysis endpoints;
+- where its time went: the top of ``spanscope explain``'s ranking
+  (:func:`spanscope.analysis.rca.causes_of`) — time on the critical path, own work first;
+  a call's gap (the wire, the callee's queue) counts half, async work is out, and time a
+  span waited for a blocked event loop goes to the request that held it (looked for among
+  the window's traces fetched for "what changed") — computed here from
+  ``GET /api/v1/traces/{id}``, so the tour works even on a server without the analysis
+  endpoints;
 - its logs: the lab's JSON log lines whose ``trace_id`` is that trace's;
 - then the same story from the services' metrics and logs (:mod:`.tour_signals`).
 """
@@ -28,15 +31,19 @@ import json
 import shlex
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
 
+from spanscope.analysis import rca
+from spanscope.analysis.names import operation_names
 from spanscope.demo.incidents import INCIDENTS
 from spanscope.demo.supervisor import DEFAULT_DATA_DIR
 from spanscope.demo.tour_signals import print_signals
+from spanscope.model.spans import UNKNOWN_SERVICE, Link, Span, SpanKind, StatusCode, Trace
 from spanscope.units import format_duration as duration
 
 if TYPE_CHECKING:
@@ -77,27 +84,125 @@ def self_times(spans: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
-def dominant_span(trace: dict[str, Any]) -> tuple[dict[str, Any], int, int] | None:
-    """The operation with the largest own work (self time, except that a CLIENT call's time
-    outside its SERVER child is waiting on the wire or a queue, not work): its longest span,
-    its own work summed in ns, and its span count (docs/analysis.md, "Waiting is not
-    working"). Spans of one operation — same service, name and statement — count together:
-    a dozen slow lookups are one cause, however small each of them is."""
-    spans = trace.get("spans") or []
-    if not spans:
+@dataclass(slots=True)
+class TimeWent:
+    """Where one request's time went, as ``spanscope explain`` ranks it."""
+
+    service: str
+    name: str
+    """explain's operation name (a CLIENT call named by its target)."""
+    kind: str
+    """``work``, ``gap`` (the wire or the callee's queue) or ``blocking`` (another request
+    held the process's event loop while this one waited)."""
+    critical_ns: int
+    """Its time on the request's critical path."""
+    total_ns: int
+    """The request's critical path: its duration, async work left out."""
+    calls: int
+    """Its spans in this request (0: the request that held the loop ran in another trace)."""
+    span: dict[str, Any] | None
+    """Its longest span of the statement that took most of that time (None: not in this
+    trace)."""
+
+
+def where_time_went(
+    trace: dict[str, Any], context: Iterable[dict[str, Any]] = ()
+) -> TimeWent | None:
+    """The top of explain's ranking (:func:`spanscope.analysis.rca.causes_of`) for the
+    trace's request: time on the critical path, own work first — a call's gap counts half,
+    async work (consumers, linked followers) is out, and time a span waited for a blocked
+    event loop goes to the request that held it, found among ``context`` (other traces of
+    the window, as the server's explain reads them from its store)."""
+    if not trace.get("spans"):
         return None
-    selfs = self_times(spans)
-    served = {s.get("parent_span_id") for s in spans if s.get("kind") == "server"}
-    groups: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
-    own: dict[tuple[str, str, str | None], int] = {}
-    for s in spans:
-        key = (s["service"], s["name"], _statement(s))
-        groups.setdefault(key, []).append(s)
-        waiting = s.get("kind") == "client" and s["span_id"] in served
-        own[key] = own.get(key, 0) + (0 if waiting else selfs[s["span_id"]])
-    best = max(groups, key=lambda k: own[k])
-    longest = max(groups[best], key=lambda s: s["end_time_unix_nano"] - s["start_time_unix_nano"])
-    return longest, own[best], len(groups[best])
+    model = trace_model(trace)
+    found = rca.requests_in(model)
+    if not found:
+        return None
+    req = found[0]
+    others = [trace_model(t) for t in context if t.get("spans") and t is not trace]
+    rca.account_loop_blocking([req], [t for t in others if t.trace_id != model.trace_id])
+    causes = rca.causes_of(req)
+    if not causes:
+        return None
+    top = causes[0]
+    mine = [t for t in req.spans if (t.span.service, t.name) == (top.service, top.name)]
+    by_id = {_id(s["span_id"]): s for s in trace["spans"]}
+    span = None
+    if mine:
+        # the statement that took most of its critical time; its longest span shows it
+        time_of: dict[str | None, int] = {}
+        for t in mine:
+            key = _statement(by_id[t.span.span_id])
+            time_of[key] = time_of.get(key, 0) + t.critical_own_ns + t.critical_gap_ns
+        best = max(time_of, key=lambda k: time_of[k])
+        longest = max(
+            (t for t in mine if _statement(by_id[t.span.span_id]) == best),
+            key=lambda t: t.span.duration_ns,
+        )
+        span = by_id[longest.span.span_id]
+    return TimeWent(
+        top.service, top.name, top.kind, round(top.critical_ns), req.path.duration_ns,
+        len(mine), span,
+    )  # fmt: skip
+
+
+def time_went_line(found: TimeWent) -> str:
+    """``where its time went: orders · SELECT — 4.1s own work in 17 spans, 73 % of the
+    trace`` (its time on the critical path, and its share of that path)."""
+    share = 100 * found.critical_ns / found.total_ns if found.total_ns else 0
+    spans = f" in {found.calls} spans" if found.calls > 1 else ""
+    loop = f"{found.service}'s event loop"
+    what = {
+        "gap": f" waiting on the wire or in the callee's queue{spans}",
+        "blocking": f": another request holding {loop} while this one waited",
+    }.get(found.kind, f" own work{spans}")
+    return (
+        f"where its time went: {found.service} · {found.name} — "
+        f"{duration(found.critical_ns)}{what}, {share:.0f} % of the trace"
+    )
+
+
+def trace_model(trace: dict[str, Any]) -> Trace:
+    """A trace of ``GET /api/v1/traces/{id}`` (docs/api.md) as the analysis reads traces.
+    Ids stay opaque (their text's bytes): the analysis only compares them."""
+    status = {c.label: c for c in StatusCode}
+    spans = []
+    for s in trace.get("spans") or []:
+        code = (s.get("status") or {}).get("code") or "unset"
+        spans.append(
+            Span(
+                trace_id=_id(s.get("trace_id") or trace.get("trace_id") or ""),
+                span_id=_id(s["span_id"]),
+                parent_span_id=_id(s["parent_span_id"]) if s.get("parent_span_id") else None,
+                name=s["name"],
+                start_ns=s["start_time_unix_nano"],
+                end_ns=s["end_time_unix_nano"],
+                service=s.get("service") or UNKNOWN_SERVICE,
+                kind=SpanKind.from_label(s.get("kind") or "unspecified"),
+                status_code=status.get(code, StatusCode.UNSET),
+                attributes=_attributes(s.get("attributes")),
+                resource=_attributes(s.get("resource")),
+                links=[Link(_id(x["trace_id"]), _id(x["span_id"])) for x in s.get("links") or []],
+            )
+        )
+    spans.sort(key=lambda s: s.start_ns)
+    return Trace(_id(trace.get("trace_id") or ""), spans)
+
+
+def _id(text: str) -> bytes:
+    return text.encode()
+
+
+def _attributes(attrs: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The native API's typed attributes as plain values (an int past 2**53 comes as text)."""
+    out = {}
+    for a in attrs or []:
+        value = a.get("value")
+        if a.get("type") == "int" and isinstance(value, str):
+            value = int(value)
+        out[a["key"]] = value
+    return out
 
 
 def log_lines(log_dir: Path, trace_id: str) -> list[dict[str, Any]]:
@@ -248,9 +353,10 @@ class Tour:
         typical = (
             sorted(before, key=lambda t: t["duration_ns"])[len(before) // 2] if before else None
         )
+        context: list[dict[str, Any]] = []
         if not incident.errors:
-            self._what_changed(before, after)
-        self._where_the_time_went(trace_id, summary["duration_ns"], typical)
+            context = self._what_changed(before, after)
+        self._where_the_time_went(trace_id, typical, context)
         if incident.errors:
             self._first_error(trace_id)
         lines = log_lines(lab.dir / "logs", trace_id)
@@ -289,21 +395,25 @@ class Tour:
         trace: dict[str, Any] = response.json()
         return trace
 
-    def _what_changed(self, before: list[dict[str, Any]], after: list[dict[str, Any]]) -> None:
+    def _what_changed(
+        self, before: list[dict[str, Any]], after: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         """Compare self time per operation over whole windows: one trace can be dominated by
-        a scheduling stall on a busy machine, dozens of them cannot."""
+        a scheduling stall on a busy machine, dozens of them cannot. Returns the traces of
+        the window after the switch that it fetched."""
         fetched = []
         for window in (before, after):
             newest = sorted(window, key=lambda t: -t["start_time_unix_nano"])[:MAX_COMPARED]
             fetched.append([t for t in (self._fetch(x["trace_id"]) for x in newest) if t])
         grown = most_grown(self_time_per_operation(fetched[0]), self_time_per_operation(fetched[1]))
         if grown is None:
-            return
+            return fetched[1]
         (service, operation), was, now = grown
         self.lab.say(
             f"  what changed most: {service} · {' '.join(operation.split())[:90]}"
             f"  {duration(was)} -> {duration(now)} self time per trace"
         )
+        return fetched[1]
 
     def _first_error(self, trace_id: str) -> None:
         trace = self._fetch(trace_id)
@@ -315,27 +425,29 @@ class Tour:
             )
 
     def _where_the_time_went(
-        self, trace_id: str, duration_ns: int, typical: dict[str, Any] | None
+        self, trace_id: str, typical: dict[str, Any] | None, context: list[dict[str, Any]]
     ) -> None:
+        """explain's top cause for the slowest trace (:func:`where_time_went`), the other
+        traces fetched from the window as the context a blocked event loop is found in."""
         trace = self._fetch(trace_id)
-        found = dominant_span(trace) if trace else None
+        found = where_time_went(trace, context) if trace else None
         if found is None:
             return
-        span, self_ns, count = found
-        share = 100 * self_ns / duration_ns if duration_ns else 0
-        spans = f" in {count} spans" if count > 1 else ""
-        self.lab.say(
-            f"  where its time went: {span['service']} · {span['name']} — "
-            f"{duration(self_ns)} own work{spans}, {share:.0f} % of the trace"
-        )
+        self.lab.say(f"  {time_went_line(found)}")
+        span = found.span
+        if span is None:
+            return
         statement = _statement(span)
         if statement:
             self.lab.say(f"    {' '.join(statement.split())[:110]}")
         before = self._fetch(typical["trace_id"]) if typical else None
-        key = (span["service"], span["name"], statement)
+        if not before or not before.get("spans"):
+            return
+        names = operation_names(trace_model(before))
+        key = (found.service, found.name, statement)
         same = [
-            s for s in (before or {}).get("spans", [])
-            if (s["service"], s["name"], _statement(s)) == key
+            s for s in before["spans"]
+            if (s["service"], names.get(_id(s["span_id"])), _statement(s)) == key
         ]  # fmt: skip
         if same:
             took = max(s["duration_ns"] for s in same)
