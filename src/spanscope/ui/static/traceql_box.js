@@ -25,6 +25,7 @@ export function traceqlBox(params, windowParams) {
   let shown = [];
   let active = -1;
   let ctx = null;
+  let typed = 0; // bumped on every edit: an answer for older text is not shown
 
   const hide = () => { list.classList.add("hidden"); shown = []; active = -1; };
   const choose = (i) => {
@@ -43,23 +44,26 @@ export function traceqlBox(params, windowParams) {
     list.classList.toggle("hidden", !items.length);
   };
   const suggest = debounce(async () => {
+    const asked = typed;
     ctx = completionAt(input.value, input.selectionStart);
     if (!ctx) return hide();
     try {
       if (ctx.kind === "tag") {
         tags = tags || await getJSON(TAGS, windowParams());
-        show(tagNames(tags, ctx.prefix));
+        if (asked === typed) show(tagNames(tags, ctx.prefix));
       } else {
-        const asked = ctx;
         const answer = await getJSON(values(ctx.tag), windowParams());
-        if (asked === ctx) show(valueSuggestions(answer, ctx.prefix));
+        if (asked === typed) show(valueSuggestions(answer, ctx.prefix));
       }
     } catch (e) {
       console.warn("traceql autocomplete", e);
       hide();
     }
   }, 120);
-  input.addEventListener("input", suggest);
+  // A list left up while typing goes on would offer the names of a shorter prefix
+  // (resource.host.name for "resource.ser" when typing paused at "resource."): every edit
+  // hides it until the suggestions for the text as it now stands are in.
+  input.addEventListener("input", () => { typed++; hide(); suggest(); });
   input.addEventListener("click", suggest);
   input.addEventListener("blur", hide);
   input.addEventListener("keydown", (e) => {
