@@ -6,6 +6,11 @@ whole by id::
 
     curl -s 'localhost:16686/api/v1/traces?service=orders&tag=http.status_code>=500&lookback=1h'
     curl -s localhost:16686/api/v1/traces/4bf92f3577b34da6a3ce929d0e0e4736
+    curl -G -s localhost:16686/api/v1/traces --data-urlencode 'q={ status = error }'
+
+``q=`` takes a TraceQL query (docs/traceql.md) in place of the form's filters (service,
+operation, tag, min/max_duration, status: giving both is a 400); it answers the same
+summaries.
 
 A bad parameter answers 400 naming the parameter, the value and what was expected; an
 unknown trace answers 404. Every read is of the request's tenant (``X-Scope-OrgID``, see
@@ -28,12 +33,16 @@ from spanscope.model.spans import SpanKind, Trace
 from spanscope.query.model import (
     DEFAULT_LIMIT,
     DEFAULT_LOOKBACK_NS,
+    MAX_LIMIT,
     SearchQuery,
     TraceOrder,
     TraceStatus,
     parse_condition,
     parse_duration,
 )
+from spanscope.query.traceql import TraceQLError
+from spanscope.query.traceql import parse as parse_traceql
+from spanscope.query.traceql.planner import search as planned_search
 from spanscope.store.base import Store
 
 router = APIRouter(prefix="/api/v1", tags=["native"], default_response_class=OrjsonResponse)
@@ -83,8 +92,22 @@ def search(
     order: Annotated[
         TraceOrder, Query(description="newest (by trace start) or slowest (by duration)")
     ] = "newest",
+    q: Annotated[
+        str | None,
+        Query(
+            description="a TraceQL query, e.g. { status = error && duration > 1s }; "
+            "instead of service, operation, tag, min/max_duration and status"
+        ),
+    ] = None,
 ) -> Any:
     start_ns, end_ns = window(start, end, lookback, DEFAULT_LOOKBACK_NS)
+    if q is not None and q.strip():
+        form = {
+            "service": service, "operation": operation, "tag": tag or None,
+            "min_duration": min_duration, "max_duration": max_duration, "status": status,
+        }  # fmt: skip
+        return traceql_search(store, q, [k for k, v in form.items() if v], start_ns, end_ns,
+                              limit, order)  # fmt: skip
     try:
         query = SearchQuery(
             start_ns=start_ns,
@@ -108,6 +131,49 @@ def search(
     kept = kept_by(store, [t.trace_id for t in found])
     # A response, not a dict: FastAPI would run jsonable_encoder over every value first.
     return OrjsonResponse({"traces": [summary_to_native(t, kept.get(t.trace_id)) for t in found]})
+
+
+def traceql_search(
+    store: Store,
+    q: str,
+    form: list[str],
+    start_ns: int,
+    end_ns: int,
+    limit: int,
+    order: TraceOrder,
+) -> Response:
+    """``q=``: the traces a TraceQL query matches, as the same summaries, newest first.
+
+    The form's filters and ``q`` are two ways to say the same thing, so a request gives one
+    of them: ``q`` with any of ``form`` is a 400 naming them. The window (start, end,
+    lookback) and ``limit`` apply to both."""
+    if form:
+        raise bad_request(
+            f"q cannot be combined with {', '.join(form)}: write them into the TraceQL "
+            'query instead, e.g. { resource.service.name = "checkout" && duration > 1s }'
+        )
+    if order != "newest":
+        raise bad_request("order=slowest cannot be combined with q: TraceQL answers newest first")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise bad_request(f"limit {limit}: expected 1 to {MAX_LIMIT}")
+    try:
+        query = parse_traceql(q)
+        if query.metrics is not None:
+            raise bad_request(
+                "q: a metrics query (| rate() ...) answers time series, not traces: "
+                "ask /tempo/api/metrics/query_range for it"
+            )
+        outcome = planned_search(store, query, start_ns, end_ns, limit)
+    except TraceQLError as exc:
+        raise bad_request(f"q: invalid TraceQL query: {exc}") from None
+    found = [m.summary for m in outcome.matches]
+    kept = kept_by(store, [t.trace_id for t in found])
+    return OrjsonResponse(
+        {
+            "traces": [summary_to_native(t, kept.get(t.trace_id)) for t in found],
+            "inspected_traces": outcome.inspected_traces,
+        }
+    )
 
 
 def kept_by(store: Store, trace_ids: list[bytes]) -> dict[bytes, tuple[str, float]]:

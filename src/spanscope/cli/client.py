@@ -57,6 +57,8 @@ class SearchParams:
     lookback: str | None = None
     limit: int | None = None
     order: str | None = None
+    q: str | None = None
+    """A TraceQL query, in place of the filters above (docs/traceql.md)."""
 
     def query(self) -> list[tuple[str, str]]:
         """Query-string pairs, ``tag`` repeated; unset flags are left to the API's defaults."""
@@ -72,6 +74,7 @@ class SearchParams:
             "lookback",
             "limit",
             "order",
+            "q",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -226,6 +229,8 @@ def _error_message(response: httpx.Response) -> str:
         if detail:
             return str(detail)
     text = response.text.strip().replace("\n", " ")[:200]
+    if text and response.request.url.path.startswith("/tempo/") and response.status_code == 400:
+        return text  # Tempo's API answers its errors as plain text, which says it all
     return f"{response.request.url} answered {response.status_code} {response.reason_phrase}" + (
         f": {text}" if text else ""
     )

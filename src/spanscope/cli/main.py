@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from spanscope.cli import analyze, serve, signals, traces
+from spanscope.cli import analyze, serve, signals, traceql, traces
 from spanscope.cli.options import HelpGroup, client_options
 from spanscope.demo.cli import demo_app
 from spanscope.sampling.cli import register as register_sampling
@@ -30,3 +30,4 @@ app.add_typer(demo_app, name="demo")  # demo, demo incident NAME --on/--off (dem
 register_sampling(app)  # sampling set|list|delete, retention (sampling/cli.py)
 analyze.register(app)  # explain, compare, deps, red, diff
 signals.register(app)  # logs [import], metrics
+traceql.register(app)  # query-range (search -q is in traces)

@@ -70,13 +70,20 @@ def register(app: typer.Typer) -> None:
         end: str | None = typer.Option(None, "--end", help="RFC 3339 or unix timestamp."),
         limit: int | None = typer.Option(None, "--limit", help="Traces to list (API default 20)."),
         slowest: bool = typer.Option(False, "--slowest", help="Slowest traces first, not newest."),
+        query: str | None = typer.Option(
+            None,
+            "-q",
+            "--query",
+            help="A TraceQL query instead of the filters, e.g. '{ status = error }'.",
+        ),
         url: str = URL_OPTION,
         as_json: bool = JSON_OPTION,
     ) -> None:
-        """Find traces; all filters must hold on one span (as in Jaeger).
+        """Find traces; all filters must hold on one span (as in Jaeger), or -q TraceQL.
 
         Example: spanscope search --service checkout --min-duration 1s
-        --tag http.status_code=500 --slowest
+        --tag http.status_code=500 --slowest, or
+        spanscope search -q '{ resource.service.name = "checkout" && duration > 1s }'
         """
         from spanscope.cli import render
         from spanscope.cli.client import SearchParams
@@ -98,6 +105,7 @@ def register(app: typer.Typer) -> None:
             lookback=since,
             limit=limit,
             order="slowest" if slowest else None,
+            q=query,
         )
         payload = fetch(url, lambda api: api.search(params))
         console = make_console()

@@ -160,6 +160,7 @@ METRICS_FUNCTIONS = (
     "sum_over_time",
     "quantile_over_time",
     "histogram_over_time",
+    "compare",
 )
 
 
@@ -172,6 +173,11 @@ class MetricsAggregate:
     second_stage: tuple[tuple[Any, ...], ...] = ()
     """After the function, in order: ``("topk", k)``, ``("bottomk", k)``, or a filter on
     each data point ``("filter", op, value)`` (``| rate() > 10``)."""
+    selection: SpansetFilter | None = None
+    """``compare({selection}, top_n, start, end)``: the spans compared with the rest."""
+    top_n: int = 10
+    window: tuple[int, int] | None = None
+    """compare's selection window, unix ns ``[start, end)``; None: the whole query window."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,8 @@ Functions (values of durations in seconds, as Tempo's):
                                     one series per ``q``, labelled ``p`` (Tempo estimates
                                     them from power-of-two buckets; ours are exact)
 ``histogram_over_time(f)``          spans per power-of-two bucket of ``f``, labelled ``__bucket``
+``compare({sel}, n, start, end)``   spans per attribute value, selection vs baseline (Tempo's
+                                    shape, :func:`_compare`)
 ==================================  ==========================================================
 
 Counts are weighted by each span's sampling adjusted count (OTEP 235's ``th`` in its
@@ -40,16 +42,18 @@ sampler's weight for its trace, as in the RED aggregate.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from spanscope.analysis.red import adjusted_count
-from spanscope.model.spans import Span, SpanKind
+from spanscope.model.spans import Span, SpanKind, Trace
 from spanscope.query.model import MAX_LIMIT, SearchQuery
 from spanscope.query.traceql.ast import (
     Attribute,
     Binary,
     Intrinsic,
+    Pipeline,
     Query,
     SpansetFilter,
     Static,
@@ -144,7 +148,10 @@ def run_metrics(
     if m is None:
         raise TraceQLError("not a metrics query: end it with a function such as | rate()")
     iv = _Intervals.of(start_ns, end_ns, step_ns, instant)
-    out = _red_fast_path(store, query, iv) or _over_traces(store, query, iv)
+    if m.fn == "compare":
+        out = _compare(store, query, iv)
+    else:
+        out = _red_fast_path(store, query, iv) or _over_traces(store, query, iv)
     out.series = second_stage(out.series, m.second_stage)
     return out
 
@@ -179,9 +186,9 @@ def second_stage(series: list[Series], stages: tuple[tuple[Any, ...], ...]) -> l
     return series
 
 
-def _over_traces(store: Store, query: Query, iv: _Intervals) -> MetricsResult:
-    m = query.metrics
-    assert m is not None
+def _candidates(store: Store, query: Query, iv: _Intervals) -> Iterator[tuple[Trace, float]]:
+    """The traces the query's pushdown finds in the window, read whole, each with the tail
+    sampler's weight for it (1 where none was recorded)."""
     plan = pushdown(query)
     sq = SearchQuery(
         start_ns=iv.start if iv.instant else iv.start + 1,
@@ -195,16 +202,21 @@ def _over_traces(store: Store, query: Query, iv: _Intervals) -> MetricsResult:
         limit=MAX_METRIC_TRACES,
     )
     summaries = store.search(sq)
-    out = MetricsResult(partial=len(summaries) >= MAX_METRIC_TRACES)
-    # series key -> interval -> [weight sum, values with weights]
-    cells: dict[tuple[Any, ...], dict[int, list[Any]]] = {}
     lookup = getattr(store, "sampling", None)  # tail-sampling weights, where recorded
     kept = lookup([t.trace_id for t in summaries]) if lookup is not None and summaries else {}
     for summary in summaries:
         trace = store.trace(summary.trace_id)
-        if trace is None:
-            continue
-        tail_weight = float(kept[summary.trace_id][1]) if summary.trace_id in kept else 1.0
+        if trace is not None:
+            yield trace, float(kept[summary.trace_id][1]) if summary.trace_id in kept else 1.0
+
+
+def _over_traces(store: Store, query: Query, iv: _Intervals) -> MetricsResult:
+    m = query.metrics
+    assert m is not None
+    out = MetricsResult()
+    # series key -> interval -> [weight sum, values with weights]
+    cells: dict[tuple[Any, ...], dict[int, list[Any]]] = {}
+    for trace, tail_weight in _candidates(store, query, iv):
         out.inspected_traces += 1
         out.inspected_spans += len(trace.spans)
         view = TraceView(trace)
@@ -218,7 +230,85 @@ def _over_traces(store: Store, query: Query, iv: _Intervals) -> MetricsResult:
                 if i < 0:
                     continue
                 _observe(cells, m.fn, m.attr, m.by, span, view, i, out, tail_weight)
+    out.partial = out.inspected_traces >= MAX_METRIC_TRACES
     out.series = _series(cells, m.fn, m.by, m.quantiles, iv)
+    return out
+
+
+# --- compare() -------------------------------------------------------------------------
+
+COMPARE_TYPES = ("baseline", "selection", "baseline_total", "selection_total")
+TOO_MANY_VALUES = "__too_many_values__"
+NIL = "nil"
+"""How Tempo writes a label without a value (a total's, an error's): the string ``nil``."""
+
+
+def _compare_fields(span: Span) -> Iterator[tuple[str, Any]]:
+    """Every attribute and intrinsic of a span, named as TraceQL writes them; durations and
+    ids are left out (their cardinality tells nothing), as Tempo leaves them out."""
+    for k, v in span.attributes.items():
+        if isinstance(v, str | int | float | bool):
+            yield f"span.{k}", v
+    for k, v in span.resource.items():
+        if isinstance(v, str | int | float | bool):
+            yield f"resource.{k}", v
+    yield "name", span.name
+    yield "status", span.status_code.name.lower()
+    yield "kind", span.kind.label
+    if span.status_message:
+        yield "statusMessage", span.status_message
+
+
+def _compare(store: Store, query: Query, iv: _Intervals) -> MetricsResult:
+    """Tempo's ``compare({selection}, topN, start, end)``: the query's spans split into the
+    selection (spans the filter matches, inside the window if one is given) and the baseline
+    (the rest); for each group, a series per attribute value (``__meta_type`` baseline or
+    selection), the top N values of each attribute by count, a total per attribute
+    (``baseline_total``/``selection_total``, its value ``nil``), and an error series
+    (``__meta_error="__too_many_values__"``) for each attribute with more than N values."""
+    m = query.metrics
+    assert m is not None and m.selection is not None
+    selector = Query(Pipeline((m.selection,)))
+    out = MetricsResult()
+    # group -> attribute -> value -> counts per interval
+    counts: dict[str, dict[str, dict[Any, list[float]]]] = {"baseline": {}, "selection": {}}
+    totals: dict[str, dict[str, list[float]]] = {"baseline": {}, "selection": {}}
+    for trace, tail_weight in _candidates(store, query, iv):
+        out.inspected_traces += 1
+        out.inspected_spans += len(trace.spans)
+        chosen = {s.span_id for ss in evaluate(selector, trace) for s in ss.spans}
+        seen: set[bytes] = set()
+        for ss in evaluate(query, trace):
+            for span in ss.spans:
+                i = iv.index(span.start_ns)
+                if span.span_id in seen or i < 0:
+                    continue
+                seen.add(span.span_id)
+                weight = adjusted_count(span.trace_state) * tail_weight
+                out.weighted |= weight != 1.0
+                inside = m.window is None or m.window[0] <= span.start_ns < m.window[1]
+                group = "selection" if span.span_id in chosen and inside else "baseline"
+                for name, value in _compare_fields(span):
+                    by_value = counts[group].setdefault(name, {})
+                    by_value.setdefault(value, [0.0] * iv.count)[i] += weight
+                    totals[group].setdefault(name, [0.0] * iv.count)[i] += weight
+    out.partial = out.inspected_traces >= MAX_METRIC_TRACES
+    too_many: set[str] = set()
+    for group in ("baseline", "selection"):
+        for name in sorted(counts[group]):
+            by_value = counts[group][name]
+            ranked = sorted(by_value, key=lambda v: (-sum(by_value[v]), str(v)))
+            if len(ranked) > m.top_n:
+                too_many.add(name)
+            for value in ranked[: m.top_n]:
+                samples = [(iv.stamp_ms(i), c) for i, c in enumerate(by_value[value])]
+                out.series.append(Series([("__meta_type", group), (name, value)], samples))
+    for name in sorted(too_many):
+        out.series.append(Series([("__meta_error", TOO_MANY_VALUES), (name, NIL)], []))
+    for group in ("baseline", "selection"):
+        for name in sorted(totals[group]):
+            samples = [(iv.stamp_ms(i), c) for i, c in enumerate(totals[group][name])]
+            out.series.append(Series([("__meta_type", f"{group}_total"), (name, NIL)], samples))
     return out
 
 

@@ -461,6 +461,8 @@ class _Parser:
         self.expect("(", f"'(' after {fn}")
         attr: Attribute | Intrinsic | None = None
         quantiles: list[float] = []
+        if fn == "compare":
+            return self.compare_args()
         if fn in ("rate", "count_over_time"):
             self.expect(")", f"')': {fn}() takes no arguments")
         else:
@@ -490,6 +492,34 @@ class _Parser:
                 by.append(self.attribute_ref("by("))
             self.expect(")", "')' to close by(")
         return MetricsAggregate(fn, attr, tuple(quantiles), tuple(by))
+
+    def compare_args(self) -> MetricsAggregate:
+        """``compare({ status = error }[, topN[, start, end]])`` (after its '(')."""
+        if not self.at("{"):
+            raise self.error(
+                f"compare needs a spanset filter first, e.g. compare({{ status = error }}), "
+                f"found {describe(self.tok)}"
+            )
+        selection = self.spanset_filter()
+        ints: list[int] = []
+        while self.at(",") and len(ints) < 3:
+            self.advance()
+            ints.append(self.expect("INT", "a whole number (top N, or start/end unix ns)").value)
+        self.expect(")", "')' to close compare(")
+        top_n = ints[0] if ints else 10
+        if top_n < 1:
+            raise self.error("compare() top number of values must be an integer above 0", self.prev)
+        window = None
+        if len(ints) == 2:
+            raise self.error("compare(): give both start and end timestamps, or neither", self.prev)
+        if len(ints) == 3:
+            window = (ints[1], ints[2])
+            if window[0] <= 0 or window[1] <= window[0]:
+                raise self.error(
+                    "compare(): start and end must be unix nanoseconds with end after start",
+                    self.prev,
+                )
+        return MetricsAggregate("compare", selection=selection, top_n=top_n, window=window)
 
     def metrics_second_stage(self) -> tuple[tuple[Any, ...], ...]:
         """``| topk(5)``, ``| bottomk(3)`` and ``> 10`` after a metrics function, chained."""

@@ -8,16 +8,29 @@ import { api, searchApiUrl } from "./api.js";
 import { navigate } from "./nav.js";
 import { clear, errorBox, fmtDuration, fmtTime, h, s, samplingBadge, serviceColor, ticks } from "./dom.js";
 import { parseDuration } from "./units.js";
+import { formToTraceQL } from "./traceql.js";
+import { traceqlBox } from "./traceql_box.js";
 
 const LOOKBACKS = ["15m", "1h", "6h", "1d", "2d", "7d"];
 const SCATTER_LIMIT = 1000; // the API's most per request
 const FIELDS = ["service", "operation", "min_duration", "max_duration", "status", "lookback",
-  "start", "end", "limit", "order"];
+  "start", "end", "limit", "order", "q"];
+const WINDOW = ["lookback", "start", "end", "limit"];
 
 export async function render(main, params) {
   const form = searchForm(params);
+  // The TraceQL box searches in the form's time range and limit (q= replaces its filters).
+  const windowParams = () => {
+    const all = formParams(form);
+    return Object.fromEntries(WINDOW.filter((k) => all.has(k)).map((k) => [k, all.get(k)]));
+  };
+  const box = traceqlBox(params, windowParams);
+  form.querySelector(".use-traceql").addEventListener("click", () => {
+    box.input.value = form.querySelector("#form-traceql").textContent;
+    box.input.focus();
+  });
   const results = h("section", { class: "results", "aria-label": "Search results" });
-  main.append(h("div", { class: "search-page" }, form, results));
+  main.append(h("div", { class: "search-page" }, h("div", { class: "search-side" }, box.form, form), results));
   fillServices(form, params);
   await runSearch(results, params);
 }
@@ -64,7 +77,23 @@ function searchForm(params) {
         value: get("limit") || "20" })),
       field("Order", select("order", [["newest", "newest"], ["slowest", "slowest"]],
         get("order") || "newest"))),
-    h("button", { type: "submit", class: "primary" }, "Find traces"));
+    h("button", { type: "submit", class: "primary" }, "Find traces"),
+    h("div", { class: "form-traceql" }, h("span", { class: "muted" }, "As TraceQL: "),
+      h("code", { id: "form-traceql" }),
+      h("button", { type: "button", class: "use-traceql" }, "Edit as TraceQL")));
+  const showTraceQL = () => {
+    const code = form.querySelector("#form-traceql");
+    try {
+      code.textContent = formToTraceQL(formValues(form));
+      code.classList.remove("error");
+    } catch (e) {
+      code.textContent = e.message;
+      code.classList.add("error");
+    }
+  };
+  form.addEventListener("input", showTraceQL);
+  form.addEventListener("change", showTraceQL);
+  showTraceQL();
   form.elements.lookback.addEventListener("change", (e) => {
     form.querySelector(".custom-range").classList.toggle("hidden", e.target.value !== "custom");
   });
@@ -82,6 +111,7 @@ async function fillServices(form, params) {
     const sel = form.elements.service;
     for (const name of services) sel.append(h("option", { value: name }, name));
     sel.value = params.get("service") || "";
+    form.dispatchEvent(new Event("change")); // the TraceQL shown names the service now set
     if (sel.value) fillOperations(form);
   } catch (e) {
     console.warn("services", e);
@@ -102,11 +132,18 @@ async function fillOperations(form) {
   }
 }
 
+function formValues(form) {
+  const els = form.elements;
+  const v = (name) => els[name].value;
+  return { service: v("service"), operation: v("operation"), status: v("status"),
+    min_duration: v("min_duration"), max_duration: v("max_duration"), tags: v("tag").split("\n") };
+}
+
 function formParams(form) {
   const q = new URLSearchParams();
   const els = form.elements;
   for (const name of FIELDS) {
-    if (name === "start" || name === "end" || name === "lookback") continue;
+    if (name === "start" || name === "end" || name === "lookback" || name === "q") continue;
     const v = (els[name].value || "").trim();
     if (v && !(name === "order" && v === "newest") && !(name === "limit" && v === "20")) q.set(name, v);
   }
