@@ -71,6 +71,10 @@ def test_compare_arguments_are_checked() -> None:
         ("{ } | compare({ }, 0)", "above 0"),
         ("{ } | compare({ }, 3, 10)", "both start and end"),
         ("{ } | compare({ }, 3, 20, 10)", "end after start"),
+        # the selection is checked like any spanset filter
+        ('{ } | compare({ duration = "abc" })', "cannot compare a duration with a string"),
+        ('{ } | compare({ .x =~ "(" })', "invalid regular expression"),
+        ("{ } | compare({ status = 3 })", "cannot compare a status"),
     ]:
         with pytest.raises(TraceQLError, match=words):
             parse(bad)

@@ -69,6 +69,8 @@ def validate(query: Query) -> None:
     """Raise :class:`TraceQLError` naming the first meaningless part of ``query``."""
     _pipeline(query.pipeline)
     m = query.metrics
+    if m is not None and m.selection is not None:
+        _pipeline(Pipeline((m.selection,)))  # compare({selection}): checked like any filter
     if m is not None and m.attr is not None and m.fn != "histogram_over_time":
         t = type_of(m.attr)
         if t not in NUMERIC and t != "any":
