@@ -46,10 +46,12 @@ def _mix(z: int) -> int:
 
 
 def _mix_array(z: pa.Array) -> pa.Array:
-    c1, c2 = pa.scalar(_C1, pa.uint64()), pa.scalar(_C2, pa.uint64())
-    z = pc.multiply(pc.bit_wise_xor(z, pc.shift_right(z, 30)), c1)  # wraps modulo 2**64
-    z = pc.multiply(pc.bit_wise_xor(z, pc.shift_right(z, 27)), c2)
-    return pc.bit_wise_xor(z, pc.shift_right(z, 31))
+    def u(n: int) -> pa.Scalar:
+        return pa.scalar(n, pa.uint64())
+
+    z = pc.multiply(pc.bit_wise_xor(z, pc.shift_right(z, u(30))), u(_C1))  # wraps mod 2**64
+    z = pc.multiply(pc.bit_wise_xor(z, pc.shift_right(z, u(27))), u(_C2))
+    return pc.bit_wise_xor(z, pc.shift_right(z, u(31)))
 
 
 def _seed(peer: str) -> int:
