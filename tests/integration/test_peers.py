@@ -222,5 +222,3 @@ def test_a_collector_killed_with_spans_in_flight_loses_nothing_acknowledged(
         "forward queues empty",
         timeout_s=30,
     )
-
-

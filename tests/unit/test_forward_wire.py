@@ -82,3 +82,12 @@ def test_decided_spans_carry_their_sampling_decisions() -> None:
 def test_a_request_without_decisions_records_none() -> None:
     result = decode_decided(encode_spans(_spans()), DEFAULT_LIMITS)
     assert result.spans.sampling is None and len(result.spans) == 3
+
+
+def test_every_decoder_tag_can_be_written_to_the_wal() -> None:
+    # a receiver's format that the WAL cannot tag is a 500 on every request of it (the
+    # forwarded/decided tags were missing at first: traces never reached the storage node)
+    from spanscope.ingest.decoders import DECODERS
+    from spanscope.ingest.wal_segment import FORMATS
+
+    assert set(DECODERS) <= set(FORMATS), set(DECODERS) - set(FORMATS)

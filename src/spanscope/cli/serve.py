@@ -207,8 +207,7 @@ def _export_to(text: str | None) -> str | None:
         return None
     if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) < 3:
         raise typer.BadParameter(
-            f"{text!r}: expected the storage node's OTLP/HTTP base URL, e.g. "
-            "http://127.0.0.1:4318",
+            f"{text!r}: expected the storage node's OTLP/HTTP base URL, e.g. http://127.0.0.1:4318",
             param_hint="--export-to",
         )
     return text.rstrip("/")

@@ -296,4 +296,3 @@ class ForwardedReceiver:
             response.partial_success.rejected_spans = result.rejected
             response.partial_success.error_message = result.first_error or ""
         await respond(send, 200, response.SerializeToString(), _PROTOBUF, [])
-
