@@ -105,7 +105,7 @@ def _span_pb(span: Span, out: trace_pb2.Span) -> None:
     out.trace_state = span.trace_state
     out.flags = span.flags
     out.name = span.name
-    out.kind = int(span.kind)
+    out.kind = trace_pb2.Span.SpanKind.ValueType(int(span.kind))
     out.start_time_unix_nano = span.start_ns
     out.end_time_unix_nano = span.end_ns
     _attributes(span.attributes, out.attributes)
@@ -125,7 +125,7 @@ def _span_pb(span: Span, out: trace_pb2.Span) -> None:
         _attributes(link.attributes, lk.attributes)
         lk.dropped_attributes_count = link.dropped_attributes_count
     out.dropped_links_count = span.dropped_links_count
-    out.status.code = int(span.status_code)
+    out.status.code = trace_pb2.Status.StatusCode.ValueType(int(span.status_code))
     out.status.message = span.status_message
 
 
