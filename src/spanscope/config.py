@@ -65,3 +65,16 @@ class Settings:
     """``spanscope serve --jaeger-ui``: a Jaeger UI build served under ``/jaeger/``, told that
     Spanscope has metrics (the Monitor tab), deep dependencies and trace quality
     (:mod:`spanscope.api.jaeger_ui`, docs/jaeger.md); None serves none."""
+    peers: tuple[str, ...] = ()
+    """``spanscope serve --peers``: every collector's OTLP/HTTP ``host:port``; each span goes
+    to the one that owns its trace id (:mod:`spanscope.ingest.forward`, docs/scaling.md).
+    Empty: this process keeps every span it receives."""
+    peer_self: str | None = None
+    """``spanscope serve --peer-self``: this collector's entry in ``peers`` (None: the
+    entry equal to ``host:otlp_http_port``)."""
+    export_to: str | None = None
+    """``spanscope serve --export-to``: OTLP/HTTP base URL of the storage node that gets the
+    traces this collector's tail sampler keeps (None: its own DuckDB file keeps them)."""
+    forward_queue_spans: int = 100_000
+    """``spanscope serve --forward-queue-spans``: spans waiting for peers before receivers
+    answer 429 with ``Retry-After``."""

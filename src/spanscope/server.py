@@ -47,7 +47,7 @@ import sys
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 
@@ -63,11 +63,15 @@ from spanscope.auth import (
 )
 from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool, default_workers
+from spanscope.ingest.forward import ExportStore, Forwarder
+from spanscope.ingest.forward_wire import ForwardedReceiver
 from spanscope.ingest.grpc import create_grpc_server
 from spanscope.ingest.http import OtlpHttpReceiver, ZipkinReceiver, status_json
 from spanscope.ingest.limits import limits_from_env
 from spanscope.ingest.pipeline import Health, IngestPipeline
+from spanscope.ingest.quarantine import Quarantine
 from spanscope.ingest.redaction import redactor_for
+from spanscope.ingest.ring import Ring
 from spanscope.ingest.stats import TimedFsync
 from spanscope.ingest.wal import WriteAheadLog
 from spanscope.request_policy import (
@@ -138,6 +142,31 @@ def open_store(data_dir: Path) -> Store:
     from spanscope.store.duckdb import DuckDBStore
 
     return DuckDBStore(data_dir / DB_FILE)
+
+
+def _peer_token() -> str | None:
+    """``SPANSCOPE_PEER_TOKEN``: the ingest token a collector sends to peers and to the
+    storage node when they run with --auth-file."""
+    return os.environ.get("SPANSCOPE_PEER_TOKEN") or None
+
+
+def _forwarder(settings: Settings, data_dir: Path) -> Forwarder | None:
+    """The forwarder of ``--peers`` (None without), or exit naming what is wrong."""
+    if not settings.peers:
+        if settings.peer_self is not None:
+            raise SystemExit("--peer-self needs --peers (the list it is one of)")
+        return None
+    me = settings.peer_self or f"{settings.host}:{settings.otlp_http_port}"
+    if me not in settings.peers:
+        raise SystemExit(
+            f"this collector ({me}) is not in --peers {','.join(settings.peers)}: add it, or "
+            "say which entry it is with --peer-self host:port"
+        )
+    return Forwarder(
+        Ring(settings.peers), me, Quarantine(data_dir),
+        queue_spans=settings.forward_queue_spans, token=_peer_token(),
+        scheme="https" if settings.tls_cert else "http",
+    )  # fmt: skip
 
 
 def bind(host: str, port: int, what: str, flag: str) -> socket.socket:
@@ -238,14 +267,21 @@ def serve(settings: Settings) -> None:
         settings, limits=dataclasses.replace(settings.limits, redaction=redactor)
     )
     store = open_store(data_dir)
+    if settings.export_to is not None:  # a collector: kept traces go to the storage node
+        store = cast(Store, ExportStore(store, settings.export_to, token=_peer_token()))
     fsync = TimedFsync()
     wal = WriteAheadLog(data_dir / "wal", start_after=store.wal_position() or 0, fsync=fsync)
     workers = decode_workers_from_env()
     pool = DecodePool(workers) if workers else None
-    pipeline = IngestPipeline(store, wal, settings, decode_pool=pool, tail_sampler=sampling.sampler)
+    forwarder = _forwarder(settings, data_dir)
+    pipeline = IngestPipeline(
+        store, wal, settings, decode_pool=pool, tail_sampler=sampling.sampler, forwarder=forwarder
+    )
     pipeline.stats.wal_fsync_seconds = fsync.seconds
     pipeline.replay()  # a record the store refuses is quarantined: this always returns
     pipeline.start()
+    if forwarder is not None:
+        forwarder.start()
     sampling.start(store, pipeline)
     # The default tenant is the stack above, at the data dir's root; every other tenant
     # is one more such stack in <data-dir>/tenants/<id>/ (spanscope/tenants.py).
@@ -422,7 +458,11 @@ async def _run(
             settings.jaeger_ui_dir,
         ),
         "otlp_http": RequestPolicy(
-            OtlpHttpReceiver(pipeline, settings.limits, tenants), checks, render=status_json
+            ForwardedReceiver(  # spans other collectors forwarded here (ingest/forward_wire.py)
+                OtlpHttpReceiver(pipeline, settings.limits, tenants), pipeline, settings.limits
+            ),
+            checks,
+            render=status_json,
         ),
         "zipkin": RequestPolicy(ZipkinReceiver(pipeline, settings.limits, tenants), checks),
     }

@@ -116,6 +116,33 @@ def serve(
         help="A Jaeger UI build (the directory with its index.html) to serve at /jaeger/, "
         "with the Monitor tab, deep dependencies and trace quality on (docs/jaeger.md).",
     ),
+    peers: str | None = typer.Option(
+        None,
+        "--peers",
+        envvar="SPANSCOPE_PEERS",
+        help="Comma-separated OTLP/HTTP host:port of every collector (this one too): each "
+        "span goes to the collector that owns its trace id (docs/scaling.md).",
+    ),
+    peer_self: str | None = typer.Option(
+        None,
+        "--peer-self",
+        envvar="SPANSCOPE_PEER_SELF",
+        help="This collector's entry in --peers (default: --host:--otlp-http-port).",
+    ),
+    export_to: str | None = typer.Option(
+        None,
+        "--export-to",
+        envvar="SPANSCOPE_EXPORT_TO",
+        help="OTLP/HTTP base URL of the storage node (a spanscope serve) that stores the "
+        "traces this collector keeps, e.g. http://10.0.0.9:4318.",
+    ),
+    forward_queue_spans: int = typer.Option(
+        100_000,
+        "--forward-queue-spans",
+        envvar="SPANSCOPE_FORWARD_QUEUE_SPANS",
+        min=1,
+        help="Spans waiting for peers before receivers answer 429 with Retry-After.",
+    ),
 ) -> None:
     """Receive OTLP (gRPC 4317, HTTP 4318) and Zipkin (9411); serve the API on 16686."""
     from spanscope.request_policy import parse_allowed_hosts
@@ -142,6 +169,10 @@ def serve(
         auth_file=auth_file,
         insecure_listen=insecure_listen,
         jaeger_ui_dir=jaeger_ui,
+        peers=_peers(peers),
+        peer_self=_peer_self(peer_self),
+        export_to=_export_to(export_to),
+        forward_queue_spans=forward_queue_spans,
     )
     if not query_timeout >= 0:  # also NaN
         raise typer.BadParameter(
@@ -149,3 +180,34 @@ def serve(
             param_hint="--query-timeout",
         )
     run_server(settings)
+
+
+def _peers(text: str | None) -> tuple[str, ...]:
+    from spanscope.ingest.ring import PeerListError, parse_peers
+
+    if text is None:
+        return ()
+    try:
+        return parse_peers(text)
+    except PeerListError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--peers") from None
+
+
+def _peer_self(text: str | None) -> str | None:
+    from spanscope.ingest.ring import PeerListError, parse_peer
+
+    try:
+        return None if text is None else parse_peer(text, "--peer-self")
+    except PeerListError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--peer-self") from None
+
+
+def _export_to(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) < 3:
+        raise typer.BadParameter(
+            f"{text!r}: expected the storage node's OTLP/HTTP base URL, e.g. http://127.0.0.1:4318",
+            param_hint="--export-to",
+        )
+    return text.rstrip("/")

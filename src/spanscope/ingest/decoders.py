@@ -28,6 +28,8 @@ DECODERS: dict[str, str] = {
     "otlp-proto": "spanscope.ingest.otlp_columns:decode_otlp_columns",
     "otlp-json": "spanscope.ingest.otlp_json:decode_otlp_json",
     "zipkin-json": "spanscope.ingest.zipkin:decode_zipkin_json",
+    "otlp-forwarded": "spanscope.ingest.forward_wire:decode_forwarded",
+    "otlp-decided": "spanscope.ingest.forward_wire:decode_decided",
     "otlp-logs-proto": "spanscope.ingest.otlp_logs:decode_otlp_logs_protobuf",
     "otlp-logs-json": "spanscope.ingest.otlp_logs:decode_otlp_logs_json",
     "otlp-metrics-proto": "spanscope.ingest.otlp_metrics:decode_otlp_metrics_protobuf",

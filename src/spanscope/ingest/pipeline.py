@@ -48,12 +48,14 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from spanscope.batch import SpanTable, columns_table
 from spanscope.columnar import SpanColumns
 from spanscope.config import Settings
 from spanscope.ingest.decode_worker import DecodePool
 from spanscope.ingest.decoders import Decoder, load_decoder
+from spanscope.ingest.forward_wire import DECIDED_FORMAT, FORWARDED_FORMAT
 from spanscope.ingest.quarantine import Quarantine, split
 from spanscope.ingest.refusals import RefusalLog
 from spanscope.ingest.results import DecodeResult, SignalResult
@@ -63,6 +65,9 @@ from spanscope.model.signals import SignalBatch
 from spanscope.model.spans import Span
 from spanscope.sampling.tail import TailSampler
 from spanscope.store.base import Store, StoreUnavailableError
+
+if TYPE_CHECKING:
+    from spanscope.ingest.forward import Forwarder
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +102,8 @@ class OverloadedError(RuntimeError):
 class _Item:
     position: int
     spans: Batch
+    fmt: str = ""
+    """The WAL tag: forwarded and decided requests are never routed to peers again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +158,17 @@ class IngestPipeline:
         checkpoint_interval_s: float = 5.0,
         decode_pool: DecodePool | None = None,
         tail_sampler: TailSampler | None = None,
+        forwarder: Forwarder | None = None,
     ) -> None:
         self.store = store
+        self.forwarder = forwarder
+        """Sends spans of traces other collectors own to them (None: keep every span here;
+        :mod:`spanscope.ingest.forward`)."""
         self.tail_sampler = tail_sampler
         """Holds traces between the WAL and the store until decided (None: keep all)."""
         # Without a sampler the writer sleeps until a batch comes; with one it wakes to
         # decide traces whose decision wait ran out.
-        self._tick_s = None if tail_sampler is None else 0.1
+        self._tick_s = None if tail_sampler is None and forwarder is None else 0.1
         self._written_position: int | None = None
         self.decode_pool = decode_pool
         """Worker processes that decode OTLP protobuf for the receivers (None: in-process)."""
@@ -210,6 +221,9 @@ class IngestPipeline:
         """Reserve room for ``span_count`` spans or raise OverloadedError. A request is
         always admitted into an empty pipeline, so one big request cannot wedge it."""
         limit = self.settings.max_pending_spans
+        if self.forwarder is not None and self.forwarder.full():
+            f = self.forwarder
+            raise OverloadedError(f.queued_spans, f.queue_spans, max(1, round(f.max_backoff_s)))
         with self._pending_lock:
             if self._pending and self._pending + span_count > limit:
                 retry = max(1, round(self.settings.flush_interval_s * 4))
@@ -241,7 +255,7 @@ class IngestPipeline:
             self.refusals.refused(len(spans), exc)
             raise
         self.refusals.accepted()
-        self._queue.put(_Item(position, spans))
+        self._queue.put(_Item(position, spans, fmt))
 
     def accept_blocking(self, fmt: str, payload: bytes, spans: Batch) -> None:
         """:meth:`accept` for threads (the gRPC worker pool)."""
@@ -261,7 +275,7 @@ class IngestPipeline:
             self.refusals.refused(len(spans), exc)
             raise
         self.refusals.accepted()
-        self._queue.put(_Item(position, spans))
+        self._queue.put(_Item(position, spans, fmt))
 
     def _abandon(self, position: int, span_count: int) -> None:
         # The fsync failed: the client hears an error and retries, so this position is
@@ -274,8 +288,8 @@ class IngestPipeline:
     def replay(self) -> int:
         """Write every WAL record after the store's checkpoint; return spans replayed. A
         record the store refuses is quarantined like any other write, so this returns."""
-        if self.tail_sampler is not None:
-            return self._replay_sampled()
+        if self.tail_sampler is not None or self.forwarder is not None:
+            return self._replay_sampled()  # through the writer: it routes and samples
         after = self.store.wal_position() or 0
         deferred: list[_Item] = []
         last, replayed = self._replay_range(after, None, deferred)
@@ -363,7 +377,7 @@ class IngestPipeline:
         count = 0
         records = 0
         for record in self.wal.records(after=self.store.wal_position() or 0):
-            item = _Item(record.position, self._decode_record(record))
+            item = _Item(record.position, self._decode_record(record), record.format)
             with self._pending_lock:
                 self._pending += len(item.spans)
             self._queue.put(item)
@@ -418,6 +432,9 @@ class IngestPipeline:
         stored_all = (
             writer_done and not self._gave_up and self._writer_error is None and not self._pending
         )
+        if self.forwarder is not None:
+            sent = self.forwarder.stop(remaining())
+            stored_all = stored_all and sent and self._final_checkpoint()
         if writer_done and not self._gave_up and self._writer_error is None:
             self._checkpoint()
         if not stored_all:
@@ -429,6 +446,22 @@ class IngestPipeline:
                 "still busy in a write" if not writer_done else "failing",
             )
         return stored_all
+
+    def _final_checkpoint(self) -> bool:
+        """After the peers acknowledged the last forwarded spans: the checkpoint past them."""
+        assert self.forwarder is not None
+        position = self.forwarder.safe_position(self._watermark)
+        if self.tail_sampler is not None:
+            position = self.tail_sampler.safe_position(position)
+        if position == self._written_position:
+            return True
+        try:
+            self._timed_write([], position)
+        except Exception as exc:
+            self._failed(exc, _is_outage(exc), 0, "final WAL checkpoint")
+            return False
+        self._written_position = position
+        return True
 
     @property
     def store_failing(self) -> bool:
@@ -490,8 +523,8 @@ class IngestPipeline:
             try:
                 first = self._queue.get(timeout=tick)
             except queue.Empty:
-                if self.tail_sampler is not None:
-                    self._write([])  # no traffic, but decision waits run out
+                if self.tail_sampler is not None or self.forwarder is not None:
+                    self._write([])  # no traffic, but decision waits run out, peers ack
                 continue
             if first is None:
                 break
@@ -523,7 +556,7 @@ class IngestPipeline:
                 break
             if item is not None:
                 leftovers.append(item)
-        if leftovers or self.tail_sampler is not None:
+        if leftovers or self.tail_sampler is not None or self.forwarder is not None:
             # A clean stop decides every buffered trace now (counted as decided early).
             self._write(leftovers, flush=True)
 
@@ -545,10 +578,17 @@ class IngestPipeline:
         while self._watermark + 1 in self._done:
             self._watermark += 1
             self._done.discard(self._watermark)
+        contiguous = self._watermark
+        if self.forwarder is not None:
+            self._route(items)
+            contiguous = self.forwarder.safe_position(contiguous)
         units = [(item.position, item.spans) for item in items if len(item.spans)]
-        position = self._watermark
+        position = contiguous
+        if self.forwarder is not None and not units and position == self._written_position:
+            self._release(span_count)  # all queued for peers, whose queue bounds them
+            return
         if self.tail_sampler is not None:
-            batches, position = self._sample(items, flush)
+            batches, position = self._sample(items, flush, contiguous)
             if not batches and position == self._written_position:
                 self._release(span_count)  # all held by the sampler, which bounds them
                 return
@@ -752,7 +792,20 @@ class IngestPipeline:
         )  # fmt: skip
         self._replay_range(stored, written)
 
-    def _sample(self, items: list[_Item], flush: bool) -> tuple[list[Batch], int]:
+    def _route(self, items: list[_Item]) -> None:
+        """Keep the spans of traces this collector owns; queue the rest for their peers."""
+        forwarder = self.forwarder
+        assert forwarder is not None
+        for item in items:
+            if item.fmt in (FORWARDED_FORMAT, DECIDED_FORMAT) or not len(item.spans):
+                continue  # landed where its owner (or the storage node) said: no loops
+            if isinstance(item.spans, SignalBatch):
+                continue
+            item.spans = forwarder.route(item.position, _as_table(item.spans))
+
+    def _sample(
+        self, items: list[_Item], flush: bool, contiguous: int | None = None
+    ) -> tuple[list[Batch], int]:
         """Hand span batches to the tail sampler; return what to store now (decided traces'
         spans, logs and metrics as they came) and the checkpoint that passes no undecided
         trace. Held spans are released from ``pending_spans``: the sampler bounds them."""
@@ -760,12 +813,12 @@ class IngestPipeline:
         assert sampler is not None
         out: list[Batch] = []
         for item in items:
-            if isinstance(item.spans, SignalBatch):
-                out.append(item.spans)
+            if isinstance(item.spans, SignalBatch) or item.fmt == DECIDED_FORMAT:
+                out.append(item.spans)  # decided upstream: stored as they are
             elif len(item.spans):
                 sampler.add(item.position, _as_table(item.spans))
         out.extend(sampler.collect(flush=flush).tables)
-        return out, sampler.safe_position(self._watermark)
+        return out, sampler.safe_position(self._watermark if contiguous is None else contiguous)
 
     def _checkpoint_loop(self) -> None:
         # A store that checkpoints by itself (DuckDBStore: at each filled row group, as a

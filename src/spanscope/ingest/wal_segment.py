@@ -34,6 +34,8 @@ FORMATS = (
     "otlp-logs-json",
     "otlp-metrics-proto",
     "otlp-metrics-json",
+    "otlp-forwarded",
+    "otlp-decided",
 )
 """Format tags, stored as their index; append new ones at the end, never reorder."""
 

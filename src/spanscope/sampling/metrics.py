@@ -27,6 +27,10 @@ Names (all prefixed ``spanscope_``)::
     tail_sampling_decided_early_traces_total  counter decided before their wait (buffer full)
     tail_sampling_late_spans_total{decision="kept"|"dropped"}     counter
     tail_sampling_decision_latency_seconds    histogram first span -> decision
+    forward_spans_total{peer}               counter spans forwarded to their trace's owner
+    forward_queue_spans{peer}               gauge   spans waiting for that peer (--peers)
+    forward_failures_total{peer}            counter forwarding tries that failed
+    forward_refused_spans_total{peer}       counter refused by the peer as bad data
     auth_refusals_total{reason="missing"|"unknown"|"scope"}  counter  (--auth-file only)
                                             requests refused 401/403, gRPC calls refused
 """
@@ -126,6 +130,15 @@ class PipelineCollector(Collector):
                 return None
             return [({}, store.memory_bytes())]
 
+        def forward(name: str) -> Callable[[Source], Series | None]:
+            def samples(src: Source) -> Series | None:
+                forwarder = getattr(src[1], "forwarder", None)
+                if forwarder is None:
+                    return None
+                return [({"peer": p}, m[name]) for p, m in sorted(forwarder.metrics().items())]
+
+            return samples
+
         f = self._family
         return [
             f("pipeline_pending_spans", "gauge",
@@ -153,6 +166,16 @@ class PipelineCollector(Collector):
               wal("fsyncs")),
             self._histogram("wal_fsync_seconds", "Seconds per write-ahead log fsync.",
                             timing("wal_fsync_seconds")),
+            f("forward_spans_total", "counter",
+              "Spans forwarded to the peer that owns their trace (--peers), by peer.",
+              forward("forwarded")),
+            f("forward_queue_spans", "gauge", "Spans waiting for their peer, by peer.",
+              forward("queued")),
+            f("forward_failures_total", "counter",
+              "Forwarding tries that failed (each retry), by peer.", forward("failures")),
+            f("forward_refused_spans_total", "counter",
+              "Spans a peer refused as bad data, set aside in quarantine/, by peer.",
+              forward("refused")),
         ]  # fmt: skip
 
     def _sampler_families(self) -> list[Metric | None]:
