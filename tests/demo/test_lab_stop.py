@@ -73,7 +73,8 @@ def test_signal_stops_every_process(
 
     # switch an incident at runtime through the CLI, which finds the control URL and token
     # in lab.json; the control endpoint agrees, and refuses a switch without the token
-    assert lab["control_token"] in demo_output(tmp_path)  # printed at start
+    # printed at start (lab.json can be written before the demo's stdout is flushed)
+    wait_for(lambda: lab["control_token"] in demo_output(tmp_path) or None, 30, "the token printed")
     switch = subprocess.run(
         [sys.executable, "-m", "spanscope", "demo", "incident", "n-plus-one", "--on",
          "--data-dir", str(lab_dir)],
